@@ -1,0 +1,2 @@
+//! domcfg (placeholder)
+#![cfg_attr(not(test), no_std)]

@@ -1,0 +1,188 @@
+//! xenolith: a Rust hypervisor for Intel VT-x that runs unmodified Linux
+//! guests as Xen domains, with no dom0.
+//!
+//! This crate is the thin privileged glue: boot, paging, memory, serial,
+//! interrupts, VMX and the exit handlers. Everything that needs no privileged
+//! instruction lives in the `p2m`, `hypercalls`, `guest-abi` and `domcfg` crates.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+mod boot;
+mod domain;
+mod host;
+mod idt;
+mod mem;
+mod serial;
+mod vmx;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// A multiboot2 module: a guest image or a domain configuration.
+pub struct Module {
+    /// First word of the module's command line.
+    pub name: String,
+    /// Host-physical start.
+    pub start: u64,
+    /// Host-physical end (exclusive).
+    pub end: u64,
+}
+
+impl Module {
+    /// The module's bytes.
+    pub fn bytes(&self) -> &'static [u8] {
+        // SAFETY: GRUB loaded the module into RAM that `kmain` reserved for the
+        // whole run; it is identity-mapped and never written.
+        unsafe { core::slice::from_raw_parts(self.start as *const u8, (self.end - self.start) as usize) }
+    }
+}
+
+/// How the run ends (from the `exit=` command line word).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExitMode {
+    Bochs,
+    Qemu,
+    None,
+}
+
+static EXIT_MODE: spin::Once<ExitMode> = spin::Once::new();
+
+/// Leaves the machine: Bochs' shutdown port, QEMU's isa-debug-exit, then halt.
+pub fn machine_exit(success: bool) -> ! {
+    let mode = EXIT_MODE.get().copied().unwrap_or(ExitMode::None);
+    // SAFETY: writes to emulator control ports; on other machines these ports
+    // are unused. Then the CPU halts for good with interrupts off.
+    unsafe {
+        match mode {
+            ExitMode::Qemu => x86::io::outb(0xF4, if success { 0 } else { 1 }),
+            ExitMode::Bochs => {
+                for b in b"Shutdown" {
+                    x86::io::outb(0x8900, *b);
+                }
+            }
+            ExitMode::None => {}
+        }
+        loop {
+            core::arch::asm!("cli; hlt", options(nomem, nostack));
+        }
+    }
+}
+
+/// Reports a fatal hypervisor error and ends the run.
+pub fn panic_msg(msg: &str) -> ! {
+    serial::write_fmt_forced(format_args!("xenolith: PANIC {msg}\n"));
+    machine_exit(false)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    serial::write_fmt_forced(format_args!("xenolith: PANIC {info}\n"));
+    machine_exit(false)
+}
+
+extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// Rust entry point, called by the boot code in long mode.
+#[no_mangle]
+pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
+    serial::init();
+    idt::init();
+    serial::init_log(log::LevelFilter::Info);
+    if magic != 0x36D7_6289 {
+        panic_msg("not started by a multiboot2 loader");
+    }
+    // SAFETY: GRUB passed a valid multiboot2 information structure at `info`,
+    // identity-mapped, which we only read.
+    let mbi = unsafe {
+        multiboot2::BootInformation::load(info as usize as *const multiboot2::BootInformationHeader)
+    }
+    .unwrap_or_else(|_| panic_msg("bad multiboot2 information"));
+
+    let cmdline = mbi.command_line_tag().and_then(|t| t.cmdline().ok()).unwrap_or("");
+    let mut level = log::LevelFilter::Info;
+    let mut exit_mode = ExitMode::None;
+    for word in cmdline.split_whitespace() {
+        match word.split_once('=') {
+            Some(("loglvl", v)) => {
+                level = match v {
+                    "error" => log::LevelFilter::Error,
+                    "warn" | "warning" => log::LevelFilter::Warn,
+                    "debug" => log::LevelFilter::Debug,
+                    "trace" | "all" => log::LevelFilter::Trace,
+                    _ => log::LevelFilter::Info,
+                }
+            }
+            Some(("exit", "bochs")) => exit_mode = ExitMode::Bochs,
+            Some(("exit", "qemu")) => exit_mode = ExitMode::Qemu,
+            _ => {}
+        }
+    }
+    EXIT_MODE.call_once(|| exit_mode);
+    log::set_max_level(level);
+    log::info!("xenolith {} starting (command line: '{cmdline}')", env!("CARGO_PKG_VERSION"));
+
+    // Physical memory: free RAM from the map, minus the kernel, the boot
+    // information and the modules.
+    let mmap = mbi.memory_map_tag().unwrap_or_else(|| panic_msg("no memory map"));
+    for area in mmap.memory_areas() {
+        if area.typ() == multiboot2::MemoryAreaType::Available {
+            mem::add_free_region(area.start_address().max(0x10_0000), area.end_address());
+        }
+    }
+    // SAFETY: linker-provided symbols; only their addresses are used.
+    let (kstart, kend) = unsafe { (&__kernel_start as *const u8 as u64, &__kernel_end as *const u8 as u64) };
+    mem::reserve_region(kstart, kend);
+    mem::reserve_region(mbi.start_address() as u64, mbi.end_address() as u64);
+    let mut modules = Vec::new();
+    let mut raw_modules = [(0u64, 0u64); 64];
+    let mut n = 0;
+    for m in mbi.module_tags() {
+        mem::reserve_region(m.start_address() as u64, m.end_address() as u64);
+        if n < raw_modules.len() {
+            raw_modules[n] = (m.start_address() as u64, m.end_address() as u64);
+            n += 1;
+        }
+    }
+    mem::init_heap();
+    for (m, &(start, end)) in mbi.module_tags().zip(raw_modules.iter()) {
+        let name = m.cmdline().unwrap_or("").split_whitespace().next().unwrap_or("");
+        modules.push(Module { name: String::from(name), start, end });
+    }
+    let (free, total) = mem::stats();
+    log::info!(
+        "memory: {} MiB free of {} MiB usable; {} modules",
+        free * 4 / 1024,
+        total * 4 / 1024,
+        modules.len()
+    );
+
+    let caps = vmx::read_caps().unwrap_or_else(|e| {
+        log::error!("VMX unavailable: {e:?}");
+        panic_msg("this machine cannot run xenolith (no usable VMX)")
+    });
+    vmx::log_caps(&caps);
+    if let Err(e) = vmx::enable(&caps) {
+        log::error!("cannot enable VMX: {e:?}");
+        panic_msg("VMX enable failed");
+    }
+    log::info!("VMX root operation entered");
+
+    let mut domid: u16 = 0;
+    for cfg in modules.iter().filter(|m| m.name.ends_with(".cfg")) {
+        domid += 1;
+        domain::run_domain(domid, cfg, &modules, &caps);
+        let (free, _) = mem::stats();
+        log::debug!("after domain {domid}: {} MiB free", free * 4 / 1024);
+    }
+    if domid == 0 {
+        log::warn!("no domain configuration among the boot modules");
+    }
+    kprintln!("xenolith: all domains finished");
+    machine_exit(true)
+}

@@ -1,0 +1,173 @@
+//! The data types that describe a scenario.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The wall-clock limit of a scenario unless it sets its own (the runner's environment variable
+/// `XENOLITH_TIMEOUT` overrides both).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One boot of the hypervisor with a set of domains, and what its serial log must show.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The scenario's name: used on the command line, in `build/<name>/` and in the verdict line.
+    pub name: String,
+    /// The domains, in order: the first becomes d1, the next d2, and so on.
+    pub domains: Vec<DomainSpec>,
+    /// Extra words for the hypervisor command line, after the runner's own `loglvl=info exit=...`.
+    pub hv_cmdline: Vec<String>,
+    /// The wall-clock limit for the whole boot.
+    pub timeout: Duration,
+    /// What the log must contain (and must not contain). [`crate::check`] adds the lines every
+    /// scenario requires or forbids, see [`crate::check::standard_expectations`].
+    pub expect: Vec<Expectation>,
+}
+
+impl Scenario {
+    /// A scenario with no domains, no expectations and the default timeout.
+    pub fn new(name: impl Into<String>) -> Self {
+        Scenario {
+            name: name.into(),
+            domains: Vec::new(),
+            hv_cmdline: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            expect: Vec::new(),
+        }
+    }
+
+    /// Adds a domain (it becomes the next d<N>).
+    pub fn domain(mut self, domain: DomainSpec) -> Self {
+        self.domains.push(domain);
+        self
+    }
+
+    /// Adds an expectation.
+    pub fn expect(mut self, expectation: Expectation) -> Self {
+        self.expect.push(expectation);
+        self
+    }
+
+    /// Adds several expectations.
+    pub fn expect_all(mut self, expectations: impl IntoIterator<Item = Expectation>) -> Self {
+        self.expect.extend(expectations);
+        self
+    }
+
+    /// Adds an extra hypervisor command-line word.
+    pub fn hv_arg(mut self, word: impl Into<String>) -> Self {
+        self.hv_cmdline.push(word.into());
+        self
+    }
+
+    /// Sets the wall-clock limit.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The module name of domain `index`'s (0-based) configuration: `d1.cfg`, `d2.cfg`, ...
+    pub fn config_module_name(index: usize) -> String {
+        format!("d{}.cfg", index + 1)
+    }
+}
+
+/// One domain: its configuration file and the module files that configuration names.
+#[derive(Debug, Clone)]
+pub struct DomainSpec {
+    /// The configuration, in xl.cfg syntax (crate `domcfg`).
+    pub config: String,
+    /// The modules the configuration names (`kernel = "..."`, `ramdisk = "..."`). Modules with
+    /// the same name in several domains are put on the ISO once.
+    pub modules: Vec<Module>,
+}
+
+impl DomainSpec {
+    /// A domain running the test guest (crate `test-guest`) in mode `mode` (`test=<mode>`), with
+    /// 32 MiB and one vCPU; `iommu` adds `iommu = 1`.
+    pub fn test_guest(name: &str, mode: &str, iommu: bool) -> Self {
+        let mut config = format!(
+            "name = \"{name}\"\ntype = \"hvm\"\nmemory = 32\nvcpus = 1\n\
+             kernel = \"{TEST_GUEST_MODULE}\"\nextra = \"test={mode}\"\n"
+        );
+        if iommu {
+            config.push_str("iommu = 1\n");
+        }
+        DomainSpec {
+            config,
+            modules: vec![Module {
+                name: TEST_GUEST_MODULE.to_string(),
+                source: ModuleSource::TestGuest,
+            }],
+        }
+    }
+}
+
+/// The module name under which the test guest's ELF goes on the ISO.
+pub const TEST_GUEST_MODULE: &str = "test-guest.elf";
+
+/// A file passed to the hypervisor as a multiboot2 module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    /// The module's name: its file name under `/boot/` and the first word of its command line.
+    pub name: String,
+    /// Where the runner gets the file from.
+    pub source: ModuleSource,
+}
+
+/// Where a module's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// The test guest ELF that the runner builds (crate `test-guest`).
+    TestGuest,
+    /// A file, relative to the repository root unless absolute.
+    File(PathBuf),
+}
+
+/// A check on a numbered capture group of a matching line, read as an unsigned number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumCheck {
+    /// The group's value is greater than the number.
+    Gt(usize, u64),
+    /// The group's value equals the number.
+    Eq(usize, u64),
+    /// The two groups have equal values.
+    GroupsEqual(usize, usize),
+}
+
+/// A line that must (or must not) appear in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// A regular expression (crate `regex` syntax) searched for in each line (unanchored).
+    pub pattern: String,
+    /// Numeric checks on the capture groups: a required line is found only where a line
+    /// matches the pattern and passes all of them.
+    pub checks: Vec<NumCheck>,
+    /// A forbidden line: the log fails if any line matches.
+    pub forbidden: bool,
+}
+
+impl Expectation {
+    /// A required line.
+    pub fn line(pattern: impl Into<String>) -> Self {
+        Expectation {
+            pattern: pattern.into(),
+            checks: Vec::new(),
+            forbidden: false,
+        }
+    }
+
+    /// A forbidden line.
+    pub fn forbid(pattern: impl Into<String>) -> Self {
+        Expectation {
+            pattern: pattern.into(),
+            checks: Vec::new(),
+            forbidden: true,
+        }
+    }
+
+    /// Adds a numeric check on the capture groups.
+    pub fn with(mut self, check: NumCheck) -> Self {
+        self.checks.push(check);
+        self
+    }
+}

@@ -1,0 +1,277 @@
+//! The scenarios. Each is a function returning a [`Scenario`]; [`all`] lists them in the order
+//! `xenolith-tools test` runs them.
+
+use crate::scenario::{DomainSpec, Expectation, NumCheck, Scenario};
+
+/// The scenario `xenolith-tools run` (and `make run`) boots when given none.
+pub const DEFAULT_SCENARIO: &str = "xen-identity";
+
+/// Every scenario, in the order `xenolith-tools test` runs them.
+pub fn all() -> Vec<Scenario> {
+    vec![xen_identity(), containment()]
+}
+
+/// The scenario called `name`, if there is one.
+pub fn find(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|s| s.name == name)
+}
+
+/// The names of every scenario, in order.
+pub fn names() -> Vec<String> {
+    all().into_iter().map(|s| s.name).collect()
+}
+
+/// Domain `d`'s console line: `(d<d>) ` then `rest` (a regex).
+fn guest(d: u32, rest: &str) -> Expectation {
+    Expectation::line(format!(r"\(d{d}\) {rest}"))
+}
+
+/// Domain `d`'s p2m audit line at teardown, with no violations, and (if `special`) at least one
+/// special page (the shared_info page the identity test maps).
+fn audit(d: u32, special: bool) -> Expectation {
+    let e = Expectation::line(format!(
+        r"p2m audit d{d}: (\d+) special pages WB\+ipat, (\d+) leaves, (\d+) violations"
+    ))
+    .with(NumCheck::Eq(3, 0));
+    if special {
+        e.with(NumCheck::Gt(1, 0))
+    } else {
+        e
+    }
+}
+
+/// `xenolith: domain <d> (<name>) <what>` (`what` is a regex).
+fn domain_end(d: u32, name: &str, what: &str) -> Expectation {
+    Expectation::line(format!(
+        r"xenolith: domain {d} \({}\) {what}",
+        regex::escape(name)
+    ))
+}
+
+/// The lines of the test guest's `test=identity` mode in domain `d`, up to its shutdown.
+fn identity_lines(d: u32, name: &str) -> Vec<Expectation> {
+    vec![
+        guest(d, r"GUEST xen-signature XenVMMXenVMM"),
+        guest(d, r"GUEST xen-version 4\.\d+"),
+        guest(d, r"GUEST shared_info gpfn=0xf0000 wc_sec=\d+ ok"),
+        guest(d, r"GUEST done, shutting down"),
+        domain_end(d, name, "shut down: poweroff"),
+        audit(d, true),
+    ]
+}
+
+/// One test-guest domain in identity mode: CPUID leaves, version hypercall, shared_info mapped
+/// in a UC MTRR range, clean shutdown, clean p2m audit.
+pub fn xen_identity() -> Scenario {
+    Scenario::new("xen-identity")
+        .domain(DomainSpec::test_guest("xen-identity", "identity", true))
+        .expect(Expectation::line(r"xenolith: VMX caps:"))
+        .expect_all(identity_lines(1, "xen-identity"))
+}
+
+/// Three domains in one boot: one triple-faults, one makes bad hypercalls, the third must still
+/// run its identity test to the end.
+pub fn containment() -> Scenario {
+    Scenario::new("containment")
+        .domain(DomainSpec::test_guest("crasher", "triple-fault", false))
+        .domain(DomainSpec::test_guest("bad-args", "bad-args", false))
+        .domain(DomainSpec::test_guest("survivor", "identity", true))
+        .expect(Expectation::line(r"xenolith: VMX caps:"))
+        .expect(guest(1, r"GUEST about to triple-fault"))
+        .expect(domain_end(1, "crasher", "crashed: triple fault"))
+        .expect(audit(1, false))
+        .expect(
+            guest(2, r"GUEST badargs (\d+)/(\d+) ok")
+                .with(NumCheck::Gt(1, 0))
+                .with(NumCheck::GroupsEqual(1, 2)),
+        )
+        .expect(domain_end(2, "bad-args", "shut down: poweroff"))
+        .expect(audit(2, false))
+        .expect(guest(3, r"GUEST shared_info gpfn=0xf0000 wc_sec=\d+ ok"))
+        .expect(domain_end(3, "survivor", "shut down: poweroff"))
+        .expect(audit(3, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{check, Verdict};
+    use crate::scenario::{ModuleSource, TEST_GUEST_MODULE};
+
+    const GOOD_IDENTITY: &str = "\x1b[0m\x1b[2J\r\n\
+        xenolith: VMX caps: ept vpid unrestricted-guest\r\n\
+        (d1) GUEST xen-signature XenVMMXenVMM base=0x40000000 max=0x40000005\r\n\
+        (d1) GUEST xen-version 4.17-xenolith\r\n\
+        (d1) GUEST features=0x1\r\n\
+        (d1) GUEST mtrr uc-range 0xf0000000-0xffffffff def=0xc06 var0=0xf0000000/0xff0000800\r\n\
+        (d1) GUEST shared_info gpfn=0xf0000 wc_sec=1763000000 ok\r\n\
+        (d1) GUEST done, shutting down\r\n\
+        xenolith: domain 1 (xen-identity) shut down: poweroff\r\n\
+        p2m audit d1: 1 special pages WB+ipat, 16 leaves, 0 violations\r\n\
+        xenolith: all domains finished\r\n";
+
+    const GOOD_CONTAINMENT: &str = "xenolith: VMX caps: ept\n\
+        (d1) GUEST about to triple-fault\n\
+        xenolith: domain 1 (crasher) crashed: triple fault\n\
+        p2m audit d1: 0 special pages WB+ipat, 16 leaves, 0 violations\n\
+        (d2) GUEST badarg null-ptr: rc=-14 want=-14 ok\n\
+        (d2) GUEST badargs 7/7 ok\n\
+        xenolith: domain 2 (bad-args) shut down: poweroff\n\
+        p2m audit d2: 0 special pages WB+ipat, 16 leaves, 0 violations\n\
+        (d3) GUEST shared_info gpfn=0xf0000 wc_sec=5 ok\n\
+        xenolith: domain 3 (survivor) shut down: poweroff\n\
+        p2m audit d3: 1 special pages WB+ipat, 16 leaves, 0 violations\n\
+        xenolith: all domains finished\n";
+
+    fn fail_reason(v: Verdict) -> String {
+        match v {
+            Verdict::Fail(r) => r,
+            Verdict::Pass => panic!("expected a failure"),
+        }
+    }
+
+    fn without_line(log: &str, needle: &str) -> String {
+        log.split_inclusive('\n')
+            .filter(|l| !l.contains(needle))
+            .collect()
+    }
+
+    #[test]
+    fn good_logs_pass() {
+        assert_eq!(check(&xen_identity(), GOOD_IDENTITY), Verdict::Pass);
+        assert_eq!(check(&containment(), GOOD_CONTAINMENT), Verdict::Pass);
+    }
+
+    #[test]
+    fn each_missing_required_line_fails() {
+        for (scenario, log) in [
+            (xen_identity(), GOOD_IDENTITY),
+            (containment(), GOOD_CONTAINMENT),
+        ] {
+            let required: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    !l.contains("features=")
+                        && !l.contains("mtrr")
+                        && !l.contains("badarg ")
+                        && !l.starts_with('\x1b')
+                })
+                .collect();
+            assert!(required.len() >= 8);
+            for line in required {
+                let key = line.trim_end_matches('\r');
+                let reason = fail_reason(check(&scenario, &without_line(log, key)));
+                assert!(
+                    reason.starts_with("missing line"),
+                    "{}: removing {key:?} gave {reason}",
+                    scenario.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn missing_final_line_is_named() {
+        let log = without_line(GOOD_IDENTITY, "all domains finished");
+        let reason = fail_reason(check(&xen_identity(), &log));
+        assert!(reason.contains("all domains finished"), "{reason}");
+    }
+
+    #[test]
+    fn first_missing_line_is_reported() {
+        let log = without_line(GOOD_IDENTITY, "xen-version");
+        let log = without_line(&log, "done, shutting down");
+        let reason = fail_reason(check(&xen_identity(), &log));
+        assert!(reason.contains("xen-version"), "{reason}");
+    }
+
+    #[test]
+    fn forbidden_lines_fail() {
+        for bad in [
+            "xenolith: PANIC out of frames",
+            "xenolith: EXCEPTION vector=14 rip=0xffff800000001234 error=0x2 cr2=0x0",
+            "(d1) GUEST shared_info gpfn=0xf0000 wc_sec=0 FAIL (wallclock zero)",
+            "(d2) GUEST badarg null-ptr: rc=0 want=-14 FAIL",
+        ] {
+            let log = format!("{GOOD_IDENTITY}{bad}\r\n");
+            let reason = fail_reason(check(&xen_identity(), &log));
+            assert!(reason.starts_with("forbidden line 12:"), "{reason}");
+            assert!(reason.contains(bad), "{reason}");
+        }
+    }
+
+    #[test]
+    fn audit_violation_fails() {
+        let log = GOOD_IDENTITY.replace("0 violations", "1 violations");
+        let reason = fail_reason(check(&xen_identity(), &log));
+        assert!(reason.contains("p2m audit d1"), "{reason}");
+        assert!(reason.contains("group 3 is 1, want == 0"), "{reason}");
+    }
+
+    #[test]
+    fn audit_without_special_pages_fails() {
+        let log = GOOD_IDENTITY.replace("1 special pages", "0 special pages");
+        let reason = fail_reason(check(&xen_identity(), &log));
+        assert!(reason.contains("group 1 is 0, want > 0"), "{reason}");
+    }
+
+    #[test]
+    fn containment_numeric_checks() {
+        let log = GOOD_CONTAINMENT.replace("badargs 7/7", "badargs 6/7");
+        assert!(fail_reason(check(&containment(), &log)).contains("group 1 is 6 but group 2 is 7"));
+        let log = GOOD_CONTAINMENT.replace("badargs 7/7", "badargs 0/0");
+        assert!(fail_reason(check(&containment(), &log)).contains("want > 0"));
+        let log = GOOD_CONTAINMENT.replace(
+            "p2m audit d2: 0 special pages WB+ipat, 16 leaves, 0 violations",
+            "p2m audit d2: 0 special pages WB+ipat, 16 leaves, 3 violations",
+        );
+        assert!(fail_reason(check(&containment(), &log)).contains("p2m audit d2"));
+    }
+
+    #[test]
+    fn wrong_domain_number_does_not_count() {
+        let log = GOOD_IDENTITY.replace("(d1) GUEST done", "(d2) GUEST done");
+        assert!(fail_reason(check(&xen_identity(), &log)).contains("GUEST done"));
+    }
+
+    #[test]
+    fn empty_log_fails() {
+        let reason = fail_reason(check(&xen_identity(), ""));
+        assert!(reason.contains("VMX caps"), "{reason}");
+    }
+
+    #[test]
+    fn scenarios_are_well_formed() {
+        let all = all();
+        assert!(find(DEFAULT_SCENARIO).is_some());
+        let mut names = names();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "duplicate scenario names");
+        for s in &all {
+            assert!(!s.domains.is_empty());
+            for e in &s.expect {
+                regex::Regex::new(&e.pattern).expect("pattern compiles");
+            }
+            for d in &s.domains {
+                assert!(d.config.contains("name = \""));
+                assert!(d
+                    .modules
+                    .iter()
+                    .all(|m| m.source == ModuleSource::TestGuest));
+            }
+        }
+    }
+
+    #[test]
+    fn test_guest_config_text() {
+        let d = DomainSpec::test_guest("xen-identity", "identity", true);
+        assert_eq!(
+            d.config,
+            "name = \"xen-identity\"\ntype = \"hvm\"\nmemory = 32\nvcpus = 1\n\
+             kernel = \"test-guest.elf\"\nextra = \"test=identity\"\niommu = 1\n"
+        );
+        assert_eq!(d.modules[0].name, TEST_GUEST_MODULE);
+        let d = DomainSpec::test_guest("crasher", "triple-fault", false);
+        assert!(!d.config.contains("iommu"));
+    }
+}

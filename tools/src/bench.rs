@@ -1,0 +1,91 @@
+//! Benchmarks: each is a command whose output is printed under a heading.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::build::cargo;
+use crate::paths::Paths;
+
+/// One benchmark.
+#[derive(Debug, Clone, Copy)]
+pub struct Bench {
+    /// Its name on the command line (`xenolith-tools bench <name>`).
+    pub name: &'static str,
+    /// The heading printed above its output.
+    pub title: &'static str,
+    /// The command, run in the repository root; a leading `cargo` is the running cargo.
+    pub argv: &'static [&'static str],
+}
+
+/// Every benchmark, in the order `bench` runs them. Add boot-cost and netfront ones here.
+pub const BENCHES: &[Bench] = &[Bench {
+    name: "p2m-resolver",
+    title: "p2m resolver",
+    argv: &[
+        "cargo",
+        "run",
+        "--release",
+        "-p",
+        "p2m",
+        "--example",
+        "resolver_bench",
+    ],
+}];
+
+/// The benchmarks to run: all, or the one called `only`.
+pub fn select(only: Option<&str>) -> Result<Vec<Bench>> {
+    match only {
+        None => Ok(BENCHES.to_vec()),
+        Some(name) => match BENCHES.iter().find(|b| b.name == name) {
+            Some(b) => Ok(vec![*b]),
+            None => {
+                let names: Vec<&str> = BENCHES.iter().map(|b| b.name).collect();
+                bail!("no benchmark {name:?}; there are: {}", names.join(", "))
+            }
+        },
+    }
+}
+
+/// Runs the selected benchmarks, each under a heading; fails if any failed.
+pub fn run(paths: &Paths, only: Option<&str>) -> Result<()> {
+    let mut failed = Vec::new();
+    for b in select(only)? {
+        println!("== bench {}: {} ({}) ==", b.name, b.title, b.argv.join(" "));
+        let mut cmd = if b.argv[0] == "cargo" {
+            cargo()
+        } else {
+            Command::new(b.argv[0])
+        };
+        let status = cmd
+            .args(&b.argv[1..])
+            .current_dir(&paths.root)
+            .status()
+            .with_context(|| format!("starting {}", b.argv[0]))?;
+        if status.success() {
+            println!("== bench {}: done ==", b.name);
+        } else {
+            println!("== bench {}: FAILED ({status}) ==", b.name);
+            failed.push(b.name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("benchmarks failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection() {
+        assert_eq!(select(None).unwrap().len(), BENCHES.len());
+        assert_eq!(
+            select(Some("p2m-resolver")).unwrap()[0].title,
+            "p2m resolver"
+        );
+        assert!(select(Some("nope")).is_err());
+    }
+}

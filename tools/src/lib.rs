@@ -1,0 +1,13 @@
+//! Host tooling for xenolith: builds the hypervisor and the test guest, makes boot ISOs, runs
+//! scenarios in an emulator (Bochs, or QEMU with nested KVM on Intel hosts), runs the host test
+//! suites and the benchmarks. The binary `xenolith-tools` is the command line over this library.
+
+pub mod bench;
+pub mod build;
+pub mod emulator;
+pub mod hosttests;
+pub mod iso;
+pub mod paths;
+pub mod runner;
+pub mod scenario_run;
+pub mod setup;

@@ -1,0 +1,325 @@
+//! `xenolith-tools`: the host command line of xenolith (build, ISO, run, test, bench, setup).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ::tests::{Scenario, Verdict};
+use anyhow::{bail, Context, Result};
+use tools::emulator::{self, Choice, Emulator};
+use tools::hosttests::{self, Counts};
+use tools::paths::Paths;
+use tools::scenario_run::{self, ScenarioResult};
+use tools::{bench, build, iso, runner, setup};
+
+/// Environment variable: how many scenarios run at once (1 or 2).
+const JOBS_ENV: &str = "XENOLITH_JOBS";
+/// The most scenarios run at once (2 cores; each Bochs also takes a VNC port).
+const MAX_JOBS: usize = 2;
+
+const USAGE: &str = "\
+usage: xenolith-tools <command> [args]
+
+commands:
+  setup                 check for (as root: install) bochs, grub, xorriso, mtools, the rust target
+  build                 build the hypervisor (kernel) and the test guest for x86_64-unknown-none
+  iso [<scenario>]      build, then make build/<scenario>/xenolith.iso
+  run [<scenario>]      build and boot a scenario with its serial console on the terminal
+                        (default scenario: {default})
+  test [--scenario <name>]... [--no-host] [--no-scenarios] [--jobs <1|2>]
+                        host tests, then every scenario; last line `xenolith: N passed, M failed`
+  bench [<name>]        run the benchmarks
+  list                  list the scenarios
+
+environment:
+  XENOLITH_EMULATOR=bochs|qemu|auto   emulator (auto: QEMU only on Intel+KVM with nested VMX)
+  XENOLITH_TIMEOUT=<seconds>          wall-clock limit per scenario (default 300)
+  XENOLITH_JOBS=<1|2>                 scenarios run at once (default 2)
+  XENOLITH_KERNEL=<elf>               use this hypervisor ELF instead of building kernel
+  XENOLITH_TEST_GUEST=<elf>           use this test guest ELF instead of building test-guest
+";
+
+fn main() -> ExitCode {
+    runner::install_signal_handlers();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xenolith-tools: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> String {
+    USAGE.replace("{default}", tests::DEFAULT_SCENARIO)
+}
+
+fn dispatch(args: &[String]) -> Result<ExitCode> {
+    let Some(cmd) = args.first() else {
+        eprint!("{}", usage());
+        return Ok(ExitCode::from(2));
+    };
+    let rest = &args[1..];
+    let paths = Paths::discover()?;
+    match cmd.as_str() {
+        "setup" => {
+            no_more(rest)?;
+            let choice = choose_emulator()?;
+            setup::ensure(choice.emulator == Emulator::Qemu, false)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "build" => {
+            no_more(rest)?;
+            setup::ensure(false, true)?;
+            build::build_all(&paths)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "iso" => {
+            let scenario = scenario_arg(rest)?;
+            let choice = prepare(&paths)?;
+            let iso = iso::make_iso(&paths, &scenario, choice.emulator)?;
+            println!("iso: {}", paths.show(&iso));
+            Ok(ExitCode::SUCCESS)
+        }
+        "run" => {
+            let scenario = scenario_arg(rest)?;
+            let choice = prepare(&paths)?;
+            let dir = paths.scenario_dir(&scenario.name);
+            println!(
+                "run: scenario {} on {}; serial log {} (Ctrl-C stops it)",
+                scenario.name,
+                choice.emulator,
+                paths.show(&dir.join(emulator::files::SERIAL))
+            );
+            let result = scenario_run::run(&paths, &scenario, &choice, true);
+            println!();
+            println!("{}", result.report());
+            Ok(exit_code(result.verdict.is_pass()))
+        }
+        "test" => cmd_test(&paths, rest),
+        "bench" => {
+            if rest.len() > 1 {
+                bail!("bench takes at most one benchmark name");
+            }
+            bench::run(&paths, rest.first().map(String::as_str))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "list" => {
+            no_more(rest)?;
+            for s in tests::all() {
+                println!("{} ({} domains)", s.name, s.domains.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "-h" | "--help" => {
+            print!("{}", usage());
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprint!("unknown command {other:?}\n{}", usage());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn no_more(rest: &[String]) -> Result<()> {
+    if let Some(extra) = rest.first() {
+        bail!("unexpected argument {extra:?}");
+    }
+    Ok(())
+}
+
+fn find_scenario(name: &str) -> Result<Scenario> {
+    tests::find(name).with_context(|| {
+        format!(
+            "no scenario {name:?}; there are: {}",
+            tests::scenarios::names().join(", ")
+        )
+    })
+}
+
+fn scenario_arg(rest: &[String]) -> Result<Scenario> {
+    match rest {
+        [] => find_scenario(tests::DEFAULT_SCENARIO),
+        [name] => find_scenario(name),
+        _ => bail!("expected at most one scenario name"),
+    }
+}
+
+fn choose_emulator() -> Result<Choice> {
+    let choice = emulator::choose_from_env()?;
+    println!("emulator: {} ({})", choice.emulator, choice.reason);
+    Ok(choice)
+}
+
+/// Emulator choice, setup and build: what `iso` and `run` need first.
+fn prepare(paths: &Paths) -> Result<Choice> {
+    let choice = choose_emulator()?;
+    setup::ensure(choice.emulator == Emulator::Qemu, true)?;
+    build::build_all(paths)?;
+    Ok(choice)
+}
+
+struct TestOptions {
+    scenarios: Vec<Scenario>,
+    host: bool,
+    jobs: usize,
+}
+
+fn parse_test_args(rest: &[String]) -> Result<TestOptions> {
+    let mut named = Vec::new();
+    let mut host = true;
+    let mut run_scenarios = true;
+    let mut jobs: Option<String> = std::env::var(JOBS_ENV).ok().filter(|s| !s.is_empty());
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--scenario" => named.push(find_scenario(
+                it.next().context("--scenario needs a name")?,
+            )?),
+            "--no-host" => host = false,
+            "--no-scenarios" => run_scenarios = false,
+            "--jobs" => jobs = Some(it.next().context("--jobs needs a number")?.clone()),
+            other => bail!("test: unexpected argument {other:?}"),
+        }
+    }
+    let jobs = match jobs {
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_JOBS),
+        Some(j) => match j.parse::<usize>() {
+            Ok(n) if (1..=MAX_JOBS).contains(&n) => n,
+            _ => bail!("jobs {j:?}: want 1 to {MAX_JOBS}"),
+        },
+    };
+    let scenarios = if !run_scenarios {
+        Vec::new()
+    } else if named.is_empty() {
+        tests::all()
+    } else {
+        named
+    };
+    Ok(TestOptions {
+        scenarios,
+        host,
+        jobs,
+    })
+}
+
+fn cmd_test(paths: &Paths, rest: &[String]) -> Result<ExitCode> {
+    let opts = parse_test_args(rest)?;
+    let started = Instant::now();
+    let mut total = Counts::default();
+
+    if opts.host {
+        let c = hosttests::run(paths).unwrap_or_else(|e| {
+            println!("host tests: could not run: {e:#}");
+            Counts {
+                passed: 0,
+                failed: 1,
+            }
+        });
+        println!("host tests: {} passed, {} failed", c.passed, c.failed);
+        total += c;
+    }
+
+    if !opts.scenarios.is_empty() {
+        let results = run_scenarios(paths, &opts.scenarios, opts.jobs);
+        for r in &results {
+            if r.verdict.is_pass() {
+                total.passed += 1;
+            } else {
+                total.failed += 1;
+            }
+        }
+    }
+
+    println!("test: wall {:.1} s", started.elapsed().as_secs_f64());
+    println!("xenolith: {} passed, {} failed", total.passed, total.failed);
+    Ok(exit_code(total.failed == 0))
+}
+
+/// Emulator choice, setup, build, then the scenarios `jobs` at a time; every scenario gets a
+/// result (a failed step before the runs fails them all with its reason).
+fn run_scenarios(paths: &Paths, scenarios: &[Scenario], jobs: usize) -> Vec<ScenarioResult> {
+    let fail_all = |reason: &str| -> Vec<ScenarioResult> {
+        scenarios
+            .iter()
+            .map(|s| {
+                let r = ScenarioResult::failed_early(&s.name, reason.to_string());
+                println!("{}", r.verdict_line());
+                r
+            })
+            .collect()
+    };
+    let first_line = |e: &anyhow::Error| format!("{e:#}").lines().next().unwrap_or("").to_string();
+
+    let choice = match choose_emulator() {
+        Ok(c) => c,
+        Err(e) => return fail_all(&format!("emulator: {}", first_line(&e))),
+    };
+    if let Err(e) = setup::ensure(choice.emulator == Emulator::Qemu, true) {
+        println!("{e:#}");
+        return fail_all(&format!("setup: {}", first_line(&e)));
+    }
+    if let Err(e) = build::build_all(paths) {
+        println!("build: {e:#}");
+        return fail_all(&format!("build failed: {}", first_line(&e)));
+    }
+    if runner::interrupted() {
+        return fail_all("interrupted");
+    }
+
+    let jobs = jobs.clamp(1, MAX_JOBS).min(scenarios.len());
+    println!(
+        "scenarios: {} on {}, {} at a time",
+        scenarios.len(),
+        choice.emulator,
+        jobs
+    );
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ScenarioResult>>> = Mutex::new(vec![None; scenarios.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(s) = scenarios.get(i) else { break };
+                let r = if runner::interrupted() {
+                    ScenarioResult::failed_early(&s.name, "interrupted".to_string())
+                } else {
+                    println!("scenario {}: starting", s.name);
+                    scenario_run::run(paths, s, &choice, false)
+                };
+                println!("{}", r.report());
+                if let Ok(mut v) = results.lock() {
+                    v[i] = Some(r);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    results
+        .into_iter()
+        .zip(scenarios)
+        .map(|(r, s)| {
+            r.unwrap_or_else(|| ScenarioResult {
+                name: s.name.clone(),
+                verdict: Verdict::Fail("runner thread died".to_string()),
+                wall: Duration::ZERO,
+                detail: String::new(),
+                excerpt: Vec::new(),
+            })
+        })
+        .collect()
+}
