@@ -79,7 +79,12 @@ fn le(bytes: &[u8], off: usize, n: usize) -> Result<u64, ImageError> {
 
 /// Parses an ELF64 executable and checks its segments fit `[IMAGE_MIN_GPA, ram_bytes)`.
 pub fn parse_elf(image: &[u8], ram_bytes: u64) -> Result<ElfImage, ImageError> {
-    if image.len() < 64 || &image[..4] != b"\x7fELF" || image[4] != 2 || image[5] != 1 || le(image, 18, 2)? != 62 {
+    if image.len() < 64
+        || &image[..4] != b"\x7fELF"
+        || image[4] != 2
+        || image[5] != 1
+        || le(image, 18, 2)? != 62
+    {
         return Err(ImageError::NotElf64);
     }
     let entry = le(image, 24, 8)?;
@@ -91,7 +96,9 @@ pub fn parse_elf(image: &[u8], ram_bytes: u64) -> Result<ElfImage, ImageError> {
     }
     let mut segments = Vec::new();
     for i in 0..phnum {
-        let ph = phoff.checked_add(i * phentsize).ok_or(ImageError::Truncated)?;
+        let ph = phoff
+            .checked_add(i * phentsize)
+            .ok_or(ImageError::Truncated)?;
         if le(image, ph, 4)? != 1 {
             continue; // not PT_LOAD
         }
@@ -99,14 +106,22 @@ pub fn parse_elf(image: &[u8], ram_bytes: u64) -> Result<ElfImage, ImageError> {
         let gpa = le(image, ph + 24, 8)?;
         let file_size = le(image, ph + 32, 8)? as usize;
         let mem_size = le(image, ph + 40, 8)?;
-        if offset.checked_add(file_size).is_none_or(|end| end > image.len()) {
+        if offset
+            .checked_add(file_size)
+            .is_none_or(|end| end > image.len())
+        {
             return Err(ImageError::Truncated);
         }
         let end = gpa.checked_add(mem_size.max(file_size as u64));
         if gpa < IMAGE_MIN_GPA || end.is_none_or(|e| e > ram_bytes) {
             return Err(ImageError::OutOfRange { gpa });
         }
-        segments.push(Segment { gpa, offset, file_size, mem_size });
+        segments.push(Segment {
+            gpa,
+            offset,
+            file_size,
+            mem_size,
+        });
     }
     if segments.is_empty() {
         return Err(ImageError::Empty);
@@ -129,7 +144,11 @@ pub fn identity_page_tables() -> Vec<u8> {
     let put = |t: &mut [u8], off: usize, v: u64| t[off..off + 8].copy_from_slice(&v.to_le_bytes());
     put(&mut t, 0, (PML4_GPA + 0x1000) | 3);
     for i in 0..4u64 {
-        put(&mut t, 0x1000 + i as usize * 8, (PML4_GPA + 0x2000 + i * 0x1000) | 3);
+        put(
+            &mut t,
+            0x1000 + i as usize * 8,
+            (PML4_GPA + 0x2000 + i * 0x1000) | 3,
+        );
     }
     for i in 0..2048u64 {
         put(&mut t, 0x2000 + i as usize * 8, (i << 21) | 0x83);
@@ -170,7 +189,8 @@ mod tests {
         for (i, &(gpa, filesz, memsz)) in segments.iter().enumerate() {
             let ph = 64 + i * 56;
             img[ph] = 1;
-            img[ph + 8..ph + 16].copy_from_slice(&(64u64 + 56 * segments.len() as u64).to_le_bytes());
+            img[ph + 8..ph + 16]
+                .copy_from_slice(&(64u64 + 56 * segments.len() as u64).to_le_bytes());
             img[ph + 24..ph + 32].copy_from_slice(&gpa.to_le_bytes());
             img[ph + 32..ph + 40].copy_from_slice(&filesz.to_le_bytes());
             img[ph + 40..ph + 48].copy_from_slice(&memsz.to_le_bytes());
@@ -183,20 +203,40 @@ mod tests {
         let img = elf(&[(0x10_0000, 16, 0x2000)], 0x10_0000);
         let e = parse_elf(&img, 32 << 20).unwrap();
         assert_eq!(e.entry, 0x10_0000);
-        assert_eq!(e.segments, [Segment { gpa: 0x10_0000, offset: 120, file_size: 16, mem_size: 0x2000 }]);
+        assert_eq!(
+            e.segments,
+            [Segment {
+                gpa: 0x10_0000,
+                offset: 120,
+                file_size: 16,
+                mem_size: 0x2000
+            }]
+        );
     }
 
     #[test]
     fn rejects_bad_images() {
-        assert_eq!(parse_elf(b"not an elf at all", 1 << 30), Err(ImageError::NotElf64));
+        assert_eq!(
+            parse_elf(b"not an elf at all", 1 << 30),
+            Err(ImageError::NotElf64)
+        );
         let img = elf(&[(0x10_0000, 1 << 20, 1 << 20)], 0);
         assert_eq!(parse_elf(&img, 1 << 30), Err(ImageError::Truncated));
         let img = elf(&[(0x1F0_0000, 16, 0x20_0000)], 0);
-        assert_eq!(parse_elf(&img, 32 << 20), Err(ImageError::OutOfRange { gpa: 0x1F0_0000 }));
+        assert_eq!(
+            parse_elf(&img, 32 << 20),
+            Err(ImageError::OutOfRange { gpa: 0x1F0_0000 })
+        );
         let img = elf(&[(0x1000, 16, 16)], 0);
-        assert_eq!(parse_elf(&img, 32 << 20), Err(ImageError::OutOfRange { gpa: 0x1000 }));
+        assert_eq!(
+            parse_elf(&img, 32 << 20),
+            Err(ImageError::OutOfRange { gpa: 0x1000 })
+        );
         let img = elf(&[(u64::MAX - 8, 16, 16)], 0);
-        assert!(matches!(parse_elf(&img, u64::MAX), Err(ImageError::OutOfRange { .. })));
+        assert!(matches!(
+            parse_elf(&img, u64::MAX),
+            Err(ImageError::OutOfRange { .. })
+        ));
         assert_eq!(parse_elf(&elf(&[], 0), 1 << 30), Err(ImageError::Empty));
     }
 
@@ -212,7 +252,10 @@ mod tests {
     #[test]
     fn boot_params_points_at_cmdline() {
         let bp = boot_params();
-        assert_eq!(u32::from_le_bytes(bp[0x228..0x22C].try_into().unwrap()), CMDLINE_GPA as u32);
+        assert_eq!(
+            u32::from_le_bytes(bp[0x228..0x22C].try_into().unwrap()),
+            CMDLINE_GPA as u32
+        );
         assert_eq!(cmdline_bytes("test=identity"), b"test=identity\0");
         assert_eq!(cmdline_bytes(&"x".repeat(5000)).len(), CMDLINE_MAX + 1);
     }

@@ -21,7 +21,12 @@ const XEN_HVM_CPUID_VCPU_ID_PRESENT: u32 = 1 << 3;
 
 /// Computes the guest's view of CPUID(`leaf`, `subleaf`) for vCPU `vcpu_id`,
 /// given the host's raw CPUID.
-pub fn guest_cpuid(leaf: u32, subleaf: u32, vcpu_id: u32, host: impl Fn(u32, u32) -> [u32; 4]) -> [u32; 4] {
+pub fn guest_cpuid(
+    leaf: u32,
+    subleaf: u32,
+    vcpu_id: u32,
+    host: impl Fn(u32, u32) -> [u32; 4],
+) -> [u32; 4] {
     match leaf {
         XEN_CPUID_BASE => {
             let sig = *b"XenVMMXenVMM";
@@ -50,7 +55,12 @@ mod tests {
 
     fn fake_host(leaf: u32, _sub: u32) -> [u32; 4] {
         match leaf {
-            1 => [0x906ea, 0x0008_0800, ECX_VMX | ECX_SMX | ECX_MONITOR | 1, 0xbfeb_fbff],
+            1 => [
+                0x906ea,
+                0x0008_0800,
+                ECX_VMX | ECX_SMX | ECX_MONITOR | 1,
+                0xbfeb_fbff,
+            ],
             0x4000_0000 => [0x4000_0001, 0x4b4d_564b, 0, 0], // a host KVM signature must not leak
             _ => [leaf, 1, 2, 3],
         }
@@ -66,12 +76,18 @@ mod tests {
         assert_eq!(&sig, b"XenVMMXenVMM");
         assert!(r[0] >= XEN_CPUID_BASE + 4, "Linux reads up to base+4");
         assert_eq!(guest_cpuid(0x4000_0001, 0, 0, fake_host)[0], 0x0004_0011);
-        assert_eq!(guest_cpuid(0x4000_0002, 0, 0, fake_host)[..2], [1, HYPERCALL_MSR]);
+        assert_eq!(
+            guest_cpuid(0x4000_0002, 0, 0, fake_host)[..2],
+            [1, HYPERCALL_MSR]
+        );
     }
 
     #[test]
     fn vcpu_id_leaf_and_apic_id() {
-        assert_eq!(guest_cpuid(0x4000_0004, 0, 3, fake_host)[..2], [XEN_HVM_CPUID_VCPU_ID_PRESENT, 3]);
+        assert_eq!(
+            guest_cpuid(0x4000_0004, 0, 3, fake_host)[..2],
+            [XEN_HVM_CPUID_VCPU_ID_PRESENT, 3]
+        );
         assert_eq!(guest_cpuid(1, 0, 3, fake_host)[1] >> 24, 3);
     }
 

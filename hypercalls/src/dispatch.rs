@@ -51,18 +51,36 @@ pub fn dispatch(
     }
 }
 
-fn read_arg<T: FromBytes + IntoBytes>(dom: &Domain, host: &impl Host, vcpu: &VcpuContext, gva: u64) -> Result<T, Errno> {
+fn read_arg<T: FromBytes + IntoBytes>(
+    dom: &Domain,
+    host: &impl Host,
+    vcpu: &VcpuContext,
+    gva: u64,
+) -> Result<T, Errno> {
     let mut v = T::new_zeroed();
     copy_from_guest(&dom.p2m, host, &vcpu.paging, gva, v.as_mut_bytes())?;
     Ok(v)
 }
 
-fn write_arg(dom: &Domain, host: &mut impl Host, vcpu: &VcpuContext, gva: u64, bytes: &[u8]) -> Result<(), Errno> {
+fn write_arg(
+    dom: &Domain,
+    host: &mut impl Host,
+    vcpu: &VcpuContext,
+    gva: u64,
+    bytes: &[u8],
+) -> Result<(), Errno> {
     copy_to_guest(&dom.p2m, host, &vcpu.paging, gva, bytes)
 }
 
 /// Copies a NUL-padded string into a fixed-size guest buffer of `len` bytes.
-fn write_fixed_str(dom: &Domain, host: &mut impl Host, vcpu: &VcpuContext, gva: u64, s: &str, len: usize) -> HypercallResult {
+fn write_fixed_str(
+    dom: &Domain,
+    host: &mut impl Host,
+    vcpu: &VcpuContext,
+    gva: u64,
+    s: &str,
+    len: usize,
+) -> HypercallResult {
     let mut buf = alloc::vec![0u8; len];
     let n = s.len().min(len - 1);
     buf[..n].copy_from_slice(&s.as_bytes()[..n]);
@@ -70,7 +88,12 @@ fn write_fixed_str(dom: &Domain, host: &mut impl Host, vcpu: &VcpuContext, gva: 
     Ok(0)
 }
 
-fn xen_version(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args: [u64; 5]) -> HypercallResult {
+fn xen_version(
+    dom: &mut Domain,
+    host: &mut impl Host,
+    vcpu: &VcpuContext,
+    args: [u64; 5],
+) -> HypercallResult {
     let (cmd, arg) = (args[0], args[1]);
     match cmd as u32 {
         _ if cmd > u32::MAX as u64 => Err(Errno::ENOSYS),
@@ -111,7 +134,12 @@ fn xen_version(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args:
     }
 }
 
-fn console_io(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args: [u64; 5]) -> HypercallResult {
+fn console_io(
+    dom: &mut Domain,
+    host: &mut impl Host,
+    vcpu: &VcpuContext,
+    args: [u64; 5],
+) -> HypercallResult {
     let (cmd, count, buf) = (args[0], args[1] as u32 as u64, args[2]);
     match cmd {
         CONSOLEIO_WRITE => {
@@ -119,9 +147,16 @@ fn console_io(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args: 
             let mut done = 0;
             while done < count {
                 let n = (count - done).min(chunk.len() as u64) as usize;
-                copy_from_guest(&dom.p2m, host, &vcpu.paging, buf.wrapping_add(done), &mut chunk[..n])?;
+                copy_from_guest(
+                    &dom.p2m,
+                    host,
+                    &vcpu.paging,
+                    buf.wrapping_add(done),
+                    &mut chunk[..n],
+                )?;
                 let domid = dom.domid;
-                dom.console.push(&chunk[..n], |line| host.console_line(domid, line));
+                dom.console
+                    .push(&chunk[..n], |line| host.console_line(domid, line));
                 done += n as u64;
             }
             Ok(0)
@@ -132,7 +167,12 @@ fn console_io(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args: 
     }
 }
 
-fn memory_op(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args: [u64; 5]) -> HypercallResult {
+fn memory_op(
+    dom: &mut Domain,
+    host: &mut impl Host,
+    vcpu: &VcpuContext,
+    args: [u64; 5],
+) -> HypercallResult {
     let cmd = args[0] & memory::MEMOP_CMD_MASK;
     match cmd as u32 {
         memory::XENMEM_ADD_TO_PHYSMAP => {
@@ -157,7 +197,11 @@ fn check_self(dom: &Domain, domid: u16) -> Result<(), Errno> {
 }
 
 /// `XENMEM_add_to_physmap`: map a hypervisor page into the guest's physmap.
-pub fn add_to_physmap(dom: &mut Domain, host: &mut impl Host, xatp: &XenAddToPhysmap) -> HypercallResult {
+pub fn add_to_physmap(
+    dom: &mut Domain,
+    host: &mut impl Host,
+    xatp: &XenAddToPhysmap,
+) -> HypercallResult {
     check_self(dom, xatp.domid)?;
     if xatp.gpfn >= p2m::MAX_GFN {
         return Err(Errno::EINVAL);
@@ -180,7 +224,12 @@ pub fn add_to_physmap(dom: &mut Domain, host: &mut impl Host, xatp: &XenAddToPhy
     }
 }
 
-fn sched_op(dom: &mut Domain, host: &mut impl Host, vcpu: &VcpuContext, args: [u64; 5]) -> HypercallResult {
+fn sched_op(
+    dom: &mut Domain,
+    host: &mut impl Host,
+    vcpu: &VcpuContext,
+    args: [u64; 5],
+) -> HypercallResult {
     match args[0] {
         SCHEDOP_YIELD | SCHEDOP_BLOCK => Ok(0),
         SCHEDOP_SHUTDOWN => {

@@ -108,15 +108,23 @@ impl Domain {
 
     /// Maps a hypervisor-owned special page at `gfn`, replacing whatever was there.
     pub fn map_special(&mut self, host: &mut impl Host, gfn: Gfn, mfn: Mfn) -> Result<(), Errno> {
-        let mapping = Mapping { p2m_type: P2mType::RamRw, owner: DOMID_XEN, special: true };
-        self.p2m.set_entry(host, gfn, mfn, 0, Some(mapping)).map_err(|_| Errno::ENOMEM)?;
+        let mapping = Mapping {
+            p2m_type: P2mType::RamRw,
+            owner: DOMID_XEN,
+            special: true,
+        };
+        self.p2m
+            .set_entry(host, gfn, mfn, 0, Some(mapping))
+            .map_err(|_| Errno::ENOMEM)?;
         self.ept_dirty = true;
         Ok(())
     }
 
     /// Removes the mapping at `gfn` (leaves a hole, as Xen does).
     pub fn unmap(&mut self, host: &mut impl Host, gfn: Gfn) -> Result<(), Errno> {
-        self.p2m.set_entry(host, gfn, 0, 0, None).map_err(|_| Errno::ENOMEM)?;
+        self.p2m
+            .set_entry(host, gfn, 0, 0, None)
+            .map_err(|_| Errno::ENOMEM)?;
         self.ept_dirty = true;
         Ok(())
     }

@@ -4,7 +4,11 @@
 /// Seconds since 1970-01-01 00:00:00 UTC for a proleptic Gregorian date and time.
 pub fn unix_time(year: u64, month: u64, day: u64, hour: u64, min: u64, sec: u64) -> u64 {
     // Days from civil (Howard Hinnant's algorithm), shifted so March is month 0.
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + day - 1;

@@ -50,7 +50,10 @@ impl Host for FakeHost {
     }
     fn write_phys(&mut self, hpa: u64, data: &[u8]) {
         let off = (hpa % 4096) as usize;
-        let page = self.pages.entry(hpa / 4096).or_insert_with(|| Box::new([0; 4096]));
+        let page = self
+            .pages
+            .entry(hpa / 4096)
+            .or_insert_with(|| Box::new([0; 4096]));
         page[off..off + data.len()].copy_from_slice(data);
     }
     fn alloc_page(&mut self) -> Option<u64> {
@@ -79,17 +82,33 @@ fn setup(iommu: bool) -> (Domain, FakeHost, VcpuContext) {
         ept_1g: true,
     };
     let mut p2m = P2m::new(cfg, &mut host).unwrap();
-    let ram = Mapping { p2m_type: P2mType::RamRw, owner: 1, special: false };
+    let ram = Mapping {
+        p2m_type: P2mType::RamRw,
+        owner: 1,
+        special: false,
+    };
     let pages = RAM_MIB << 8;
     for gfn in (0..pages).step_by(512) {
-        p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram)).unwrap();
+        p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram))
+            .unwrap();
     }
     let dom = Domain::new(1, "t".into(), p2m, pages, &mut host).unwrap();
-    write_gpa(&dom.p2m, &mut host, builder::PML4_GPA, &builder::identity_page_tables()).unwrap();
+    write_gpa(
+        &dom.p2m,
+        &mut host,
+        builder::PML4_GPA,
+        &builder::identity_page_tables(),
+    )
+    .unwrap();
     let vcpu = VcpuContext {
         vcpu_id: 0,
         cpl: 0,
-        paging: PagingState { cr0: 0x8001_0031, cr3: builder::PML4_GPA, cr4: 0x20, efer: 0x500 },
+        paging: PagingState {
+            cr0: 0x8001_0031,
+            cr3: builder::PML4_GPA,
+            cr4: 0x20,
+            efer: 0x500,
+        },
     };
     (dom, host, vcpu)
 }
@@ -110,8 +129,20 @@ const BEYOND_RAM_GVA: u64 = 0x8000_0000;
 #[test]
 fn xen_version_reports_4_17_and_extraversion() {
     let (mut dom, mut host, vcpu) = setup(false);
-    assert_eq!(call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [0; 5]), 0x0004_0011);
-    assert_eq!(call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [1, 0x20_0000, 0, 0, 0]), 0);
+    assert_eq!(
+        call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [0; 5]),
+        0x0004_0011
+    );
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::XEN_VERSION,
+            [1, 0x20_0000, 0, 0, 0]
+        ),
+        0
+    );
     let mut buf = [0u8; 16];
     read_gpa(&dom.p2m, &host, 0x20_0000, &mut buf).unwrap();
     assert_eq!(&buf[..3], b".0\0");
@@ -121,13 +152,37 @@ fn xen_version_reports_4_17_and_extraversion() {
 fn bad_pointers_are_efault() {
     let (mut dom, mut host, vcpu) = setup(false);
     for gva in [UNMAPPED_GVA, NONCANONICAL_GVA, BEYOND_RAM_GVA, u64::MAX - 4] {
-        let r = call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [1, gva, 0, 0, 0]);
+        let r = call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::XEN_VERSION,
+            [1, gva, 0, 0, 0],
+        );
         assert_eq!(r, err(Errno::EFAULT), "extraversion to {gva:#x}");
-        let r = call(&mut dom, &mut host, &vcpu, hypercall::CONSOLE_IO, [0, 16, gva, 0, 0]);
+        let r = call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::CONSOLE_IO,
+            [0, 16, gva, 0, 0],
+        );
         assert_eq!(r, err(Errno::EFAULT), "console write from {gva:#x}");
-        let r = call(&mut dom, &mut host, &vcpu, hypercall::MEMORY_OP, [7, gva, 0, 0, 0]);
+        let r = call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::MEMORY_OP,
+            [7, gva, 0, 0, 0],
+        );
         assert_eq!(r, err(Errno::EFAULT), "add_to_physmap from {gva:#x}");
-        let r = call(&mut dom, &mut host, &vcpu, hypercall::SCHED_OP, [2, gva, 0, 0, 0]);
+        let r = call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::SCHED_OP,
+            [2, gva, 0, 0, 0],
+        );
         assert_eq!(r, err(Errno::EFAULT), "shutdown from {gva:#x}");
     }
     assert_eq!(dom.shutdown, None);
@@ -137,7 +192,13 @@ fn bad_pointers_are_efault() {
 fn oversize_console_write_faults_at_end_of_ram() {
     let (mut dom, mut host, vcpu) = setup(false);
     let end = RAM_MIB << 20;
-    let r = call(&mut dom, &mut host, &vcpu, hypercall::CONSOLE_IO, [0, u32::MAX as u64, end - 64, 0, 0]);
+    let r = call(
+        &mut dom,
+        &mut host,
+        &vcpu,
+        hypercall::CONSOLE_IO,
+        [0, u32::MAX as u64, end - 64, 0, 0],
+    );
     assert_eq!(r, err(Errno::EFAULT));
 }
 
@@ -146,11 +207,36 @@ fn write_through_read_only_guest_mapping_is_efault() {
     let (mut dom, mut host, mut vcpu) = setup(false);
     // Make the 2 MiB page at 2 MiB read-only in the guest's PD (entry 1).
     let pd = builder::PML4_GPA + 0x2000;
-    write_gpa(&dom.p2m, &mut host, pd + 8, &((1u64 << 21) | 0x81).to_le_bytes()).unwrap();
-    let r = call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [1, 0x20_0000, 0, 0, 0]);
-    assert_eq!(r, err(Errno::EFAULT), "CR0.WP: supervisor writes honour R/W");
+    write_gpa(
+        &dom.p2m,
+        &mut host,
+        pd + 8,
+        &((1u64 << 21) | 0x81).to_le_bytes(),
+    )
+    .unwrap();
+    let r = call(
+        &mut dom,
+        &mut host,
+        &vcpu,
+        hypercall::XEN_VERSION,
+        [1, 0x20_0000, 0, 0, 0],
+    );
+    assert_eq!(
+        r,
+        err(Errno::EFAULT),
+        "CR0.WP: supervisor writes honour R/W"
+    );
     vcpu.paging.cr0 &= !(1 << 16);
-    assert_eq!(call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [1, 0x20_0000, 0, 0, 0]), 0);
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::XEN_VERSION,
+            [1, 0x20_0000, 0, 0, 0]
+        ),
+        0
+    );
 }
 
 #[test]
@@ -165,7 +251,11 @@ fn unknown_calls_and_subops_are_enosys() {
         (hypercall::MEMORY_OP, 0x777 & 0x3F),
         (hypercall::SCHED_OP, 99),
     ] {
-        assert_eq!(call(&mut dom, &mut host, &vcpu, nr, [cmd, 0, 0, 0, 0]), err(Errno::ENOSYS), "{nr}/{cmd:#x}");
+        assert_eq!(
+            call(&mut dom, &mut host, &vcpu, nr, [cmd, 0, 0, 0, 0]),
+            err(Errno::ENOSYS),
+            "{nr}/{cmd:#x}"
+        );
     }
 }
 
@@ -173,26 +263,61 @@ fn unknown_calls_and_subops_are_enosys() {
 fn hypercalls_from_user_mode_are_eperm() {
     let (mut dom, mut host, mut vcpu) = setup(false);
     vcpu.cpl = 3;
-    assert_eq!(call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [0; 5]), err(Errno::EPERM));
+    assert_eq!(
+        call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [0; 5]),
+        err(Errno::EPERM)
+    );
 }
 
-fn add_to_physmap(dom: &mut Domain, host: &mut FakeHost, vcpu: &VcpuContext, xatp: XenAddToPhysmap) -> i64 {
+fn add_to_physmap(
+    dom: &mut Domain,
+    host: &mut FakeHost,
+    vcpu: &VcpuContext,
+    xatp: XenAddToPhysmap,
+) -> i64 {
     write_gpa(&dom.p2m, host, 0x30_0000, xatp.as_bytes()).unwrap();
-    call(dom, host, vcpu, hypercall::MEMORY_OP, [7, 0x30_0000, 0, 0, 0])
+    call(
+        dom,
+        host,
+        vcpu,
+        hypercall::MEMORY_OP,
+        [7, 0x30_0000, 0, 0, 0],
+    )
 }
 
 #[test]
 fn add_to_physmap_rejects_bad_space_index_and_domain() {
     let (mut dom, mut host, vcpu) = setup(false);
-    let base = XenAddToPhysmap { domid: 0x7FF0, size: 0, space: 0, idx: 0, gpfn: 0xF0000 };
+    let base = XenAddToPhysmap {
+        domid: 0x7FF0,
+        size: 0,
+        space: 0,
+        idx: 0,
+        gpfn: 0xF0000,
+    };
     let bad_space = XenAddToPhysmap { space: 99, ..base };
     let bad_idx = XenAddToPhysmap { idx: 1, ..base };
     let bad_dom = XenAddToPhysmap { domid: 5, ..base };
-    let bad_gpfn = XenAddToPhysmap { gpfn: 1 << 52, ..base };
-    assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, bad_space), err(Errno::EINVAL));
-    assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, bad_idx), err(Errno::EINVAL));
-    assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, bad_dom), err(Errno::ESRCH));
-    assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, bad_gpfn), err(Errno::EINVAL));
+    let bad_gpfn = XenAddToPhysmap {
+        gpfn: 1 << 52,
+        ..base
+    };
+    assert_eq!(
+        add_to_physmap(&mut dom, &mut host, &vcpu, bad_space),
+        err(Errno::EINVAL)
+    );
+    assert_eq!(
+        add_to_physmap(&mut dom, &mut host, &vcpu, bad_idx),
+        err(Errno::EINVAL)
+    );
+    assert_eq!(
+        add_to_physmap(&mut dom, &mut host, &vcpu, bad_dom),
+        err(Errno::ESRCH)
+    );
+    assert_eq!(
+        add_to_physmap(&mut dom, &mut host, &vcpu, bad_gpfn),
+        err(Errno::EINVAL)
+    );
     assert_eq!(dom.shared_info_gfn, None);
 }
 
@@ -201,19 +326,38 @@ fn add_to_physmap_rejects_bad_space_index_and_domain() {
 #[test]
 fn shared_info_in_uc_range_is_wb_ipat() {
     let (mut dom, mut host, vcpu) = setup(true);
-    dom.p2m.guest_mtrr_write(&mut host, 0x200, 0xF000_0000).unwrap();
-    dom.p2m.guest_mtrr_write(&mut host, 0x201, 0xF_F000_0800).unwrap();
-    let xatp = XenAddToPhysmap { domid: 0x7FF0, size: 0, space: 0, idx: 0, gpfn: 0xF0000 };
+    dom.p2m
+        .guest_mtrr_write(&mut host, 0x200, 0xF000_0000)
+        .unwrap();
+    dom.p2m
+        .guest_mtrr_write(&mut host, 0x201, 0xF_F000_0800)
+        .unwrap();
+    let xatp = XenAddToPhysmap {
+        domid: 0x7FF0,
+        size: 0,
+        space: 0,
+        idx: 0,
+        gpfn: 0xF0000,
+    };
     assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, xatp), 0);
     assert!(dom.ept_dirty);
     let (hpa, mt, ipat, size) = p2m::translate(&host, dom.p2m.eptp(), 0xF000_0000).unwrap();
-    assert_eq!((hpa / 4096, mt, ipat, size), (dom.shared_info_mfn, MemType::Wb, true, 4096));
+    assert_eq!(
+        (hpa / 4096, mt, ipat, size),
+        (dom.shared_info_mfn, MemType::Wb, true, 4096)
+    );
     // The guest reads the wall clock the hypervisor stamped.
     let mut wc = [0u8; 8];
     read_gpa(&dom.p2m, &host, 0xF000_0000 + 3072, &mut wc).unwrap();
-    assert_eq!(u32::from_le_bytes(wc[4..8].try_into().unwrap()), 1_795_588_215);
+    assert_eq!(
+        u32::from_le_bytes(wc[4..8].try_into().unwrap()),
+        1_795_588_215
+    );
     // Remapping moves it: the old gfn becomes a hole, RAM at the new one is replaced.
-    let xatp = XenAddToPhysmap { gpfn: 0x101, ..xatp };
+    let xatp = XenAddToPhysmap {
+        gpfn: 0x101,
+        ..xatp
+    };
     assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, xatp), 0);
     assert!(p2m::translate(&host, dom.p2m.eptp(), 0xF000_0000).is_none());
     let (_, mt, ipat, _) = p2m::translate(&host, dom.p2m.eptp(), 0x10_1000).unwrap();
@@ -226,9 +370,27 @@ fn shared_info_in_uc_range_is_wb_ipat() {
 fn console_lines_and_shutdown() {
     let (mut dom, mut host, vcpu) = setup(false);
     write_gpa(&dom.p2m, &mut host, 0x20_0000, b"hello\nwor").unwrap();
-    assert_eq!(call(&mut dom, &mut host, &vcpu, hypercall::CONSOLE_IO, [0, 9, 0x20_0000, 0, 0]), 0);
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::CONSOLE_IO,
+            [0, 9, 0x20_0000, 0, 0]
+        ),
+        0
+    );
     assert_eq!(host.console, [(1, "hello".to_string())]);
     write_gpa(&dom.p2m, &mut host, 0x20_0000, &0u32.to_le_bytes()).unwrap();
-    assert_eq!(call(&mut dom, &mut host, &vcpu, hypercall::SCHED_OP, [2, 0x20_0000, 0, 0, 0]), 0);
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::SCHED_OP,
+            [2, 0x20_0000, 0, 0, 0]
+        ),
+        0
+    );
     assert_eq!(dom.shutdown, Some(ShutdownReason::Poweroff));
 }

@@ -31,24 +31,40 @@ struct Resources {
 }
 
 /// Builds, runs and tears down the domain described by `cfg_module`.
-pub fn run_domain(domid: u16, cfg_module: &Module, modules: &[Module], caps: &VmxCaps) {
+pub fn run_domain(
+    domid: u16,
+    cfg_module: &Module,
+    modules: &[Module],
+    caps: &VmxCaps,
+    host_mtrr: &p2m::MtrrState,
+) {
     let text = core::str::from_utf8(cfg_module.bytes()).unwrap_or("");
     let cfg = match domcfg::parse(text) {
         Ok(cfg) => cfg,
         Err(e) => {
-            log::error!("domain {domid}: config {}: {e}; domain not created", cfg_module.name);
+            log::error!(
+                "domain {domid}: config {}: {e}; domain not created",
+                cfg_module.name
+            );
             return;
         }
     };
     for key in &cfg.unknown_keys {
-        log::warn!("domain {domid}: config {}: ignoring unknown key '{key}'", cfg_module.name);
+        log::warn!(
+            "domain {domid}: config {}: ignoring unknown key '{key}'",
+            cfg_module.name
+        );
     }
     let Some(image) = modules.iter().find(|m| m.name == cfg.kernel) else {
-        log::error!("domain {domid} ({}): kernel '{}' is not among the boot modules", cfg.name, cfg.kernel);
+        log::error!(
+            "domain {domid} ({}): kernel '{}' is not among the boot modules",
+            cfg.name,
+            cfg.kernel
+        );
         return;
     };
     let mut host = KernelHost;
-    let (mut dom, res, entry) = match build(domid, &cfg, image, caps, &mut host) {
+    let (mut dom, res, entry) = match build(domid, &cfg, image, caps, host_mtrr, &mut host) {
         Ok(v) => v,
         Err(e) => {
             log::error!("domain {domid} ({}): build failed: {e}", cfg.name);
@@ -67,12 +83,18 @@ pub fn run_domain(domid: u16, cfg_module: &Module, modules: &[Module], caps: &Vm
     if cfg.vcpus > 1 {
         log::warn!("domain {domid}: only vCPU 0 runs in this version");
     }
-    let outcome = run_vcpu(&mut dom, &res, entry, caps, &mut host);
+    let outcome = run_vcpu(&mut dom, &res, caps, &mut host);
     let domid = dom.domid;
     dom.console.flush(|line| kprintln!("(d{domid}) {line}"));
     match &outcome {
-        Outcome::Shutdown(r) => kprintln!("xenolith: domain {domid} ({}) shut down: {}", dom.name, r.name()),
-        Outcome::Crashed(why) => kprintln!("xenolith: domain {domid} ({}) crashed: {why}", dom.name),
+        Outcome::Shutdown(r) => kprintln!(
+            "xenolith: domain {domid} ({}) shut down: {}",
+            dom.name,
+            r.name()
+        ),
+        Outcome::Crashed(why) => {
+            kprintln!("xenolith: domain {domid} ({}) crashed: {why}", dom.name)
+        }
     }
     let report = p2m::audit(&host, &dom.p2m);
     kprintln!(
@@ -93,63 +115,109 @@ fn build(
     cfg: &domcfg::DomainConfig,
     image: &Module,
     caps: &VmxCaps,
+    host_mtrr: &p2m::MtrrState,
     host: &mut KernelHost,
 ) -> Result<(Domain, Resources, u64), String> {
     let ram_bytes = cfg.memory_mib * MIB;
-    let elf = builder::parse_elf(image.bytes(), ram_bytes).map_err(|e| format!("kernel '{}': {e}", cfg.kernel))?;
+    let elf = builder::parse_elf(image.bytes(), ram_bytes)
+        .map_err(|e| format!("kernel '{}': {e}", cfg.kernel))?;
     let ram_pages = ram_bytes / 4096;
     let ram_hpa = mem::alloc_frames(ram_pages as usize, SUPERPAGE)
         .ok_or_else(|| format!("not enough host memory for {} MiB", cfg.memory_mib))?;
     let p2m_cfg = P2mConfig {
         honour_guest_mem_types: cfg.iommu,
-        host_mtrr: p2m::MtrrState::new_default_wb(),
+        host_mtrr: host_mtrr.clone(),
         ept_2m: caps.ept_2m(),
         ept_1g: caps.ept_1g(),
     };
-    let fail = |host: &mut KernelHost, e: String| {
+    let p2m = P2m::new(p2m_cfg, host).map_err(|e| {
         mem::free_frames(ram_hpa, ram_pages as usize);
-        let _ = host;
-        e
+        format!("p2m: {e}")
+    })?;
+    let mut dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, host) {
+        Ok(dom) => dom,
+        Err(e) => {
+            mem::free_frames(ram_hpa, ram_pages as usize);
+            return Err(format!("domain state: {e:?}"));
+        }
     };
-    let mut p2m = P2m::new(p2m_cfg, host).map_err(|e| fail(host, format!("p2m: {e}")))?;
-    let ram = Mapping { p2m_type: P2mType::RamRw, owner: domid, special: false };
+    match populate(&mut dom, &elf, image, &cfg.cmdline, ram_hpa, caps, host) {
+        Ok(res) => Ok((dom, res, elf.entry)),
+        Err(e) => {
+            dom.destroy(host);
+            mem::free_frames(ram_hpa, ram_pages as usize);
+            Err(e)
+        }
+    }
+}
+
+/// Maps guest RAM, loads the image and boot structures, and creates the vCPU.
+fn populate(
+    dom: &mut Domain,
+    elf: &builder::ElfImage,
+    image: &Module,
+    cmdline: &str,
+    ram_hpa: u64,
+    caps: &VmxCaps,
+    host: &mut KernelHost,
+) -> Result<Resources, String> {
+    let ram_pages = dom.ram_pages;
+    let ram = Mapping {
+        p2m_type: P2mType::RamRw,
+        owner: dom.domid,
+        special: false,
+    };
     let mut gfn = 0;
     while gfn < ram_pages {
         let order = if ram_pages - gfn >= 512 { 9 } else { 0 };
-        p2m.set_entry(host, gfn, ram_hpa / 4096 + gfn, order, Some(ram))
+        dom.p2m
+            .set_entry(host, gfn, ram_hpa / 4096 + gfn, order, Some(ram))
             .map_err(|e| format!("p2m: {e}"))?;
         gfn += 1 << order;
     }
-    let mut dom = Domain::new(domid, cfg.name.clone(), p2m, ram_pages, host).map_err(|e| format!("{e:?}"))?;
-
-    // Load the image and the boot structures into guest RAM.
     let bytes = image.bytes();
     for seg in &elf.segments {
-        write_gpa(&dom.p2m, host, seg.gpa, &bytes[seg.offset..seg.offset + seg.file_size])
-            .map_err(|e| format!("loading segment at {:#x}: {e:?}", seg.gpa))?;
+        write_gpa(
+            &dom.p2m,
+            host,
+            seg.gpa,
+            &bytes[seg.offset..seg.offset + seg.file_size],
+        )
+        .map_err(|e| format!("loading segment at {:#x}: {e:?}", seg.gpa))?;
     }
-    let put = |dom: &Domain, host: &mut KernelHost, gpa: u64, data: &[u8]| {
-        write_gpa(&dom.p2m, host, gpa, data).map_err(|e| format!("writing boot data at {gpa:#x}: {e:?}"))
-    };
-    put(&dom, host, builder::GDT_GPA, &builder::boot_gdt())?;
-    put(&dom, host, builder::PML4_GPA, &builder::identity_page_tables())?;
-    put(&dom, host, builder::BOOT_PARAMS_GPA, &builder::boot_params())?;
-    put(&dom, host, builder::CMDLINE_GPA, &builder::cmdline_bytes(&cfg.cmdline))?;
-
+    let boot_data: [(u64, &[u8]); 4] = [
+        (builder::GDT_GPA, &builder::boot_gdt()),
+        (builder::PML4_GPA, &builder::identity_page_tables()),
+        (builder::BOOT_PARAMS_GPA, &builder::boot_params()),
+        (builder::CMDLINE_GPA, &builder::cmdline_bytes(cmdline)),
+    ];
+    for (gpa, data) in boot_data {
+        write_gpa(&dom.p2m, host, gpa, data)
+            .map_err(|e| format!("writing boot data at {gpa:#x}: {e:?}"))?;
+    }
     let vmcs = vmx::new_vmcs(caps).ok_or("cannot create a VMCS")?;
-    let msr_bitmap = mem::alloc_frame().ok_or("no memory for the MSR bitmap")?;
+    let Some(msr_bitmap) = mem::alloc_frame() else {
+        vmx::clear_vmcs(vmcs);
+        mem::free_frames(vmcs, 1);
+        return Err("no memory for the MSR bitmap".into());
+    };
     setup_msr_bitmap(msr_bitmap);
-    setup_vmcs(caps, domid, dom.p2m.eptp(), msr_bitmap, elf.entry);
+    setup_vmcs(caps, dom.domid, dom.p2m.eptp(), msr_bitmap, elf.entry);
     dom.ept_dirty = false;
-    Ok((dom, Resources { ram_hpa, ram_pages, vmcs, msr_bitmap }, elf.entry))
+    Ok(Resources {
+        ram_hpa,
+        ram_pages,
+        vmcs,
+        msr_bitmap,
+    })
 }
 
 /// MSRs the guest reads and writes without an exit (their state lives in the
 /// VMCS or is not used by the hypervisor).
 const PASSTHROUGH_MSRS: [u32; 10] = [
-    0x174,        // IA32_SYSENTER_CS
-    0x175,        // IA32_SYSENTER_ESP
-    0x176,        // IA32_SYSENTER_EIP
+    0x174,       // IA32_SYSENTER_CS
+    0x175,       // IA32_SYSENTER_ESP
+    0x176,       // IA32_SYSENTER_EIP
     0xC000_0081, // STAR
     0xC000_0082, // LSTAR
     0xC000_0083, // CSTAR
@@ -162,7 +230,11 @@ const PASSTHROUGH_MSRS: [u32; 10] = [
 fn setup_msr_bitmap(page: u64) {
     let mut bitmap = [0xFFu8; 4096];
     for msr in PASSTHROUGH_MSRS {
-        let (base, index) = if msr >= 0xC000_0000 { (1024, msr - 0xC000_0000) } else { (0, msr) };
+        let (base, index) = if msr >= 0xC000_0000 {
+            (1024, msr - 0xC000_0000)
+        } else {
+            (0, msr)
+        };
         for half in [0, 2048] {
             bitmap[half + base + (index / 8) as usize] &= !(1 << (index % 8));
         }
@@ -173,7 +245,10 @@ fn setup_msr_bitmap(page: u64) {
 
 fn setup_vmcs(caps: &VmxCaps, domid: u16, eptp: u64, msr_bitmap: u64, entry: u64) {
     use vmx::*;
-    let pin = VmxCaps::adjust(caps.pin, PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER);
+    let pin = VmxCaps::adjust(
+        caps.pin,
+        PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
+    );
     let proc = VmxCaps::adjust(
         caps.proc,
         PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS,
@@ -192,7 +267,10 @@ fn setup_vmcs(caps: &VmxCaps, domid: u16, eptp: u64, msr_bitmap: u64, entry: u64
     vmwrite(control::SECONDARY_PROCBASED_EXEC_CONTROLS, proc2 as u64);
     vmwrite(
         control::VMEXIT_CONTROLS,
-        VmxCaps::adjust(caps.exit, EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTERRUPT | EXIT_SAVE_LOAD_PAT_EFER) as u64,
+        VmxCaps::adjust(
+            caps.exit,
+            EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTERRUPT | EXIT_SAVE_LOAD_PAT_EFER,
+        ) as u64,
     );
     vmwrite(
         control::VMENTRY_CONTROLS,
@@ -211,7 +289,10 @@ fn setup_vmcs(caps: &VmxCaps, domid: u16, eptp: u64, msr_bitmap: u64, entry: u64
     setup_host_state();
 
     // Guest: 64-bit, paging on through the builder's identity map (docs/protocol.md).
-    vmwrite(guest::CR0, (0x8000_0031 | caps.cr0_fixed.0) & caps.cr0_fixed.1);
+    vmwrite(
+        guest::CR0,
+        (0x8000_0031 | caps.cr0_fixed.0) & caps.cr0_fixed.1,
+    );
     vmwrite(guest::CR3, builder::PML4_GPA);
     vmwrite(guest::CR4, (0x20 | caps.cr4_fixed.0) & caps.cr4_fixed.1);
     vmwrite(guest::IA32_EFER_FULL, 0x500);
@@ -226,18 +307,67 @@ fn setup_vmcs(caps: &VmxCaps, domid: u16, eptp: u64, msr_bitmap: u64, entry: u64
         vmwrite(lim_f, limit as u64);
         vmwrite(ar_f, ar as u64);
     };
-    seg(guest::CS_SELECTOR, guest::CS_BASE, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, builder::BOOT_CS, 0xA09B, 0xFFFF_FFFF);
+    seg(
+        guest::CS_SELECTOR,
+        guest::CS_BASE,
+        guest::CS_LIMIT,
+        guest::CS_ACCESS_RIGHTS,
+        builder::BOOT_CS,
+        0xA09B,
+        0xFFFF_FFFF,
+    );
     for (s, b, l, a) in [
-        (guest::DS_SELECTOR, guest::DS_BASE, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS),
-        (guest::ES_SELECTOR, guest::ES_BASE, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS),
-        (guest::SS_SELECTOR, guest::SS_BASE, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS),
-        (guest::FS_SELECTOR, guest::FS_BASE, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS),
-        (guest::GS_SELECTOR, guest::GS_BASE, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS),
+        (
+            guest::DS_SELECTOR,
+            guest::DS_BASE,
+            guest::DS_LIMIT,
+            guest::DS_ACCESS_RIGHTS,
+        ),
+        (
+            guest::ES_SELECTOR,
+            guest::ES_BASE,
+            guest::ES_LIMIT,
+            guest::ES_ACCESS_RIGHTS,
+        ),
+        (
+            guest::SS_SELECTOR,
+            guest::SS_BASE,
+            guest::SS_LIMIT,
+            guest::SS_ACCESS_RIGHTS,
+        ),
+        (
+            guest::FS_SELECTOR,
+            guest::FS_BASE,
+            guest::FS_LIMIT,
+            guest::FS_ACCESS_RIGHTS,
+        ),
+        (
+            guest::GS_SELECTOR,
+            guest::GS_BASE,
+            guest::GS_LIMIT,
+            guest::GS_ACCESS_RIGHTS,
+        ),
     ] {
         seg(s, b, l, a, builder::BOOT_DS, 0xC093, 0xFFFF_FFFF);
     }
-    seg(guest::LDTR_SELECTOR, guest::LDTR_BASE, guest::LDTR_LIMIT, guest::LDTR_ACCESS_RIGHTS, 0, 0x1_0000, 0);
-    seg(guest::TR_SELECTOR, guest::TR_BASE, guest::TR_LIMIT, guest::TR_ACCESS_RIGHTS, 0, 0x8B, 0x67);
+    seg(
+        guest::LDTR_SELECTOR,
+        guest::LDTR_BASE,
+        guest::LDTR_LIMIT,
+        guest::LDTR_ACCESS_RIGHTS,
+        0,
+        0x1_0000,
+        0,
+    );
+    seg(
+        guest::TR_SELECTOR,
+        guest::TR_BASE,
+        guest::TR_LIMIT,
+        guest::TR_ACCESS_RIGHTS,
+        0,
+        0x8B,
+        0x67,
+    );
     vmwrite(guest::GDTR_BASE, builder::GDT_GPA);
     vmwrite(guest::GDTR_LIMIT, 31);
     vmwrite(guest::IDTR_BASE, 0);
@@ -274,9 +404,11 @@ mod reason {
 /// least this often even from a guest that never exits.
 const TIME_SLICE: u32 = 50_000_000;
 
-fn run_vcpu(dom: &mut Domain, res: &Resources, entry: u64, caps: &VmxCaps, host: &mut KernelHost) -> Outcome {
-    let _ = entry;
-    let mut regs = GuestRegs { rsi: builder::BOOT_PARAMS_GPA, ..GuestRegs::default() };
+fn run_vcpu(dom: &mut Domain, res: &Resources, caps: &VmxCaps, host: &mut KernelHost) -> Outcome {
+    let mut regs = GuestRegs {
+        rsi: builder::BOOT_PARAMS_GPA,
+        ..GuestRegs::default()
+    };
     let mut launched = false;
     vmx::load_vmcs(res.vmcs);
     let mut exits: u64 = 0;
@@ -284,7 +416,9 @@ fn run_vcpu(dom: &mut Domain, res: &Resources, entry: u64, caps: &VmxCaps, host:
         vmx::arm_preemption_timer(TIME_SLICE >> caps.preemption_timer_rate().min(31));
         match vmx::enter(&mut regs, launched) {
             EntryResult::Exit => {}
-            EntryResult::FailInvalid => return Outcome::Crashed("VM entry failed: no current VMCS".into()),
+            EntryResult::FailInvalid => {
+                return Outcome::Crashed("VM entry failed: no current VMCS".into())
+            }
             EntryResult::FailValid => {
                 return Outcome::Crashed(format!(
                     "VM entry failed: VM-instruction error {} ({}); {}",
@@ -310,7 +444,7 @@ fn run_vcpu(dom: &mut Domain, res: &Resources, entry: u64, caps: &VmxCaps, host:
                 guest_state_summary()
             ));
         }
-        if let Some(outcome) = handle_exit(dom, &mut regs, exit_reason & 0xFFFF, caps, host) {
+        if let Some(outcome) = handle_exit(dom, &mut regs, exit_reason & 0xFFFF, host) {
             log::debug!("domain {}: {exits} VM exits", dom.domid);
             return outcome;
         }
@@ -353,29 +487,43 @@ fn paging_state() -> PagingState {
 
 /// Injects #GP(0) into the guest at its next entry.
 fn inject_gp() {
-    vmx::vmwrite(control::VMENTRY_INTERRUPTION_INFO_FIELD, 13 | (3 << 8) | (1 << 11) | (1 << 31));
+    vmx::vmwrite(
+        control::VMENTRY_INTERRUPTION_INFO_FIELD,
+        13 | (3 << 8) | (1 << 11) | (1 << 31),
+    );
     vmx::vmwrite(control::VMENTRY_EXCEPTION_ERR_CODE, 0);
 }
 
 /// Handles one VM exit; `Some` ends the domain's run.
-fn handle_exit(dom: &mut Domain, regs: &mut GuestRegs, basic: u64, caps: &VmxCaps, host: &mut KernelHost) -> Option<Outcome> {
+fn handle_exit(
+    dom: &mut Domain,
+    regs: &mut GuestRegs,
+    basic: u64,
+    host: &mut KernelHost,
+) -> Option<Outcome> {
     let qual = vmx::vmread(ro::EXIT_QUALIFICATION);
     match basic {
         reason::EXTERNAL_INTERRUPT | reason::PREEMPTION_TIMER => {}
         reason::EXCEPTION_NMI => {
             let info = vmx::vmread(ro::VMEXIT_INTERRUPTION_INFO);
             if (info >> 8) & 7 != 2 {
-                return Some(Outcome::Crashed(format!("unexpected exception exit, info {info:#x}")));
+                return Some(Outcome::Crashed(format!(
+                    "unexpected exception exit, info {info:#x}"
+                )));
             }
         }
         reason::TRIPLE_FAULT => {
-            return Some(Outcome::Crashed(format!("triple fault at rip={:#x}", vmx::guest_rip())));
+            return Some(Outcome::Crashed(format!(
+                "triple fault at rip={:#x}",
+                vmx::guest_rip()
+            )));
         }
         reason::CPUID => {
-            let r = hypercalls::cpuid::guest_cpuid(regs.rax as u32, regs.rcx as u32, 0, |leaf, sub| {
-                let r = x86::cpuid::cpuid!(leaf, sub);
-                [r.eax, r.ebx, r.ecx, r.edx]
-            });
+            let r =
+                hypercalls::cpuid::guest_cpuid(regs.rax as u32, regs.rcx as u32, 0, |leaf, sub| {
+                    let r = x86::cpuid::cpuid!(leaf, sub);
+                    [r.eax, r.ebx, r.ecx, r.edx]
+                });
             regs.rax = r[0] as u64;
             regs.rbx = r[1] as u64;
             regs.rcx = r[2] as u64;
@@ -393,7 +541,11 @@ fn handle_exit(dom: &mut Domain, regs: &mut GuestRegs, basic: u64, caps: &VmxCap
         }
         reason::VMCALL => {
             let cs_ar = vmx::vmread(guest::CS_ACCESS_RIGHTS);
-            let vcpu = VcpuContext { vcpu_id: 0, cpl: ((cs_ar >> 5) & 3) as u8, paging: paging_state() };
+            let vcpu = VcpuContext {
+                vcpu_id: 0,
+                cpl: ((cs_ar >> 5) & 3) as u8,
+                paging: paging_state(),
+            };
             let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
             regs.rax = hypercalls::dispatch(dom, host, &vcpu, regs.rax, args);
             vmx::skip_instruction();
@@ -406,14 +558,21 @@ fn handle_exit(dom: &mut Domain, regs: &mut GuestRegs, basic: u64, caps: &VmxCap
             let size = (qual & 7) + 1;
             let is_in = qual & (1 << 3) != 0;
             if qual & (1 << 4) != 0 {
-                return Some(Outcome::Crashed(format!("unsupported string I/O on port {port:#x}")));
+                return Some(Outcome::Crashed(format!(
+                    "unsupported string I/O on port {port:#x}"
+                )));
             }
             if is_in {
-                let mask = if size == 4 { 0xFFFF_FFFF } else { (1u64 << (size * 8)) - 1 };
+                let mask = if size == 4 {
+                    0xFFFF_FFFF
+                } else {
+                    (1u64 << (size * 8)) - 1
+                };
                 regs.rax = (regs.rax & !mask) | mask;
             } else if port == 0xE9 {
                 let domid = dom.domid;
-                dom.console.push(&[regs.rax as u8], |line| kprintln!("(d{domid}) {line}"));
+                dom.console
+                    .push(&[regs.rax as u8], |line| kprintln!("(d{domid}) {line}"));
             }
             vmx::skip_instruction();
         }
@@ -461,7 +620,6 @@ fn handle_exit(dom: &mut Domain, regs: &mut GuestRegs, basic: u64, caps: &VmxCap
             )));
         }
     }
-    let _ = caps;
     None
 }
 

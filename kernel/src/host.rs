@@ -71,7 +71,15 @@ pub fn rtc_unix_time() -> u64 {
                 break;
             }
         }
-        [cmos(0x00), cmos(0x02), cmos(0x04), cmos(0x07), cmos(0x08), cmos(0x09), cmos(0x32)]
+        [
+            cmos(0x00),
+            cmos(0x02),
+            cmos(0x04),
+            cmos(0x07),
+            cmos(0x08),
+            cmos(0x09),
+            cmos(0x32),
+        ]
     };
     let mut v = read();
     loop {
@@ -82,7 +90,13 @@ pub fn rtc_unix_time() -> u64 {
         v = w;
     }
     let status_b = cmos(0x0B);
-    let bcd = |x: u8| if status_b & 0x04 == 0 { (x & 0x0F) + (x >> 4) * 10 } else { x };
+    let bcd = |x: u8| {
+        if status_b & 0x04 == 0 {
+            (x & 0x0F) + (x >> 4) * 10
+        } else {
+            x
+        }
+    };
     let mut hour = bcd(v[2] & 0x7F) as u64;
     if status_b & 0x02 == 0 && v[2] & 0x80 != 0 {
         hour = (hour % 12) + 12;
@@ -92,5 +106,12 @@ pub fn rtc_unix_time() -> u64 {
         _ => 20,
     };
     let year = century * 100 + bcd(v[5]) as u64;
-    hypercalls::time::unix_time(year, bcd(v[4]) as u64, bcd(v[3]) as u64, hour, bcd(v[1]) as u64, bcd(v[0]) as u64)
+    hypercalls::time::unix_time(
+        year,
+        bcd(v[4]) as u64,
+        bcd(v[3]) as u64,
+        hour,
+        bcd(v[1]) as u64,
+        bcd(v[0]) as u64,
+    )
 }

@@ -118,10 +118,7 @@ pub fn init() {
         let tss = core::ptr::addr_of!(TSS) as u64;
         let limit = (size_of::<Tss>() - 1) as u64;
         let gdt = &mut *core::ptr::addr_of_mut!(HOST_GDT);
-        gdt[3] = limit
-            | ((tss & 0xFF_FFFF) << 16)
-            | (0x89 << 40)
-            | (((tss >> 24) & 0xFF) << 56);
+        gdt[3] = limit | ((tss & 0xFF_FFFF) << 16) | (0x89 << 40) | (((tss >> 24) & 0xFF) << 56);
         gdt[4] = tss >> 32;
         core::arch::asm!("ltr {0:x}", in(reg) HOST_TR, options(nostack));
 

@@ -36,7 +36,9 @@ impl Module {
     pub fn bytes(&self) -> &'static [u8] {
         // SAFETY: GRUB loaded the module into RAM that `kmain` reserved for the
         // whole run; it is identity-mapped and never written.
-        unsafe { core::slice::from_raw_parts(self.start as *const u8, (self.end - self.start) as usize) }
+        unsafe {
+            core::slice::from_raw_parts(self.start as *const u8, (self.end - self.start) as usize)
+        }
     }
 }
 
@@ -88,6 +90,31 @@ extern "C" {
     static __kernel_end: u8;
 }
 
+/// The host's MTRRs (the host side of the EMT resolver's MTRR combination).
+fn read_host_mtrrs() -> p2m::MtrrState {
+    let has_mtrr = x86::cpuid::CpuId::new()
+        .get_feature_info()
+        .is_some_and(|f| f.has_mtrr());
+    let state = if has_mtrr {
+        // SAFETY: CPUID says MTRRs exist; `from_msrs` reads IA32_MTRRCAP first
+        // and only the fixed/variable MSRs it reports.
+        p2m::MtrrState::from_msrs(|msr| unsafe { x86::msr::rdmsr(msr) })
+    } else {
+        p2m::MtrrState::new_default_wb()
+    };
+    log::info!(
+        "host MTRRs: {} default type {:?}, {} variable ranges",
+        if state.enabled() {
+            "enabled,"
+        } else {
+            "disabled (all UC),"
+        },
+        state.default_type(),
+        state.vcnt()
+    );
+    state
+}
+
 /// Rust entry point, called by the boot code in long mode.
 #[no_mangle]
 pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
@@ -104,7 +131,10 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     .unwrap_or_else(|_| panic_msg("bad multiboot2 information"));
 
-    let cmdline = mbi.command_line_tag().and_then(|t| t.cmdline().ok()).unwrap_or("");
+    let cmdline = mbi
+        .command_line_tag()
+        .and_then(|t| t.cmdline().ok())
+        .unwrap_or("");
     let mut level = log::LevelFilter::Info;
     let mut exit_mode = ExitMode::None;
     for word in cmdline.split_whitespace() {
@@ -125,18 +155,28 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     EXIT_MODE.call_once(|| exit_mode);
     log::set_max_level(level);
-    log::info!("xenolith {} starting (command line: '{cmdline}')", env!("CARGO_PKG_VERSION"));
+    log::info!(
+        "xenolith {} starting (command line: '{cmdline}')",
+        env!("CARGO_PKG_VERSION")
+    );
 
     // Physical memory: free RAM from the map, minus the kernel, the boot
     // information and the modules.
-    let mmap = mbi.memory_map_tag().unwrap_or_else(|| panic_msg("no memory map"));
+    let mmap = mbi
+        .memory_map_tag()
+        .unwrap_or_else(|| panic_msg("no memory map"));
     for area in mmap.memory_areas() {
         if area.typ() == multiboot2::MemoryAreaType::Available {
             mem::add_free_region(area.start_address().max(0x10_0000), area.end_address());
         }
     }
     // SAFETY: linker-provided symbols; only their addresses are used.
-    let (kstart, kend) = unsafe { (&__kernel_start as *const u8 as u64, &__kernel_end as *const u8 as u64) };
+    let (kstart, kend) = unsafe {
+        (
+            &__kernel_start as *const u8 as u64,
+            &__kernel_end as *const u8 as u64,
+        )
+    };
     mem::reserve_region(kstart, kend);
     mem::reserve_region(mbi.start_address() as u64, mbi.end_address() as u64);
     let mut modules = Vec::new();
@@ -151,8 +191,17 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     mem::init_heap();
     for (m, &(start, end)) in mbi.module_tags().zip(raw_modules.iter()) {
-        let name = m.cmdline().unwrap_or("").split_whitespace().next().unwrap_or("");
-        modules.push(Module { name: String::from(name), start, end });
+        let name = m
+            .cmdline()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        modules.push(Module {
+            name: String::from(name),
+            start,
+            end,
+        });
     }
     let (free, total) = mem::stats();
     log::info!(
@@ -163,20 +212,21 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     );
 
     let caps = vmx::read_caps().unwrap_or_else(|e| {
-        log::error!("VMX unavailable: {e:?}");
+        log::error!("VMX unavailable: {e}");
         panic_msg("this machine cannot run xenolith (no usable VMX)")
     });
     vmx::log_caps(&caps);
     if let Err(e) = vmx::enable(&caps) {
-        log::error!("cannot enable VMX: {e:?}");
+        log::error!("cannot enable VMX: {e}");
         panic_msg("VMX enable failed");
     }
     log::info!("VMX root operation entered");
 
+    let host_mtrr = read_host_mtrrs();
     let mut domid: u16 = 0;
     for cfg in modules.iter().filter(|m| m.name.ends_with(".cfg")) {
         domid += 1;
-        domain::run_domain(domid, cfg, &modules, &caps);
+        domain::run_domain(domid, cfg, &modules, &caps, &host_mtrr);
         let (free, _) = mem::stats();
         log::debug!("after domain {domid}: {} MiB free", free * 4 / 1024);
     }

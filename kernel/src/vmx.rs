@@ -2,7 +2,7 @@
 
 use x86::bits64::vmx;
 use x86::msr::{rdmsr, wrmsr};
-use x86::vmx::vmcs::{control, guest, host, ro};
+use x86::vmx::vmcs::{guest, host, ro};
 
 const IA32_FEATURE_CONTROL: u32 = 0x3A;
 const IA32_VMX_BASIC: u32 = 0x480;
@@ -188,6 +188,19 @@ pub fn read_caps() -> Result<VmxCaps, VmxError> {
     })
 }
 
+impl core::fmt::Display for VmxError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoVmx => f.write_str("CPUID reports no VMX"),
+            Self::DisabledByFirmware => {
+                f.write_str("VMX disabled (and locked) in IA32_FEATURE_CONTROL")
+            }
+            Self::MissingFeature(what) => write!(f, "the processor lacks {what}"),
+            Self::VmxonFailed => f.write_str("VMXON failed"),
+        }
+    }
+}
+
 /// Checks IA32_FEATURE_CONTROL and the required features, then enters VMX root operation.
 pub fn enable(caps: &VmxCaps) -> Result<(), VmxError> {
     if !caps.ept() {
@@ -247,7 +260,10 @@ pub fn vmwrite(field: u32, value: u64) {
     // SAFETY: a VMCS is current whenever a vCPU is being set up or run; a
     // failure (bad field) is reported, never undefined behaviour.
     if unsafe { vmx::vmwrite(field, value) }.is_err() {
-        log::error!("vmwrite {field:#x} = {value:#x} failed (error {})", vm_instruction_error());
+        log::error!(
+            "vmwrite {field:#x} = {value:#x} failed (error {})",
+            vm_instruction_error()
+        );
     }
 }
 
@@ -441,14 +457,17 @@ pub fn setup_host_state() {
     vmwrite(host::FS_BASE, 0);
     vmwrite(host::GS_BASE, 0);
     vmwrite(host::TR_BASE, core::ptr::addr_of!(crate::idt::TSS) as u64);
-    vmwrite(host::GDTR_BASE, core::ptr::addr_of!(crate::idt::HOST_GDT) as u64);
+    vmwrite(
+        host::GDTR_BASE,
+        core::ptr::addr_of!(crate::idt::HOST_GDT) as u64,
+    );
     vmwrite(host::IDTR_BASE, crate::idt::idt_base());
     vmwrite(host::IA32_SYSENTER_CS, 0);
     vmwrite(host::IA32_SYSENTER_ESP, 0);
     vmwrite(host::IA32_SYSENTER_EIP, 0);
     vmwrite(host::IA32_EFER_FULL, efer);
     vmwrite(host::IA32_PAT_FULL, pat);
-    vmwrite(host::RIP, xenolith_vm_exit as usize as u64);
+    vmwrite(host::RIP, xenolith_vm_exit as *const () as u64);
 }
 
 /// Makes a fresh VMCS current: allocates, stamps the revision, VMCLEAR, VMPTRLD.

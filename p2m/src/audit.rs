@@ -112,7 +112,12 @@ impl<M: EptTableMemory> Walker<'_, M> {
 /// Walks the real EPT tables (not the p2m's records) and checks them against the p2m. Cost:
 /// one visit per present entry plus O(log n) per leaf.
 pub fn audit(mem: &impl EptTableMemory, p2m: &P2m) -> AuditReport {
-    let mut w = Walker { mem, p2m, report: AuditReport::default(), next: 0 };
+    let mut w = Walker {
+        mem,
+        p2m,
+        report: AuditReport::default(),
+        next: 0,
+    };
     w.walk(p2m.root(), 4, 0);
     w.gap(w.next, MAX_GFN);
     w.report

@@ -35,7 +35,7 @@ pub use mtrr::{
 };
 pub use p2m::{P2m, P2mConfig};
 pub use rangeset::{Coverage, PinnedCacheAttrs, RangeSet};
-pub use resolve::{resolve, ResolveEnv, ResolveQuery, Resolution};
+pub use resolve::{resolve, Resolution, ResolveEnv, ResolveQuery};
 
 use core::fmt;
 
@@ -114,22 +114,38 @@ pub struct Mapping {
 impl Mapping {
     /// Ordinary guest RAM owned by `owner`.
     pub const fn ram(owner: DomId) -> Mapping {
-        Mapping { p2m_type: P2mType::RamRw, owner, special: false }
+        Mapping {
+            p2m_type: P2mType::RamRw,
+            owner,
+            special: false,
+        }
     }
 
     /// A special (hypervisor-owned, guest-shared) page, owned by [`DOMID_XEN`].
     pub const fn special() -> Mapping {
-        Mapping { p2m_type: P2mType::RamRw, owner: DOMID_XEN, special: true }
+        Mapping {
+            p2m_type: P2mType::RamRw,
+            owner: DOMID_XEN,
+            special: true,
+        }
     }
 
     /// Direct device MMIO assigned to `owner`.
     pub const fn mmio(owner: DomId) -> Mapping {
-        Mapping { p2m_type: P2mType::MmioDirect, owner, special: false }
+        Mapping {
+            p2m_type: P2mType::MmioDirect,
+            owner,
+            special: false,
+        }
     }
 
     /// A grant mapping of a page owned by `owner`.
     pub const fn grant(owner: DomId) -> Mapping {
-        Mapping { p2m_type: P2mType::GrantMapRw, owner, special: false }
+        Mapping {
+            p2m_type: P2mType::GrantMapRw,
+            owner,
+            special: false,
+        }
     }
 
     /// The EPT access rights (bits 2:0) for this mapping: RWX for RAM and special pages, RW

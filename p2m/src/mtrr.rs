@@ -31,8 +31,9 @@ const CAP_WC: u64 = 1 << 10;
 /// Frames below 1 MiB, governed by fixed ranges when they are enabled.
 const FIXED_END: u64 = 0x100;
 /// Fixed-range MSRs in unit order: unit `8 * i + byte` belongs to `FIXED_MSRS[i]`.
-const FIXED_MSRS: [u32; 11] =
-    [0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F];
+const FIXED_MSRS: [u32; 11] = [
+    0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F,
+];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct VarRange {
@@ -50,7 +51,11 @@ pub(crate) fn var_block_coverage(base: u64, mask: u64, start: u64, order: u32) -
     }
     let m = (mask & ADDR_BITS) >> 12;
     let b = (base & ADDR_BITS) >> 12;
-    let low = if order >= 64 { u64::MAX } else { (1u64 << order) - 1 };
+    let low = if order >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << order) - 1
+    };
     if (start ^ b) & m & !low != 0 {
         Coverage::None
     } else if m & low == 0 {
@@ -283,7 +288,11 @@ impl MtrrState {
     /// The frames a fixed-range MSR governs.
     pub(crate) fn fixed_msr_gfns(msr: u32) -> Option<Range<u64>> {
         let i = FIXED_MSRS.iter().position(|&m| m == msr)?;
-        let end = if i == FIXED_MSRS.len() - 1 { FIXED_END } else { fixed_unit_start(i * 8 + 8) };
+        let end = if i == FIXED_MSRS.len() - 1 {
+            FIXED_END
+        } else {
+            fixed_unit_start(i * 8 + 8)
+        };
         Some(fixed_unit_start(i * 8)..end)
     }
 
@@ -332,7 +341,10 @@ impl MtrrState {
     fn fixed_block_type(&self, start: u64, nr: u64) -> Option<MemType> {
         let (first, last) = (fixed_unit(start), fixed_unit(start + nr - 1));
         let t = self.fixed[first];
-        self.fixed[first..=last].iter().all(|&x| x == t).then(|| mem_type_bits(u64::from(t)))
+        self.fixed[first..=last]
+            .iter()
+            .all(|&x| x == t)
+            .then(|| mem_type_bits(u64::from(t)))
     }
 
     /// Variable ranges over one aligned block: `full` holds the types of ranges covering all of
@@ -349,9 +361,15 @@ impl MtrrState {
                 Coverage::None => {}
             }
         }
-        let eval = |set: u8| if set == 0 { self.default_type() } else { combine(set) };
+        let eval = |set: u8| {
+            if set == 0 {
+                self.default_type()
+            } else {
+                combine(set)
+            }
+        };
         let t = eval(full);
-        if part == 0 || t == MemType::Uc {
+        if part == 0 || full & (1 << MemType::Uc as u8) != 0 {
             return Some(t);
         }
         let mut sub = part;
@@ -384,7 +402,8 @@ mod tests {
     /// PHYSBASE/PHYSMASK for a power-of-two range of `size` bytes at `base` (bytes).
     fn var(s: &mut MtrrState, n: u32, base: u64, size: u64, ty: MemType) {
         s.write_msr(0x200 + 2 * n, base | ty as u64).unwrap();
-        s.write_msr(0x201 + 2 * n, (!(size - 1) & ADDR_BITS) | MASK_VALID).unwrap();
+        s.write_msr(0x201 + 2 * n, (!(size - 1) & ADDR_BITS) | MASK_VALID)
+            .unwrap();
     }
 
     #[test]
@@ -456,6 +475,16 @@ mod tests {
     }
 
     #[test]
+    fn partial_range_over_uc_default_is_not_uniform() {
+        let mut s = MtrrState::new_default_wb();
+        s.write_msr(MSR_MTRR_DEF_TYPE, 0xC00).unwrap();
+        var(&mut s, 0, 0x4000_0000, 1 << 12, Wc);
+        assert_eq!(s.type_of_block(GIB, 18), None);
+        assert_eq!(s.type_of_block(GIB, 0), Some(Wc));
+        assert_eq!(s.type_of_block(GIB + 1, 0), Some(Uc));
+    }
+
+    #[test]
     fn fixed_ranges_take_precedence_below_1m() {
         let mut s = MtrrState::new_default_wb();
         var(&mut s, 0, 0, 1 << 30, Wb);
@@ -509,14 +538,29 @@ mod tests {
     fn bad_writes_are_rejected() {
         let mut s = MtrrState::new_default_wb();
         let before = s.clone();
-        assert_eq!(s.write_msr(MSR_MTRR_DEF_TYPE, 0xC02), Err(P2mError::BadMtrrWrite));
-        assert_eq!(s.write_msr(MSR_MTRR_DEF_TYPE, 0x1C06), Err(P2mError::BadMtrrWrite));
-        assert_eq!(s.write_msr(MSR_MTRR_DEF_TYPE, 0x306), Err(P2mError::BadMtrrWrite));
-        assert_eq!(s.write_msr(0x250, 0x0606_0606_0607_0606), Err(P2mError::BadMtrrWrite));
+        assert_eq!(
+            s.write_msr(MSR_MTRR_DEF_TYPE, 0xC02),
+            Err(P2mError::BadMtrrWrite)
+        );
+        assert_eq!(
+            s.write_msr(MSR_MTRR_DEF_TYPE, 0x1C06),
+            Err(P2mError::BadMtrrWrite)
+        );
+        assert_eq!(
+            s.write_msr(MSR_MTRR_DEF_TYPE, 0x306),
+            Err(P2mError::BadMtrrWrite)
+        );
+        assert_eq!(
+            s.write_msr(0x250, 0x0606_0606_0607_0606),
+            Err(P2mError::BadMtrrWrite)
+        );
         assert_eq!(s.write_msr(0x200, 0x1000_0003), Err(P2mError::BadMtrrWrite));
         assert_eq!(s.write_msr(0x200, 0x1000_0106), Err(P2mError::BadMtrrWrite));
         assert_eq!(s.write_msr(0x200, 1 << 52), Err(P2mError::BadMtrrWrite));
-        assert_eq!(s.write_msr(0x201, 0xFFFF_F000_0801), Err(P2mError::BadMtrrWrite));
+        assert_eq!(
+            s.write_msr(0x201, 0xFFFF_F000_0801),
+            Err(P2mError::BadMtrrWrite)
+        );
         assert_eq!(s.write_msr(MSR_MTRR_CAP, 0), Err(P2mError::BadMtrrWrite));
         assert_eq!(s.write_msr(0x210, 0), Err(P2mError::NotMtrrMsr));
         assert_eq!(s, before);

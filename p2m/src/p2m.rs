@@ -5,9 +5,9 @@ use crate::ept::{
 };
 use crate::mtrr::var_block_coverage;
 use crate::{
-    resolve, Coverage, EptTableMemory, Gfn, Mapping, MemType, Mfn, MtrrState, P2mEntry,
-    P2mError, PinnedCacheAttrs, RangeSet, ResolveEnv, ResolveQuery, Resolution, MAX_GFN,
-    MAX_MFN, MSR_MTRR_DEF_TYPE, MSR_MTRR_PHYS_BASE0, VALID_ORDERS,
+    resolve, Coverage, EptTableMemory, Gfn, Mapping, MemType, Mfn, MtrrState, P2mEntry, P2mError,
+    PinnedCacheAttrs, RangeSet, Resolution, ResolveEnv, ResolveQuery, MAX_GFN, MAX_MFN,
+    MSR_MTRR_DEF_TYPE, MSR_MTRR_PHYS_BASE0, VALID_ORDERS,
 };
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -198,13 +198,18 @@ impl P2m {
     /// What the p2m maps at `gfn`.
     pub fn lookup(&self, gfn: Gfn) -> Option<P2mEntry> {
         let (&s, x) = self.extents.range(..=gfn).next_back()?;
-        (x.end > gfn).then(|| P2mEntry { mfn: x.mfn + (gfn - s), mapping: x.mapping })
+        (x.end > gfn).then(|| P2mEntry {
+            mfn: x.mfn + (gfn - s),
+            mapping: x.mapping,
+        })
     }
 
     /// Every mapped run: gfn range, first mfn (consecutive over the run) and mapping, in gfn
     /// order.
     pub fn extents(&self) -> impl Iterator<Item = (Range<Gfn>, Mfn, Mapping)> + '_ {
-        self.extents.iter().map(|(&s, x)| (s..x.end, x.mfn, x.mapping))
+        self.extents
+            .iter()
+            .map(|(&s, x)| (s..x.end, x.mfn, x.mapping))
     }
 
     /// Number of mapped frames.
@@ -215,6 +220,11 @@ impl P2m {
     /// The gfn ranges of special pages, in ascending order.
     pub fn special_ranges(&self) -> impl Iterator<Item = Range<Gfn>> + '_ {
         self.specials.iter()
+    }
+
+    /// The special pages' gfns, as the range set the resolver queries.
+    pub fn specials(&self) -> &RangeSet {
+        &self.specials
     }
 
     /// The guest's virtual MTRRs.
@@ -312,7 +322,8 @@ impl P2m {
         };
         self.pinned.unpin(start);
         let undo = |p: &mut P2m| p.pinned.pin(r.clone(), ty).unwrap_or(());
-        self.resync_or(mem, &Area::Gfns(r.clone()), undo).map(|()| true)
+        self.resync_or(mem, &Area::Gfns(r.clone()), undo)
+            .map(|()| true)
     }
 
     /// Switches whether the domain honours guest memory types (a pass-through device was
@@ -360,7 +371,13 @@ impl P2m {
 
     fn resolve_run(&self, gfn: Gfn, mfn: Mfn, order: u32, x: &Extent) -> Resolution {
         let special = self.specials.coverage(gfn..gfn + (1 << order));
-        let q = ResolveQuery { gfn, mfn, order, p2m_type: x.mapping.p2m_type, special };
+        let q = ResolveQuery {
+            gfn,
+            mfn,
+            order,
+            p2m_type: x.mapping.p2m_type,
+            special,
+        };
         resolve(&q, &self.resolve_env())
     }
 
@@ -391,7 +408,14 @@ impl P2m {
         for (&s, x) in self.extents.range(first..r.end) {
             let a = s.max(r.start);
             let end = x.end.min(r.end);
-            v.push((a, Extent { end, mfn: x.mfn + (a - s), mapping: x.mapping }));
+            v.push((
+                a,
+                Extent {
+                    end,
+                    mfn: x.mfn + (a - s),
+                    mapping: x.mapping,
+                },
+            ));
         }
         v
     }
@@ -402,7 +426,10 @@ impl P2m {
             if x.end > r.start {
                 self.extents.insert(s, Extent { end: r.start, ..x });
                 if x.end > r.end {
-                    let tail = Extent { mfn: x.mfn + (r.end - s), ..x };
+                    let tail = Extent {
+                        mfn: x.mfn + (r.end - s),
+                        ..x
+                    };
                     self.extents.insert(r.end, tail);
                 }
             }
@@ -410,7 +437,13 @@ impl P2m {
         while let Some((&s, &x)) = self.extents.range(r.start..r.end).next() {
             self.extents.remove(&s);
             if x.end > r.end {
-                self.extents.insert(r.end, Extent { mfn: x.mfn + (r.end - s), ..x });
+                self.extents.insert(
+                    r.end,
+                    Extent {
+                        mfn: x.mfn + (r.end - s),
+                        ..x
+                    },
+                );
                 break;
             }
         }
@@ -433,7 +466,14 @@ impl P2m {
                 end = n.end;
             }
         }
-        self.extents.insert(start, Extent { end, mfn: first_mfn, mapping });
+        self.extents.insert(
+            start,
+            Extent {
+                end,
+                mfn: first_mfn,
+                mapping,
+            },
+        );
         if mapping.special {
             self.specials.insert(s..e);
         }

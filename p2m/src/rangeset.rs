@@ -24,7 +24,9 @@ pub struct RangeSet {
 impl RangeSet {
     /// The empty set.
     pub const fn new() -> RangeSet {
-        RangeSet { ranges: BTreeMap::new() }
+        RangeSet {
+            ranges: BTreeMap::new(),
+        }
     }
 
     /// True when the set holds no frame.
@@ -102,7 +104,9 @@ impl RangeSet {
 
     /// Number of frames of `r` in the set.
     pub fn count_in(&self, r: Range<u64>) -> u64 {
-        self.overlapping(r.clone()).map(|x| x.end.min(r.end) - x.start.max(r.start)).sum()
+        self.overlapping(r.clone())
+            .map(|x| x.end.min(r.end) - x.start.max(r.start))
+            .sum()
     }
 
     /// The stored ranges that overlap `r` (unclipped), in ascending order.
@@ -136,7 +140,9 @@ pub struct PinnedCacheAttrs {
 impl PinnedCacheAttrs {
     /// No pinned range.
     pub const fn new() -> PinnedCacheAttrs {
-        PinnedCacheAttrs { ranges: BTreeMap::new() }
+        PinnedCacheAttrs {
+            ranges: BTreeMap::new(),
+        }
     }
 
     /// Pins `r` to `ty`. Fails with [`P2mError::BadRange`] when `r` is empty or overlaps a pinned
@@ -180,6 +186,7 @@ impl PinnedCacheAttrs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use alloc::vec::Vec;
 
     #[test]
@@ -188,7 +195,7 @@ mod tests {
         s.insert(10..20);
         s.insert(30..40);
         s.insert(20..30);
-        assert_eq!(s.iter().collect::<Vec<_>>(), [10..40]);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![10..40]);
         s.remove(15..25);
         assert_eq!(s.iter().collect::<Vec<_>>(), [10..15, 25..40]);
         s.insert(5..12);

@@ -18,7 +18,10 @@ pub enum Resolution {
 
 impl Resolution {
     /// WB with ignore-PAT: the answer for special pages and non-honouring domains.
-    pub const WB_IPAT: Resolution = Resolution::Type { mem_type: MemType::Wb, ipat: true };
+    pub const WB_IPAT: Resolution = Resolution::Type {
+        mem_type: MemType::Wb,
+        ipat: true,
+    };
 }
 
 /// One naturally aligned range of present frames that share a p2m type.
@@ -55,11 +58,11 @@ pub struct ResolveEnv<'a> {
 fn combine_guest_host(g: MemType, h: MemType) -> MemType {
     use MemType::*;
     match (g, h) {
-        _ if g == h => g,                          // row 8
-        (Uc, _) | (_, Uc) => Uc,                   // row 9
-        (Wb, t) | (t, Wb) => t,                    // row 10
-        (Wt, Wp) | (Wp, Wt) => Wp,                 // row 11
-        _ => Uc,                                   // row 12
+        _ if g == h => g,          // row 8
+        (Uc, _) | (_, Uc) => Uc,   // row 9
+        (Wb, t) | (t, Wb) => t,    // row 10
+        (Wt, Wp) | (Wp, Wt) => Wp, // row 11
+        _ => Uc,                   // row 12
     }
 }
 
@@ -140,7 +143,13 @@ mod tests {
             }
         }
         fn resolve(&self, gfn: u64, mfn: u64, order: u32, t: P2mType, sp: Coverage) -> Resolution {
-            let q = ResolveQuery { gfn, mfn, order, p2m_type: t, special: sp };
+            let q = ResolveQuery {
+                gfn,
+                mfn,
+                order,
+                p2m_type: t,
+                special: sp,
+            };
             resolve(&q, &self.env())
         }
         /// Guest variable range `n` = `[base, base + size)` (frames) of type `ty`.
@@ -153,8 +162,13 @@ mod tests {
     }
 
     fn set_var(s: &mut MtrrState, n: u32, base: u64, size: u64, ty: MemType) {
-        s.write_msr(0x200 + 2 * n, (base << 12) | ty as u64).unwrap();
-        s.write_msr(0x201 + 2 * n, (!((size << 12) - 1) & 0xF_FFFF_FFFF_F000) | 0x800).unwrap();
+        s.write_msr(0x200 + 2 * n, (base << 12) | ty as u64)
+            .unwrap();
+        s.write_msr(
+            0x201 + 2 * n,
+            (!((size << 12) - 1) & 0xF_FFFF_FFFF_F000) | 0x800,
+        )
+        .unwrap();
     }
 
     fn ty(mem_type: MemType, ipat: bool) -> Resolution {
@@ -179,7 +193,10 @@ mod tests {
     fn row_01_ro_mmio_partly_inside_splits() {
         let mut e = Env::new(true);
         e.ro.insert(0x80000..0x80001);
-        assert_eq!(e.resolve(0x200, 0x80000, 9, MmioDirect, No), Resolution::Split);
+        assert_eq!(
+            e.resolve(0x200, 0x80000, 9, MmioDirect, No),
+            Resolution::Split
+        );
     }
 
     #[test]
@@ -192,7 +209,10 @@ mod tests {
         assert_eq!(e.resolve(0xEFE00, 0x40000, 9, RamRw, Some_), ty(Wb, true));
         assert_eq!(e.resolve(0xC0000, 0x40000, 18, RamRw, No), ty(Wb, true));
         // Direct MMIO goes on to row 4.
-        assert_eq!(e.resolve(0xF0000, 0xF0000, 0, MmioDirect, No), ty(Uc, false));
+        assert_eq!(
+            e.resolve(0xF0000, 0xF0000, 0, MmioDirect, No),
+            ty(Uc, false)
+        );
     }
 
     #[test]
@@ -204,22 +224,37 @@ mod tests {
         assert_eq!(e.resolve(0xF0000, 0x1234, 0, RamRw, No), ty(Uc, false));
         // A fully special superpage straddling MTRR types is still one WB+ipat leaf.
         assert_eq!(e.resolve(0xC0000, 0x40000, 18, RamRw, All), ty(Wb, true));
-        assert_eq!(e.resolve(0xF0000, 0x40000, 9, GrantMapRw, All), ty(Wb, true));
+        assert_eq!(
+            e.resolve(0xF0000, 0x40000, 9, GrantMapRw, All),
+            ty(Wb, true)
+        );
     }
 
     #[test]
     fn row_03b_partly_special_splits() {
         let e = Env::new(true);
-        assert_eq!(e.resolve(0xF0000, 0x1200, 9, RamRw, Some_), Resolution::Split);
-        assert_eq!(e.resolve(0xC0000, 0x40000, 18, RamRw, Some_), Resolution::Split);
+        assert_eq!(
+            e.resolve(0xF0000, 0x1200, 9, RamRw, Some_),
+            Resolution::Split
+        );
+        assert_eq!(
+            e.resolve(0xC0000, 0x40000, 18, RamRw, Some_),
+            Resolution::Split
+        );
     }
 
     #[test]
     fn row_04_direct_mmio_is_uc_without_ipat() {
         let mut e = Env::new(true);
-        assert_eq!(e.resolve(0xE0000, 0xE0000, 9, MmioDirect, No), ty(Uc, false));
+        assert_eq!(
+            e.resolve(0xE0000, 0xE0000, 9, MmioDirect, No),
+            ty(Uc, false)
+        );
         e.guest_var(0, 0xE0000, 0x200, Wc);
-        assert_eq!(e.resolve(0xE0000, 0xE0000, 9, MmioDirect, No), ty(Uc, false));
+        assert_eq!(
+            e.resolve(0xE0000, 0xE0000, 9, MmioDirect, No),
+            ty(Uc, false)
+        );
     }
 
     #[test]
@@ -249,7 +284,10 @@ mod tests {
     fn row_07_guest_mtrr_not_uniform_splits() {
         let mut e = Env::new(true);
         e.guest_var(0, 0xF0000, 0x10000, Uc);
-        assert_eq!(e.resolve(0xC0000, 0x40000, 18, RamRw, No), Resolution::Split);
+        assert_eq!(
+            e.resolve(0xC0000, 0x40000, 18, RamRw, No),
+            Resolution::Split
+        );
         assert_eq!(e.resolve(0xF0000, 0x40000, 9, RamRw, No), ty(Uc, false));
     }
 

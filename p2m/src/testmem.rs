@@ -20,7 +20,10 @@ pub struct TestMem {
 impl TestMem {
     /// No table allocated; fake addresses start at 16 MiB.
     pub fn new() -> TestMem {
-        TestMem { next: 0x100_0000, ..TestMem::default() }
+        TestMem {
+            next: 0x100_0000,
+            ..TestMem::default()
+        }
     }
 
     /// Tables currently allocated.
@@ -29,7 +32,9 @@ impl TestMem {
     }
 
     fn table(&self, table: u64) -> &[u64; 512] {
-        self.tables.get(&table).unwrap_or_else(|| panic!("no EPT table at {table:#x}"))
+        self.tables
+            .get(&table)
+            .unwrap_or_else(|| panic!("no EPT table at {table:#x}"))
     }
 }
 
@@ -46,7 +51,10 @@ impl EptTableMemory for TestMem {
     }
 
     fn free_table(&mut self, table: u64) {
-        assert!(self.tables.remove(&table).is_some(), "double free of EPT table {table:#x}");
+        assert!(
+            self.tables.remove(&table).is_some(),
+            "double free of EPT table {table:#x}"
+        );
         self.frees += 1;
     }
 

@@ -48,11 +48,26 @@ fn eptp_and_mtrrcap() {
 #[test]
 fn argument_errors() {
     let (mut mem, mut p2m) = setup(P2mConfig::default());
-    assert_eq!(p2m.set_entry(&mut mem, 0, 0, 3, Some(RAM)), Err(P2mError::BadOrder));
-    assert_eq!(p2m.set_entry(&mut mem, 1, 0, 9, Some(RAM)), Err(P2mError::Misaligned));
-    assert_eq!(p2m.set_entry(&mut mem, 0, 0x100, 18, Some(RAM)), Err(P2mError::Misaligned));
-    assert_eq!(p2m.set_entry(&mut mem, MAX_GFN, 0, 0, Some(RAM)), Err(P2mError::GfnOutOfRange));
-    assert_eq!(p2m.set_entry(&mut mem, 0, 1 << 40, 0, Some(RAM)), Err(P2mError::MfnOutOfRange));
+    assert_eq!(
+        p2m.set_entry(&mut mem, 0, 0, 3, Some(RAM)),
+        Err(P2mError::BadOrder)
+    );
+    assert_eq!(
+        p2m.set_entry(&mut mem, 1, 0, 9, Some(RAM)),
+        Err(P2mError::Misaligned)
+    );
+    assert_eq!(
+        p2m.set_entry(&mut mem, 0, 0x100, 18, Some(RAM)),
+        Err(P2mError::Misaligned)
+    );
+    assert_eq!(
+        p2m.set_entry(&mut mem, MAX_GFN, 0, 0, Some(RAM)),
+        Err(P2mError::GfnOutOfRange)
+    );
+    assert_eq!(
+        p2m.set_entry(&mut mem, 0, 1 << 40, 0, Some(RAM)),
+        Err(P2mError::MfnOutOfRange)
+    );
     // Removal ignores the mfn.
     assert_eq!(p2m.set_entry(&mut mem, 0, 7, 9, None), Ok(()));
     assert_eq!(mem.live(), 1);
@@ -62,32 +77,59 @@ fn argument_errors() {
 fn superpages_and_rights() {
     let (mut mem, mut p2m) = setup(P2mConfig::default());
     p2m.set_entry(&mut mem, 0, GIB, 18, Some(RAM)).unwrap();
-    p2m.set_entry(&mut mem, GIB, 4 * GIB, 9, Some(Mapping::mmio(1))).unwrap();
-    p2m.set_entry(&mut mem, GIB + MIB2, 0x777, 0, Some(Mapping::grant(2))).unwrap();
+    p2m.set_entry(&mut mem, GIB, 4 * GIB, 9, Some(Mapping::mmio(1)))
+        .unwrap();
+    p2m.set_entry(&mut mem, GIB + MIB2, 0x777, 0, Some(Mapping::grant(2)))
+        .unwrap();
     let s = shape(&mem, &p2m);
-    assert_eq!((count_order(&s, 18), count_order(&s, 9), count_order(&s, 0)), (1, 1, 1));
+    assert_eq!(
+        (count_order(&s, 18), count_order(&s, 9), count_order(&s, 0)),
+        (1, 1, 1)
+    );
     let l = s.leaves[0];
-    assert_eq!((l.mfn(), l.rights(), l.mem_type(), l.ipat()), (GIB, 7, Some(MemType::Wb), true));
+    assert_eq!(
+        (l.mfn(), l.rights(), l.mem_type(), l.ipat()),
+        (GIB, 7, Some(MemType::Wb), true)
+    );
     let l = s.leaves[1];
-    assert_eq!((l.rights(), l.mem_type(), l.ipat()), (3, Some(MemType::Uc), false));
+    assert_eq!(
+        (l.rights(), l.mem_type(), l.ipat()),
+        (3, Some(MemType::Uc), false)
+    );
     let l = s.leaves[2];
-    assert_eq!((l.rights(), l.mem_type(), l.ipat()), (3, Some(MemType::Wb), true));
-    assert_eq!(tr(&mem, &p2m, 12345), Some((GIB + 12345, MemType::Wb, true, 1 << 30)));
-    assert_eq!(tr(&mem, &p2m, GIB + 3), Some((4 * GIB + 3, MemType::Uc, false, 1 << 21)));
+    assert_eq!(
+        (l.rights(), l.mem_type(), l.ipat()),
+        (3, Some(MemType::Wb), true)
+    );
+    assert_eq!(
+        tr(&mem, &p2m, 12345),
+        Some((GIB + 12345, MemType::Wb, true, 1 << 30))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, GIB + 3),
+        Some((4 * GIB + 3, MemType::Uc, false, 1 << 21))
+    );
     assert_eq!(tr(&mem, &p2m, GIB + MIB2 + 1), None);
     assert_clean(&mem, &p2m);
 }
 
 #[test]
 fn no_superpage_support_maps_4k() {
-    let cfg = P2mConfig { ept_2m: false, ept_1g: false, ..P2mConfig::default() };
+    let cfg = P2mConfig {
+        ept_2m: false,
+        ept_1g: false,
+        ..P2mConfig::default()
+    };
     let (mut mem, mut p2m) = setup(cfg);
     p2m.set_entry(&mut mem, MIB2, MIB2, 9, Some(RAM)).unwrap();
     let s = shape(&mem, &p2m);
     assert_eq!(count_order(&s, 0), 512);
     assert_clean(&mem, &p2m);
     // 2 MiB but no 1 GiB: a 1 GiB range becomes 512 2 MiB leaves.
-    let cfg = P2mConfig { ept_1g: false, ..P2mConfig::default() };
+    let cfg = P2mConfig {
+        ept_1g: false,
+        ..P2mConfig::default()
+    };
     let (mut mem, mut p2m) = setup(cfg);
     p2m.set_entry(&mut mem, GIB, 0, 18, Some(RAM)).unwrap();
     assert_eq!(count_order(&shape(&mem, &p2m), 9), 512);
@@ -99,7 +141,8 @@ fn misaligned_mfn_run_is_not_a_superpage() {
     let (mut mem, mut p2m) = setup(P2mConfig::default());
     // Two 2 MiB entries whose mfns are consecutive but whose union is not 1 GiB aligned.
     for i in 0..512 {
-        p2m.set_entry(&mut mem, i * MIB2, MIB2 + i * MIB2, 9, Some(RAM)).unwrap();
+        p2m.set_entry(&mut mem, i * MIB2, MIB2 + i * MIB2, 9, Some(RAM))
+            .unwrap();
     }
     assert_eq!(p2m.extents().count(), 1);
     let s = shape(&mem, &p2m);
@@ -110,17 +153,24 @@ fn misaligned_mfn_run_is_not_a_superpage() {
 #[test]
 fn special_page_in_2m_superpage_splits_to_4k() {
     for honour in [false, true] {
-        let cfg = P2mConfig { honour_guest_mem_types: honour, ..P2mConfig::default() };
+        let cfg = P2mConfig {
+            honour_guest_mem_types: honour,
+            ..P2mConfig::default()
+        };
         let (mut mem, mut p2m) = setup(cfg);
         p2m.set_entry(&mut mem, MIB2, MIB2, 9, Some(RAM)).unwrap();
         assert_eq!(count_order(&shape(&mem, &p2m), 9), 1);
-        p2m.set_entry(&mut mem, MIB2 + 7, 0x9999, 0, Some(SPECIAL)).unwrap();
+        p2m.set_entry(&mut mem, MIB2 + 7, 0x9999, 0, Some(SPECIAL))
+            .unwrap();
         let s = shape(&mem, &p2m);
         assert_eq!(count_order(&s, 0), 512);
         assert_eq!(s.leaves.len(), 512);
         for l in &s.leaves {
             if l.gfn == MIB2 + 7 {
-                assert_eq!((l.mfn(), l.mem_type(), l.ipat()), (0x9999, Some(MemType::Wb), true));
+                assert_eq!(
+                    (l.mfn(), l.mem_type(), l.ipat()),
+                    (0x9999, Some(MemType::Wb), true)
+                );
             } else {
                 assert_eq!(l.mfn(), l.gfn);
                 assert_eq!((l.mem_type(), l.ipat()), (Some(MemType::Wb), !honour));
@@ -129,7 +179,8 @@ fn special_page_in_2m_superpage_splits_to_4k() {
         assert_eq!(p2m.lookup(MIB2 + 7).unwrap().mapping.owner, DOMID_XEN);
         assert_clean(&mem, &p2m);
         // Putting the RAM page back merges the run and the 2 MiB leaf comes back.
-        p2m.set_entry(&mut mem, MIB2 + 7, MIB2 + 7, 0, Some(RAM)).unwrap();
+        p2m.set_entry(&mut mem, MIB2 + 7, MIB2 + 7, 0, Some(RAM))
+            .unwrap();
         let s = shape(&mem, &p2m);
         assert_eq!((s.leaves.len(), count_order(&s, 9)), (1, 1));
         assert_eq!(mem.live(), 3);
@@ -140,23 +191,39 @@ fn special_page_in_2m_superpage_splits_to_4k() {
 #[test]
 fn special_page_in_1g_superpage_splits_only_its_2m() {
     let (mut mem, mut p2m) = setup(honouring());
-    p2m.set_entry(&mut mem, GIB, 2 * GIB, 18, Some(RAM)).unwrap();
+    p2m.set_entry(&mut mem, GIB, 2 * GIB, 18, Some(RAM))
+        .unwrap();
     assert_eq!(mem.live(), 2);
-    p2m.set_entry(&mut mem, GIB + 5 * MIB2 + 3, 0x42, 0, Some(SPECIAL)).unwrap();
+    p2m.set_entry(&mut mem, GIB + 5 * MIB2 + 3, 0x42, 0, Some(SPECIAL))
+        .unwrap();
     let s = shape(&mem, &p2m);
-    assert_eq!((count_order(&s, 18), count_order(&s, 9), count_order(&s, 0)), (0, 511, 512));
+    assert_eq!(
+        (count_order(&s, 18), count_order(&s, 9), count_order(&s, 0)),
+        (0, 511, 512)
+    );
     assert_eq!(mem.live(), 4); // PML4, PDPT, PD, one PT
-    assert_eq!(tr(&mem, &p2m, GIB + 5 * MIB2 + 3), Some((0x42, MemType::Wb, true, 4096)));
-    assert_eq!(tr(&mem, &p2m, GIB + 5 * MIB2 + 4), Some((2 * GIB + 5 * MIB2 + 4, MemType::Wb, false, 4096)));
-    assert_eq!(tr(&mem, &p2m, GIB + 6 * MIB2), Some((2 * GIB + 6 * MIB2, MemType::Wb, false, 1 << 21)));
+    assert_eq!(
+        tr(&mem, &p2m, GIB + 5 * MIB2 + 3),
+        Some((0x42, MemType::Wb, true, 4096))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, GIB + 5 * MIB2 + 4),
+        Some((2 * GIB + 5 * MIB2 + 4, MemType::Wb, false, 4096))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, GIB + 6 * MIB2),
+        Some((2 * GIB + 6 * MIB2, MemType::Wb, false, 1 << 21))
+    );
     assert_clean(&mem, &p2m);
     // Removing the special page leaves a hole: the 4 KiB table stays, with 511 leaves.
-    p2m.set_entry(&mut mem, GIB + 5 * MIB2 + 3, 0, 0, None).unwrap();
+    p2m.set_entry(&mut mem, GIB + 5 * MIB2 + 3, 0, 0, None)
+        .unwrap();
     let s = shape(&mem, &p2m);
     assert_eq!((count_order(&s, 9), count_order(&s, 0)), (511, 511));
     assert_clean(&mem, &p2m);
     // Mapping the whole GiB again replaces every table below the PDPT by one leaf.
-    p2m.set_entry(&mut mem, GIB, 2 * GIB, 18, Some(RAM)).unwrap();
+    p2m.set_entry(&mut mem, GIB, 2 * GIB, 18, Some(RAM))
+        .unwrap();
     assert_eq!(shape(&mem, &p2m).leaves.len(), 1);
     assert_eq!(mem.live(), 2);
     assert_clean(&mem, &p2m);
@@ -169,11 +236,15 @@ fn fully_special_superpage_is_one_wb_ipat_leaf() {
     let (b, m) = var_msrs(0, GIB, MemType::Uc);
     p2m.guest_mtrr_write(&mut mem, 0x200, b).unwrap();
     p2m.guest_mtrr_write(&mut mem, 0x201, m).unwrap();
-    p2m.set_entry(&mut mem, 4 * MIB2, 8 * MIB2, 9, Some(SPECIAL)).unwrap();
+    p2m.set_entry(&mut mem, 4 * MIB2, 8 * MIB2, 9, Some(SPECIAL))
+        .unwrap();
     let s = shape(&mem, &p2m);
     assert_eq!(s.leaves.len(), 1);
     let l = s.leaves[0];
-    assert_eq!((l.order, l.mem_type(), l.ipat(), l.rights()), (9, Some(MemType::Wb), true, 7));
+    assert_eq!(
+        (l.order, l.mem_type(), l.ipat(), l.rights()),
+        (9, Some(MemType::Wb), true, 7)
+    );
     assert_clean(&mem, &p2m);
 }
 
@@ -186,13 +257,28 @@ fn seed_scenario_special_page_in_uc_bar() {
     let (b, m) = var_msrs(0xF0000, 0x10000, MemType::Uc);
     p2m.guest_mtrr_write(&mut mem, 0x200, b).unwrap();
     p2m.guest_mtrr_write(&mut mem, 0x201, m).unwrap();
-    p2m.set_entry(&mut mem, 0xF0000, 0x5555, 0, Some(SPECIAL)).unwrap();
-    p2m.set_entry(&mut mem, 0xF0001, 0xFE000, 0, Some(Mapping::mmio(1))).unwrap();
-    p2m.set_entry(&mut mem, 0xF0002, 0x6666, 0, Some(RAM)).unwrap();
-    assert_eq!(tr(&mem, &p2m, 0xF0000), Some((0x5555, MemType::Wb, true, 4096)));
-    assert_eq!(tr(&mem, &p2m, 0xF0001), Some((0xFE000, MemType::Uc, false, 4096)));
-    assert_eq!(tr(&mem, &p2m, 0xF0002), Some((0x6666, MemType::Uc, false, 4096)));
-    assert_eq!(tr(&mem, &p2m, 0x100), Some((GIB + 0x100, MemType::Wb, false, 1 << 30)));
+    p2m.set_entry(&mut mem, 0xF0000, 0x5555, 0, Some(SPECIAL))
+        .unwrap();
+    p2m.set_entry(&mut mem, 0xF0001, 0xFE000, 0, Some(Mapping::mmio(1)))
+        .unwrap();
+    p2m.set_entry(&mut mem, 0xF0002, 0x6666, 0, Some(RAM))
+        .unwrap();
+    assert_eq!(
+        tr(&mem, &p2m, 0xF0000),
+        Some((0x5555, MemType::Wb, true, 4096))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, 0xF0001),
+        Some((0xFE000, MemType::Uc, false, 4096))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, 0xF0002),
+        Some((0x6666, MemType::Uc, false, 4096))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, 0x100),
+        Some((GIB + 0x100, MemType::Wb, false, 1 << 30))
+    );
     let r = audit(&mem, &p2m);
     assert_eq!((r.special_wb_ipat, r.violations), (1, 0));
     assert_clean(&mem, &p2m);
@@ -202,7 +288,8 @@ fn seed_scenario_special_page_in_uc_bar() {
 fn guest_mtrr_write_splits_and_merges_back() {
     let (mut mem, mut p2m) = setup(honouring());
     for g in 0..4 {
-        p2m.set_entry(&mut mem, g * GIB, (g + 4) * GIB, 18, Some(RAM)).unwrap();
+        p2m.set_entry(&mut mem, g * GIB, (g + 4) * GIB, 18, Some(RAM))
+            .unwrap();
     }
     // UC for the top 256 MiB below 4 GiB: only the last GiB splits.
     let (b, m) = var_msrs(0xF0000, 0x10000, MemType::Uc);
@@ -211,24 +298,35 @@ fn guest_mtrr_write_splits_and_merges_back() {
     p2m.guest_mtrr_write(&mut mem, 0x201, m).unwrap();
     let s = shape(&mem, &p2m);
     assert_eq!((count_order(&s, 18), count_order(&s, 9)), (3, 512));
-    let uc = s.leaves.iter().filter(|l| l.mem_type() == Some(MemType::Uc)).count();
+    let uc = s
+        .leaves
+        .iter()
+        .filter(|l| l.mem_type() == Some(MemType::Uc))
+        .count();
     assert_eq!(uc, 128);
     assert_clean(&mem, &p2m);
     // Fixed ranges: VGA hole UC splits the first 2 MiB down to 4 KiB.
     p2m.guest_mtrr_write(&mut mem, 0x259, 0).unwrap();
     let s = shape(&mem, &p2m);
-    assert_eq!((count_order(&s, 18), count_order(&s, 9), count_order(&s, 0)), (2, 1023, 512));
+    assert_eq!(
+        (count_order(&s, 18), count_order(&s, 9), count_order(&s, 0)),
+        (2, 1023, 512)
+    );
     assert_eq!(tr(&mem, &p2m, 0xA0).map(|t| t.1), Some(MemType::Uc));
     assert_clean(&mem, &p2m);
     // Disabling the variable range and restoring the fixed one merges back to 1 GiB leaves.
     p2m.guest_mtrr_write(&mut mem, 0x201, 0).unwrap();
-    p2m.guest_mtrr_write(&mut mem, 0x259, 0x0606_0606_0606_0606).unwrap();
+    p2m.guest_mtrr_write(&mut mem, 0x259, 0x0606_0606_0606_0606)
+        .unwrap();
     assert_eq!(count_order(&shape(&mem, &p2m), 18), 4);
     assert_eq!(mem.live(), 2);
     // MTRRs disabled: all UC, still 1 GiB leaves.
     p2m.guest_mtrr_write(&mut mem, 0x2FF, 0).unwrap();
     let s = shape(&mem, &p2m);
-    assert!(s.leaves.iter().all(|l| l.order == 18 && l.mem_type() == Some(MemType::Uc)));
+    assert!(s
+        .leaves
+        .iter()
+        .all(|l| l.order == 18 && l.mem_type() == Some(MemType::Uc)));
     assert_clean(&mem, &p2m);
 }
 
@@ -236,9 +334,18 @@ fn guest_mtrr_write_splits_and_merges_back() {
 fn guest_mtrr_write_errors_and_non_honouring_domain() {
     let (mut mem, mut p2m) = setup(P2mConfig::default());
     p2m.set_entry(&mut mem, 0, 0, 18, Some(RAM)).unwrap();
-    assert_eq!(p2m.guest_mtrr_write(&mut mem, 0x2FF, 0xC07), Err(P2mError::BadMtrrWrite));
-    assert_eq!(p2m.guest_mtrr_write(&mut mem, 0xFE, 0), Err(P2mError::BadMtrrWrite));
-    assert_eq!(p2m.guest_mtrr_write(&mut mem, 0x210, 0), Err(P2mError::NotMtrrMsr));
+    assert_eq!(
+        p2m.guest_mtrr_write(&mut mem, 0x2FF, 0xC07),
+        Err(P2mError::BadMtrrWrite)
+    );
+    assert_eq!(
+        p2m.guest_mtrr_write(&mut mem, 0xFE, 0),
+        Err(P2mError::BadMtrrWrite)
+    );
+    assert_eq!(
+        p2m.guest_mtrr_write(&mut mem, 0x210, 0),
+        Err(P2mError::NotMtrrMsr)
+    );
     assert_eq!(p2m.guest_mtrr_read(0x2FF), Some(0xC06));
     // Not honouring: guest MTRRs change nothing in the EPT.
     p2m.guest_mtrr_write(&mut mem, 0x2FF, 0).unwrap();
@@ -253,12 +360,23 @@ fn guest_mtrr_write_errors_and_non_honouring_domain() {
 fn ro_mmio_and_pinned_ranges() {
     let (mut mem, mut p2m) = setup(honouring());
     p2m.set_entry(&mut mem, 0, 0, 18, Some(RAM)).unwrap();
-    p2m.set_entry(&mut mem, GIB, 0xFEE00, 0, Some(Mapping::mmio(1))).unwrap();
+    p2m.set_entry(&mut mem, GIB, 0xFEE00, 0, Some(Mapping::mmio(1)))
+        .unwrap();
     p2m.add_ro_mmio(&mut mem, 0xFEE00..0xFEE01).unwrap();
-    assert_eq!(tr(&mem, &p2m, GIB), Some((0xFEE00, MemType::Uc, true, 4096)));
-    p2m.pin_cache_attr(&mut mem, 0x1000..0x1200, MemType::Wc).unwrap();
-    assert_eq!(tr(&mem, &p2m, 0x1100), Some((0x1100, MemType::Wc, true, 1 << 21)));
-    assert_eq!(tr(&mem, &p2m, 0x1200), Some((0x1200, MemType::Wb, false, 1 << 21)));
+    assert_eq!(
+        tr(&mem, &p2m, GIB),
+        Some((0xFEE00, MemType::Uc, true, 4096))
+    );
+    p2m.pin_cache_attr(&mut mem, 0x1000..0x1200, MemType::Wc)
+        .unwrap();
+    assert_eq!(
+        tr(&mem, &p2m, 0x1100),
+        Some((0x1100, MemType::Wc, true, 1 << 21))
+    );
+    assert_eq!(
+        tr(&mem, &p2m, 0x1200),
+        Some((0x1200, MemType::Wb, false, 1 << 21))
+    );
     assert_clean(&mem, &p2m);
     assert_eq!(p2m.unpin_cache_attr(&mut mem, 0x1000), Ok(true));
     assert_eq!(shape(&mem, &p2m).leaves.len(), 2);
@@ -279,11 +397,15 @@ fn out_of_table_memory_leaves_p2m_unchanged() {
     // A guest MTRR write that needs tables fails the same way and is not applied.
     let (b, m) = var_msrs(0x100, 0x100, MemType::Uc);
     p2m.guest_mtrr_write(&mut mem, 0x200, b).unwrap();
-    assert_eq!(p2m.guest_mtrr_write(&mut mem, 0x201, m), Err(P2mError::OutOfTableMemory));
+    assert_eq!(
+        p2m.guest_mtrr_write(&mut mem, 0x201, m),
+        Err(P2mError::OutOfTableMemory)
+    );
     assert_eq!(p2m.guest_mtrr_read(0x201), Some(0));
     assert_clean(&mem, &p2m);
     mem.limit = None;
-    p2m.set_entry(&mut mem, 77, 0x999, 0, Some(SPECIAL)).unwrap();
+    p2m.set_entry(&mut mem, 77, 0x999, 0, Some(SPECIAL))
+        .unwrap();
     assert_clean(&mem, &p2m);
 }
 
@@ -303,10 +425,12 @@ fn destroy_frees_every_table() {
 fn removing_everything_frees_tables() {
     let (mut mem, mut p2m) = setup(P2mConfig::default());
     p2m.set_entry(&mut mem, 5, 5, 0, Some(RAM)).unwrap();
-    p2m.set_entry(&mut mem, 600 * GIB + 3 * MIB2, 0, 9, Some(RAM)).unwrap();
+    p2m.set_entry(&mut mem, 600 * GIB + 3 * MIB2, 0, 9, Some(RAM))
+        .unwrap();
     assert_eq!(mem.live(), 6);
     p2m.set_entry(&mut mem, 5, 0, 0, None).unwrap();
-    p2m.set_entry(&mut mem, 600 * GIB + 3 * MIB2, 0, 9, None).unwrap();
+    p2m.set_entry(&mut mem, 600 * GIB + 3 * MIB2, 0, 9, None)
+        .unwrap();
     assert_eq!(mem.live(), 1);
     assert_eq!(audit(&mem, &p2m), p2m::AuditReport::default());
 }
@@ -329,7 +453,8 @@ fn leaf_slot(mem: &TestMem, p2m: &P2m, gfn: u64) -> (u64, usize, u64) {
 fn audit_detects_corruption() {
     let (mut mem, mut p2m) = setup(honouring());
     p2m.set_entry(&mut mem, 0, GIB, 18, Some(RAM)).unwrap();
-    p2m.set_entry(&mut mem, 0x300, 0x42, 0, Some(SPECIAL)).unwrap();
+    p2m.set_entry(&mut mem, 0x300, 0x42, 0, Some(SPECIAL))
+        .unwrap();
     p2m.set_entry(&mut mem, GIB, 0, 9, Some(RAM)).unwrap();
     assert_clean(&mem, &p2m);
 
@@ -338,7 +463,7 @@ fn audit_detects_corruption() {
     mem.write_entry(t, i, e & !0x78);
     let r = audit(&mem, &p2m);
     assert_eq!((r.special_wb_ipat, r.violations), (0, 2), "{r:?}"); // special + resolver mismatch
-    // ipat cleared only.
+                                                                    // ipat cleared only.
     mem.write_entry(t, i, e & !0x40);
     assert_eq!(audit(&mem, &p2m).violations, 2);
     mem.write_entry(t, i, e);

@@ -5,9 +5,7 @@ mod common;
 
 use common::*;
 use p2m::testmem::TestMem;
-use p2m::{
-    audit, translate, Mapping, MemType, MtrrState, P2m, P2mConfig, Resolution,
-};
+use p2m::{audit, translate, Mapping, MemType, MtrrState, P2m, P2mConfig, Resolution};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
@@ -24,7 +22,12 @@ enum Kind {
 #[derive(Clone, Debug)]
 enum Op {
     /// set_entry(gfn, mfn, order, mapping or None).
-    Set { gfn: u64, mfn: u64, order: u32, kind: Option<Kind> },
+    Set {
+        gfn: u64,
+        mfn: u64,
+        order: u32,
+        kind: Option<Kind>,
+    },
     /// Guest MTRR writes, applied (and checked) one by one.
     Mtrr(Vec<(u32, u64)>),
 }
@@ -60,28 +63,49 @@ fn set_op() -> impl Strategy<Value = Op> {
         let mask = !((1u64 << order) - 1);
         let gfn = g & mask;
         let mfn = m.map_or(gfn + 32 * GIB, |m| m & mask);
-        Op::Set { gfn, mfn, order, kind }
+        Op::Set {
+            gfn,
+            mfn,
+            order,
+            kind,
+        }
     })
 }
 
 /// Variable range `n`: `1 << k` frames at an aligned base below 5 GiB, or disabled.
 fn var_writes() -> impl Strategy<Value = Vec<(u32, u64)>> {
-    (0..8u32, 0..=19u32, 0..(5 * GIB), mem_type(), prop::bool::weighted(0.85)).prop_map(
-        |(n, k, base, ty, valid)| {
+    (
+        0..8u32,
+        0..=19u32,
+        0..(5 * GIB),
+        mem_type(),
+        prop::bool::weighted(0.85),
+    )
+        .prop_map(|(n, k, base, ty, valid)| {
             let base = base & !((1u64 << k) - 1);
             let (b, m) = var_msrs(base, 1 << k, ty);
-            vec![(0x200 + 2 * n, b), (0x201 + 2 * n, if valid { m } else { 0 })]
-        },
-    )
+            vec![
+                (0x200 + 2 * n, b),
+                (0x201 + 2 * n, if valid { m } else { 0 }),
+            ]
+        })
 }
 
 fn mtrr_op() -> impl Strategy<Value = Op> {
-    const FIXED: [u32; 11] =
-        [0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F];
-    let def = (prop::bool::weighted(0.9), any::<bool>(), mem_type())
-        .prop_map(|(e, fe, t)| vec![(0x2FF, (u64::from(e) << 11) | (u64::from(fe) << 10) | t as u64)]);
+    const FIXED: [u32; 11] = [
+        0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F,
+    ];
+    let def = (prop::bool::weighted(0.9), any::<bool>(), mem_type()).prop_map(|(e, fe, t)| {
+        vec![(
+            0x2FF,
+            (u64::from(e) << 11) | (u64::from(fe) << 10) | t as u64,
+        )]
+    });
     let fixed = (0..11usize, prop::collection::vec(mem_type(), 8)).prop_map(|(i, ts)| {
-        let v = ts.iter().enumerate().fold(0u64, |v, (b, &t)| v | (t as u64) << (8 * b));
+        let v = ts
+            .iter()
+            .enumerate()
+            .fold(0u64, |v, (b, &t)| v | (t as u64) << (8 * b));
         vec![(FIXED[i], v)]
     });
     prop_oneof![1 => def, 1 => fixed, 4 => var_writes()].prop_map(Op::Mtrr)
@@ -104,14 +128,18 @@ fn host_mtrr() -> impl Strategy<Value = MtrrState> {
 }
 
 fn config() -> impl Strategy<Value = P2mConfig> {
-    (any::<bool>(), host_mtrr(), prop::bool::weighted(0.8), prop::bool::weighted(0.7)).prop_map(
-        |(honour, host_mtrr, ept_2m, ept_1g)| P2mConfig {
+    (
+        any::<bool>(),
+        host_mtrr(),
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.7),
+    )
+        .prop_map(|(honour, host_mtrr, ept_2m, ept_1g)| P2mConfig {
             honour_guest_mem_types: honour,
             host_mtrr,
             ept_2m,
             ept_1g,
-        },
-    )
+        })
 }
 
 fn mapping(k: Kind) -> Mapping {
@@ -178,18 +206,26 @@ fn check(mem: &TestMem, p2m: &P2m, history: &[(u64, u64, u32, Option<Kind>)]) {
     // Every leaf: valid type, specials WB+ipat, every frame the resolver's answer.
     for (li, l) in sh.leaves.iter().enumerate() {
         let mt = l.mem_type().expect("reserved memory type in a leaf");
-        let leaf = Resolution::Type { mem_type: mt, ipat: l.ipat() };
+        let leaf = Resolution::Type {
+            mem_type: mt,
+            ipat: l.ipat(),
+        };
         let n = 1u64 << l.order;
-        let mut frames: Vec<u64> = vec![l.gfn, l.gfn + n - 1];
-        frames.extend(points.range(l.gfn..l.gfn + n));
-        if l.order == 9 && sh.leaves.len() < 64 {
+        let mut frames: Vec<u64> = vec![l.gfn];
+        if l.order == 0 {
+            // The frame itself is all there is.
+        } else if l.order == 9 && sh.leaves.len() < 64 {
             frames.extend(l.gfn..l.gfn + n);
         } else {
             let mut x = l.gfn ^ (li as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             for _ in 0..8 {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 frames.push(l.gfn + (x >> 20) % n);
             }
+            frames.push(l.gfn + n - 1);
+            frames.extend(points.range(l.gfn..l.gfn + n));
         }
         for g in frames {
             assert_eq!(p2m.resolution(g, 0), Some(leaf), "leaf {l:?} frame {g:#x}");
@@ -231,13 +267,22 @@ fn run(cfg: P2mConfig, init: Vec<Vec<(u32, u64)>>, ops: Vec<Op>) {
     let mut mem = TestMem::new();
     let mut p2m = P2m::new(cfg, &mut mem).unwrap();
     let mut history = Vec::new();
+    // Without 2 MiB leaves a GiB is 262144 leaves: too slow to check after every step.
+    let max_order = if p2m.config().ept_2m { 18 } else { 9 };
     for w in init.into_iter().flatten() {
         p2m.guest_mtrr_write(&mut mem, w.0, w.1).unwrap();
     }
     for op in ops {
         match op {
-            Op::Set { gfn, mfn, order, kind } => {
-                p2m.set_entry(&mut mem, gfn, mfn, order, kind.map(mapping)).unwrap();
+            Op::Set {
+                gfn,
+                mfn,
+                order,
+                kind,
+            } => {
+                let order = order.min(max_order);
+                p2m.set_entry(&mut mem, gfn, mfn, order, kind.map(mapping))
+                    .unwrap();
                 history.push((gfn, mfn, order, kind));
                 check(&mem, &p2m, &history);
             }
@@ -254,8 +299,16 @@ fn run(cfg: P2mConfig, init: Vec<Vec<(u32, u64)>>, ops: Vec<Op>) {
     assert_eq!(mem.live(), 0);
 }
 
+/// 96 cases per property, or `PROPTEST_CASES`.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn ept_invariants_hold(

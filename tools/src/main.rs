@@ -62,6 +62,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let rest = &args[1..];
+    if matches!(cmd.as_str(), "help" | "-h" | "--help") {
+        print!("{}", usage());
+        return Ok(ExitCode::SUCCESS);
+    }
     let paths = Paths::discover()?;
     match cmd.as_str() {
         "setup" => {
@@ -111,10 +115,6 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             for s in tests::all() {
                 println!("{} ({} domains)", s.name, s.domains.len());
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        "help" | "-h" | "--help" => {
-            print!("{}", usage());
             Ok(ExitCode::SUCCESS)
         }
         other => {
@@ -223,6 +223,7 @@ fn cmd_test(paths: &Paths, rest: &[String]) -> Result<ExitCode> {
     let mut total = Counts::default();
 
     if opts.host {
+        let host_started = Instant::now();
         let c = hosttests::run(paths).unwrap_or_else(|e| {
             println!("host tests: could not run: {e:#}");
             Counts {
@@ -230,6 +231,10 @@ fn cmd_test(paths: &Paths, rest: &[String]) -> Result<ExitCode> {
                 failed: 1,
             }
         });
+        println!(
+            "host tests: wall {:.1} s",
+            host_started.elapsed().as_secs_f64()
+        );
         println!("host tests: {} passed, {} failed", c.passed, c.failed);
         total += c;
     }

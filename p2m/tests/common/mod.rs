@@ -54,7 +54,11 @@ fn walk(mem: &TestMem, table: u64, level: u32, base: u64, s: &mut Shape) {
         any = true;
         let gfn = base + ((i as u64) << order);
         if level == 1 || (level < 4 && e & 0x80 != 0) {
-            s.leaves.push(Leaf { gfn, order, entry: e });
+            s.leaves.push(Leaf {
+                gfn,
+                order,
+                entry: e,
+            });
         } else {
             walk(mem, e & 0x000F_FFFF_FFFF_F000, level - 1, gfn, s);
         }
@@ -70,10 +74,16 @@ pub fn count_order(s: &Shape, order: u32) -> usize {
 }
 
 pub fn honouring() -> P2mConfig {
-    P2mConfig { honour_guest_mem_types: true, ..P2mConfig::default() }
+    P2mConfig {
+        honour_guest_mem_types: true,
+        ..P2mConfig::default()
+    }
 }
 
 /// PHYSBASE/PHYSMASK MSR values for `size` frames (a power of two) at gfn `base`.
 pub fn var_msrs(base: u64, size: u64, ty: MemType) -> (u64, u64) {
-    ((base << 12) | ty as u64, (!((size << 12) - 1) & 0x000F_FFFF_FFFF_F000) | 0x800)
+    (
+        (base << 12) | ty as u64,
+        (!((size << 12) - 1) & 0x000F_FFFF_FFFF_F000) | 0x800,
+    )
 }
