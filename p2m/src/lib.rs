@@ -5,8 +5,9 @@
 //!   kind of frame it is ([`P2mType`]), which domain owns it and whether it is a *special page*
 //!   (hypervisor-owned, shared with the guest). [`P2m::set_entry`] is the only way to change it;
 //!   every change is written to the EPT immediately, through [`resolve`] for every leaf.
-//! * [`resolve`] is the pure decision table of `docs/emt-resolver.md`: it turns one naturally
-//!   aligned range into a memory type plus ignore-PAT bit, or asks for the range to be split.
+//! * [`resolve`] is the pure decision table of the EMT resolver spec (`emt-resolver.md`): it
+//!   turns one naturally aligned range into a memory type plus ignore-PAT bit, or asks for the
+//!   range to be split.
 //!   Its cost does not depend on the size of the range: special pages are kept in a [`RangeSet`]
 //!   and MTRR uniformity is computed from range boundaries ([`MtrrState::type_of_range`]).
 //! * [`audit`] and [`translate`] walk the real EPT tables, for teardown checks and tests.

@@ -1,4 +1,4 @@
-//! The EPT memory-type (EMT) resolver: the decision table of `docs/emt-resolver.md`.
+//! The EPT memory-type (EMT) resolver: the decision table of the spec `emt-resolver.md`.
 
 use crate::{Coverage, Gfn, MemType, Mfn, MtrrState, P2mType, PinnedCacheAttrs, RangeSet};
 

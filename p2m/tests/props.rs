@@ -1,5 +1,5 @@
 //! Property tests: random p2m contents, special pages and MTRR layouts; after every change the
-//! EPT must satisfy the invariants of docs/emt-resolver.md.
+//! EPT must satisfy the invariants of the spec emt-resolver.md.
 
 mod common;
 
