@@ -117,6 +117,11 @@ fn call(dom: &mut Domain, host: &mut FakeHost, vcpu: &VcpuContext, nr: u64, args
     dispatch(dom, host, vcpu, nr, args) as i64
 }
 
+/// `XENVER_extraversion` into the guest buffer at `gva`.
+fn extraversion_to(dom: &mut Domain, host: &mut FakeHost, vcpu: &VcpuContext, gva: u64) -> i64 {
+    call(dom, host, vcpu, hypercall::XEN_VERSION, [1, gva, 0, 0, 0])
+}
+
 fn err(e: Errno) -> i64 {
     e.to_return() as i64
 }
@@ -133,16 +138,7 @@ fn xen_version_reports_4_17_and_extraversion() {
         call(&mut dom, &mut host, &vcpu, hypercall::XEN_VERSION, [0; 5]),
         0x0004_0011
     );
-    assert_eq!(
-        call(
-            &mut dom,
-            &mut host,
-            &vcpu,
-            hypercall::XEN_VERSION,
-            [1, 0x20_0000, 0, 0, 0]
-        ),
-        0
-    );
+    assert_eq!(extraversion_to(&mut dom, &mut host, &vcpu, 0x20_0000), 0);
     let mut buf = [0u8; 16];
     read_gpa(&dom.p2m, &host, 0x20_0000, &mut buf).unwrap();
     assert_eq!(&buf[..3], b".0\0");
@@ -227,16 +223,7 @@ fn write_through_read_only_guest_mapping_is_efault() {
         "CR0.WP: supervisor writes honour R/W"
     );
     vcpu.paging.cr0 &= !(1 << 16);
-    assert_eq!(
-        call(
-            &mut dom,
-            &mut host,
-            &vcpu,
-            hypercall::XEN_VERSION,
-            [1, 0x20_0000, 0, 0, 0]
-        ),
-        0
-    );
+    assert_eq!(extraversion_to(&mut dom, &mut host, &vcpu, 0x20_0000), 0);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use alloc::string::String;
 use hypercalls::builder;
 use hypercalls::domain::ShutdownReason;
 use hypercalls::guest_mem::{write_gpa, PagingState};
-use hypercalls::{Domain, VcpuContext};
+use hypercalls::{Domain, Host, VcpuContext};
 use p2m::{Mapping, P2m, P2mConfig, P2mType};
 use x86::vmx::vmcs::{control, guest, ro};
 
@@ -85,7 +85,7 @@ pub fn run_domain(
     }
     let outcome = run_vcpu(&mut dom, &res, caps, &mut host);
     let domid = dom.domid;
-    dom.console.flush(|line| kprintln!("(d{domid}) {line}"));
+    dom.console.flush(|line| host.console_line(domid, line));
     match &outcome {
         Outcome::Shutdown(r) => kprintln!(
             "xenolith: domain {domid} ({}) shut down: {}",
