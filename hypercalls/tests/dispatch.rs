@@ -289,22 +289,15 @@ fn add_to_physmap_rejects_bad_space_index_and_domain() {
         gpfn: 1 << 52,
         ..base
     };
-    assert_eq!(
-        add_to_physmap(&mut dom, &mut host, &vcpu, bad_space),
-        err(Errno::EINVAL)
-    );
-    assert_eq!(
-        add_to_physmap(&mut dom, &mut host, &vcpu, bad_idx),
-        err(Errno::EINVAL)
-    );
-    assert_eq!(
-        add_to_physmap(&mut dom, &mut host, &vcpu, bad_dom),
-        err(Errno::ESRCH)
-    );
-    assert_eq!(
-        add_to_physmap(&mut dom, &mut host, &vcpu, bad_gpfn),
-        err(Errno::EINVAL)
-    );
+    for (xatp, want) in [
+        (bad_space, Errno::EINVAL),
+        (bad_idx, Errno::EINVAL),
+        (bad_dom, Errno::ESRCH),
+        (bad_gpfn, Errno::EINVAL),
+    ] {
+        let r = add_to_physmap(&mut dom, &mut host, &vcpu, xatp);
+        assert_eq!(r, err(want), "{xatp:?}");
+    }
     assert_eq!(dom.shared_info_gfn, None);
 }
 

@@ -25,7 +25,6 @@ enum Outcome {
 /// Everything the hypervisor allocated for one domain.
 struct Resources {
     ram_hpa: u64,
-    ram_pages: u64,
     vmcs: u64,
     msr_bitmap: u64,
 }
@@ -106,8 +105,9 @@ pub fn run_domain(
     vmx::clear_vmcs(res.vmcs);
     mem::free_frames(res.vmcs, 1);
     mem::free_frames(res.msr_bitmap, 1);
+    let dom_ram_pages = dom.ram_pages;
     dom.destroy(&mut host);
-    mem::free_frames(res.ram_hpa, res.ram_pages as usize);
+    mem::free_frames(res.ram_hpa, dom_ram_pages as usize);
 }
 
 fn build(
@@ -206,7 +206,6 @@ fn populate(
     dom.ept_dirty = false;
     Ok(Resources {
         ram_hpa,
-        ram_pages,
         vmcs,
         msr_bitmap,
     })
