@@ -11,7 +11,16 @@ use crate::build::cargo;
 use crate::paths::Paths;
 
 /// The crates whose tests run on the host, in one place.
-pub const HOST_CRATES: &[&str] = &["guest-abi", "p2m", "domcfg", "hypercalls", "tests", "tools"];
+pub const HOST_CRATES: &[&str] = &[
+    "guest-abi",
+    "p2m",
+    "domcfg",
+    "hypercalls",
+    "platform",
+    "xenstore",
+    "tests",
+    "tools",
+];
 
 /// Passed and failed test counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
