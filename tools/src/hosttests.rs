@@ -18,6 +18,7 @@ pub const HOST_CRATES: &[&str] = &[
     "hypercalls",
     "platform",
     "xenstore",
+    "loader",
     "tests",
     "tools",
 ];
