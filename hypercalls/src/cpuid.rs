@@ -1,6 +1,14 @@
-//! The guest CPUID policy: the host's leaves with virtualization-specific
-//! adjustments, and Xen's leaves at 0x40000000, as Xen presents them to an
-//! HVM guest.
+//! The guest CPUID policy: the host's leaves with what the hypervisor does not
+//! virtualize taken out, a topology of `nr_vcpus` cores in one package, and
+//! Xen's leaves at 0x40000000, as Xen presents them to an HVM guest.
+//!
+//! The rule is Xen's: advertise only what the guest can use as advertised.
+//! Features whose MSRs are not emulated (machine check, performance
+//! monitoring, speculation controls, TSC_ADJUST, thermal and power control),
+//! VMX/SMX, MONITOR/MWAIT and the compacted XSAVE formats (Bochs reports a
+//! zero size for them) are hidden; x2APIC, TSC-deadline and ARAT, which the
+//! emulated local APIC provides, are shown; OSXSAVE and OSPKE follow the
+//! guest's own CR4, as on hardware.
 
 /// Xen's CPUID base leaf.
 pub const XEN_CPUID_BASE: u32 = 0x4000_0000;
@@ -12,21 +20,100 @@ pub const XEN_VERSION: (u32, u32) = (4, 17);
 pub const HYPERCALL_MSR: u32 = 0x4000_0000;
 
 /// CPUID.1:ECX bits.
-const ECX_MONITOR: u32 = 1 << 3;
-const ECX_VMX: u32 = 1 << 5;
-const ECX_SMX: u32 = 1 << 6;
-const ECX_HYPERVISOR: u32 = 1 << 31;
+mod ecx1 {
+    pub const DTES64: u32 = 1 << 2;
+    pub const MONITOR: u32 = 1 << 3;
+    pub const DS_CPL: u32 = 1 << 4;
+    pub const VMX: u32 = 1 << 5;
+    pub const SMX: u32 = 1 << 6;
+    pub const EST: u32 = 1 << 7;
+    pub const TM2: u32 = 1 << 8;
+    pub const SDBG: u32 = 1 << 11;
+    pub const XTPR: u32 = 1 << 14;
+    pub const PDCM: u32 = 1 << 15;
+    pub const X2APIC: u32 = 1 << 21;
+    pub const TSC_DEADLINE: u32 = 1 << 24;
+    pub const OSXSAVE: u32 = 1 << 27;
+    pub const HYPERVISOR: u32 = 1 << 31;
+}
+
+/// CPUID.1:EDX bits.
+mod edx1 {
+    pub const MCE: u32 = 1 << 7;
+    pub const MCA: u32 = 1 << 14;
+    pub const PSN: u32 = 1 << 18;
+    pub const DS: u32 = 1 << 21;
+    pub const ACPI: u32 = 1 << 22;
+    pub const HTT: u32 = 1 << 28;
+    pub const TM: u32 = 1 << 29;
+    pub const PBE: u32 = 1 << 31;
+}
+
+/// CPUID.7.0 bits.
+mod leaf7 {
+    pub const EBX_TSC_ADJUST: u32 = 1 << 1;
+    pub const EBX_SGX: u32 = 1 << 2;
+    pub const EBX_HLE: u32 = 1 << 4;
+    pub const EBX_RTM: u32 = 1 << 11;
+    pub const EBX_PQM: u32 = 1 << 12;
+    pub const EBX_MPX: u32 = 1 << 14;
+    pub const EBX_PQE: u32 = 1 << 15;
+    pub const EBX_INTEL_PT: u32 = 1 << 25;
+    pub const ECX_OSPKE: u32 = 1 << 4;
+    pub const ECX_WAITPKG: u32 = 1 << 5;
+    pub const ECX_SGX_LC: u32 = 1 << 30;
+    pub const ECX_PKS: u32 = 1 << 31;
+    pub const EDX_UINTR: u32 = 1 << 5;
+    pub const EDX_SRBDS_CTRL: u32 = 1 << 9;
+    pub const EDX_TSX_FORCE_ABORT: u32 = 1 << 13;
+    pub const EDX_HYBRID: u32 = 1 << 15;
+    pub const EDX_PCONFIG: u32 = 1 << 18;
+    pub const EDX_IBRS: u32 = 1 << 26;
+    pub const EDX_STIBP: u32 = 1 << 27;
+    pub const EDX_L1D_FLUSH: u32 = 1 << 28;
+    pub const EDX_ARCH_CAPABILITIES: u32 = 1 << 29;
+    pub const EDX_CORE_CAPABILITIES: u32 = 1 << 30;
+    pub const EDX_SSBD: u32 = 1 << 31;
+}
+
+/// CPUID.6:EAX.ARAT: the APIC timer keeps running in deep C-states.
+const ARAT: u32 = 1 << 2;
+/// CPUID.(0xD,1):EAX bits kept: XSAVEOPT and XGETBV with ECX=1.
+const XSAVE_SUB1_KEEP: u32 = (1 << 0) | (1 << 2);
 /// CPUID 0x40000004 EAX: vCPU id present in EBX.
 const XEN_HVM_CPUID_VCPU_ID_PRESENT: u32 = 1 << 3;
+/// CR4.OSXSAVE and CR4.PKE.
+const CR4_OSXSAVE: u64 = 1 << 18;
+const CR4_PKE: u64 = 1 << 22;
 
-/// Computes the guest's view of CPUID(`leaf`, `subleaf`) for vCPU `vcpu_id`,
-/// given the host's raw CPUID.
+/// What the policy needs to know about the vCPU asking.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuidContext {
+    /// The vCPU's index (also its APIC id and Xen vcpu id).
+    pub vcpu_id: u32,
+    /// Number of vCPUs in the domain.
+    pub nr_vcpus: u32,
+    /// The guest's CR4 as it sees it (OSXSAVE and OSPKE reflect it).
+    pub guest_cr4: u64,
+}
+
+/// Bits needed to number `n` items (the x2APIC-id shift of a topology level).
+fn order_bits(n: u32) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        32 - (n - 1).leading_zeros()
+    }
+}
+
+/// Computes the guest's view of CPUID(`leaf`, `subleaf`), given the host's raw CPUID.
 pub fn guest_cpuid(
     leaf: u32,
     subleaf: u32,
-    vcpu_id: u32,
+    ctx: &CpuidContext,
     host: impl Fn(u32, u32) -> [u32; 4],
 ) -> [u32; 4] {
+    let nr = ctx.nr_vcpus.max(1);
     match leaf {
         XEN_CPUID_BASE => {
             let sig = *b"XenVMMXenVMM";
@@ -36,14 +123,106 @@ pub fn guest_cpuid(
         0x4000_0001 => [(XEN_VERSION.0 << 16) | XEN_VERSION.1, 0, 0, 0],
         // One hypercall page, installed through MSR 0x40000000.
         0x4000_0002 => [1, HYPERCALL_MSR, 0, 0],
-        0x4000_0004 => [XEN_HVM_CPUID_VCPU_ID_PRESENT, vcpu_id, 0, 0],
-        0x4000_0003 | 0x4000_0005..=0x4000_FFFF => [0; 4],
+        0x4000_0004 => [XEN_HVM_CPUID_VCPU_ID_PRESENT, ctx.vcpu_id, 0, 0],
+        0x4000_0003 | 0x4000_0005..=0x4FFF_FFFF => [0; 4],
         1 => {
             let [eax, ebx, ecx, edx] = host(1, 0);
-            let ecx = (ecx | ECX_HYPERVISOR) & !(ECX_VMX | ECX_SMX | ECX_MONITOR);
-            // Initial APIC id = vCPU id; one logical processor per package.
-            let ebx = (ebx & 0x0000_FFFF) | (vcpu_id << 24) | (1 << 16);
+            let mut ecx = (ecx | ecx1::HYPERVISOR | ecx1::X2APIC | ecx1::TSC_DEADLINE)
+                & !(ecx1::VMX
+                    | ecx1::SMX
+                    | ecx1::MONITOR
+                    | ecx1::DTES64
+                    | ecx1::DS_CPL
+                    | ecx1::EST
+                    | ecx1::TM2
+                    | ecx1::SDBG
+                    | ecx1::XTPR
+                    | ecx1::PDCM
+                    | ecx1::OSXSAVE);
+            if ctx.guest_cr4 & CR4_OSXSAVE != 0 {
+                ecx |= ecx1::OSXSAVE;
+            }
+            let mut edx = edx
+                & !(edx1::MCE
+                    | edx1::MCA
+                    | edx1::PSN
+                    | edx1::DS
+                    | edx1::ACPI
+                    | edx1::TM
+                    | edx1::PBE
+                    | edx1::HTT);
+            if nr > 1 {
+                edx |= edx1::HTT;
+            }
+            // Initial APIC id = vCPU id; logical processors per package = vCPUs.
+            let ebx = (ebx & 0x0000_FFFF) | (ctx.vcpu_id << 24) | (nr.min(255) << 16);
             [eax, ebx, ecx, edx]
+        }
+        4 => {
+            let [eax, ebx, ecx, edx] = host(4, subleaf);
+            if eax & 0x1F == 0 {
+                return [0; 4];
+            }
+            let level = (eax >> 5) & 7;
+            let sharing = if level >= 3 { nr - 1 } else { 0 };
+            let cores = (nr - 1).min(63);
+            let eax = (eax & 0x3FFF) | ((sharing & 0xFFF) << 14) | (cores << 26);
+            [eax, ebx, ecx, edx]
+        }
+        // MONITOR/MWAIT, PMU, PQM/PQE, SGX, Intel PT, hybrid and V2 topology: not offered.
+        5 | 0xA | 0xF | 0x10 | 0x12 | 0x14 | 0x1A | 0x1F => [0; 4],
+        6 => [ARAT, 0, 0, 0],
+        7 if subleaf == 0 => {
+            let [eax, ebx, ecx, edx] = host(7, 0);
+            let ebx = ebx
+                & !(leaf7::EBX_TSC_ADJUST
+                    | leaf7::EBX_SGX
+                    | leaf7::EBX_HLE
+                    | leaf7::EBX_RTM
+                    | leaf7::EBX_PQM
+                    | leaf7::EBX_MPX
+                    | leaf7::EBX_PQE
+                    | leaf7::EBX_INTEL_PT);
+            let mut ecx =
+                ecx & !(leaf7::ECX_OSPKE | leaf7::ECX_WAITPKG | leaf7::ECX_SGX_LC | leaf7::ECX_PKS);
+            if ctx.guest_cr4 & CR4_PKE != 0 {
+                ecx |= leaf7::ECX_OSPKE;
+            }
+            let edx = edx
+                & !(leaf7::EDX_UINTR
+                    | leaf7::EDX_SRBDS_CTRL
+                    | leaf7::EDX_TSX_FORCE_ABORT
+                    | leaf7::EDX_HYBRID
+                    | leaf7::EDX_PCONFIG
+                    | leaf7::EDX_IBRS
+                    | leaf7::EDX_STIBP
+                    | leaf7::EDX_L1D_FLUSH
+                    | leaf7::EDX_ARCH_CAPABILITIES
+                    | leaf7::EDX_CORE_CAPABILITIES
+                    | leaf7::EDX_SSBD);
+            [eax, ebx, ecx, edx]
+        }
+        7 => [0; 4],
+        0xB => {
+            let x2apic_id = ctx.vcpu_id;
+            match subleaf {
+                // SMT level: one thread per core.
+                0 => [0, 1, 0x100, x2apic_id],
+                // Core level: the package's cores.
+                1 => [order_bits(nr), nr, 0x200 | 1, x2apic_id],
+                n => [0, 0, n & 0xFF, x2apic_id],
+            }
+        }
+        0xD => {
+            let [eax, ebx, ecx, edx] = host(0xD, subleaf);
+            match subleaf {
+                0 => [eax, ebx, ecx, edx],
+                // No compacted format, no supervisor state (XSAVEC/XSAVES hidden).
+                1 => [eax & XSAVE_SUB1_KEEP, 0, 0, 0],
+                // Supervisor components (ECX bit 0) are not offered.
+                _ if ecx & 1 != 0 => [0; 4],
+                _ => [eax, ebx, ecx, edx],
+            }
         }
         _ => host(leaf, subleaf),
     }
@@ -53,49 +232,120 @@ pub fn guest_cpuid(
 mod tests {
     use super::*;
 
-    fn fake_host(leaf: u32, _sub: u32) -> [u32; 4] {
-        match leaf {
-            1 => [
+    fn fake_host(leaf: u32, sub: u32) -> [u32; 4] {
+        match (leaf, sub) {
+            (1, _) => [
                 0x906ea,
                 0x0008_0800,
-                ECX_VMX | ECX_SMX | ECX_MONITOR | 1,
+                ecx1::VMX | ecx1::SMX | ecx1::MONITOR | ecx1::PDCM | ecx1::OSXSAVE | 1,
                 0xbfeb_fbff,
             ],
-            0x4000_0000 => [0x4000_0001, 0x4b4d_564b, 0, 0], // a host KVM signature must not leak
+            (4, 0) => [0x1C00_4121, 1, 2, 3],
+            (4, 3) => [0x1C00_4163, 1, 2, 3],
+            (4, _) => [0; 4],
+            (7, 0) => [0, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF],
+            (0xD, 1) => [0xF, 0x240, 0x100, 0],
+            (0xD, 8) => [0x80, 0, 1, 0],
+            (0x4000_0000, _) => [0x4000_0001, 0x4b4d_564b, 0, 0], // a host KVM signature must not leak
             _ => [leaf, 1, 2, 3],
+        }
+    }
+
+    fn ctx(vcpu_id: u32, nr_vcpus: u32) -> CpuidContext {
+        CpuidContext {
+            vcpu_id,
+            nr_vcpus,
+            guest_cr4: 0,
         }
     }
 
     #[test]
     fn xen_signature_and_version() {
-        let r = guest_cpuid(XEN_CPUID_BASE, 0, 0, fake_host);
+        let r = guest_cpuid(XEN_CPUID_BASE, 0, &ctx(0, 1), fake_host);
         let mut sig = [0u8; 12];
         sig[0..4].copy_from_slice(&r[1].to_le_bytes());
         sig[4..8].copy_from_slice(&r[2].to_le_bytes());
         sig[8..12].copy_from_slice(&r[3].to_le_bytes());
         assert_eq!(&sig, b"XenVMMXenVMM");
         assert!(r[0] >= XEN_CPUID_BASE + 4, "Linux reads up to base+4");
-        assert_eq!(guest_cpuid(0x4000_0001, 0, 0, fake_host)[0], 0x0004_0011);
         assert_eq!(
-            guest_cpuid(0x4000_0002, 0, 0, fake_host)[..2],
+            guest_cpuid(0x4000_0001, 0, &ctx(0, 1), fake_host)[0],
+            0x0004_0011
+        );
+        assert_eq!(
+            guest_cpuid(0x4000_0002, 0, &ctx(0, 1), fake_host)[..2],
             [1, HYPERCALL_MSR]
         );
+        // Nothing at a higher base (Linux picks the highest signature it finds).
+        assert_eq!(guest_cpuid(0x4000_0100, 0, &ctx(0, 1), fake_host), [0; 4]);
     }
 
     #[test]
     fn vcpu_id_leaf_and_apic_id() {
         assert_eq!(
-            guest_cpuid(0x4000_0004, 0, 3, fake_host)[..2],
+            guest_cpuid(0x4000_0004, 0, &ctx(3, 4), fake_host)[..2],
             [XEN_HVM_CPUID_VCPU_ID_PRESENT, 3]
         );
-        assert_eq!(guest_cpuid(1, 0, 3, fake_host)[1] >> 24, 3);
+        let ebx = guest_cpuid(1, 0, &ctx(3, 4), fake_host)[1];
+        assert_eq!(ebx >> 24, 3);
+        assert_eq!((ebx >> 16) & 0xFF, 4);
+        assert_eq!(guest_cpuid(0xB, 0, &ctx(3, 4), fake_host)[3], 3);
     }
 
     #[test]
-    fn leaf1_hides_vmx_and_sets_hypervisor() {
-        let ecx = guest_cpuid(1, 0, 0, fake_host)[2];
-        assert_eq!(ecx & (ECX_VMX | ECX_SMX | ECX_MONITOR), 0);
-        assert_ne!(ecx & ECX_HYPERVISOR, 0);
+    fn leaf1_policy() {
+        let [_, _, ecx, edx] = guest_cpuid(1, 0, &ctx(0, 2), fake_host);
+        assert_eq!(
+            ecx & (ecx1::VMX | ecx1::SMX | ecx1::MONITOR | ecx1::PDCM),
+            0
+        );
+        assert_ne!(ecx & ecx1::HYPERVISOR, 0);
+        assert_ne!(ecx & ecx1::X2APIC, 0);
+        assert_ne!(ecx & ecx1::TSC_DEADLINE, 0);
         assert_eq!(ecx & 1, 1, "other bits pass through");
+        assert_eq!(edx & (edx1::MCE | edx1::MCA | edx1::ACPI), 0);
+        assert_ne!(edx & edx1::HTT, 0);
+    }
+
+    #[test]
+    fn osxsave_and_ospke_follow_guest_cr4() {
+        let mut c = ctx(0, 1);
+        assert_eq!(guest_cpuid(1, 0, &c, fake_host)[2] & ecx1::OSXSAVE, 0);
+        assert_eq!(guest_cpuid(7, 0, &c, fake_host)[2] & leaf7::ECX_OSPKE, 0);
+        c.guest_cr4 = CR4_OSXSAVE | CR4_PKE;
+        assert_ne!(guest_cpuid(1, 0, &c, fake_host)[2] & ecx1::OSXSAVE, 0);
+        assert_ne!(guest_cpuid(7, 0, &c, fake_host)[2] & leaf7::ECX_OSPKE, 0);
+    }
+
+    #[test]
+    fn unemulated_features_are_hidden() {
+        let [_, ebx, _, edx] = guest_cpuid(7, 0, &ctx(0, 1), fake_host);
+        assert_eq!(ebx & (leaf7::EBX_TSC_ADJUST | leaf7::EBX_RTM), 0);
+        assert_eq!(
+            edx & (leaf7::EDX_ARCH_CAPABILITIES | leaf7::EDX_IBRS | leaf7::EDX_SSBD),
+            0
+        );
+        assert_eq!(guest_cpuid(0xA, 0, &ctx(0, 1), fake_host), [0; 4]);
+        assert_eq!(guest_cpuid(6, 0, &ctx(0, 1), fake_host), [ARAT, 0, 0, 0]);
+        assert_eq!(guest_cpuid(5, 0, &ctx(0, 1), fake_host), [0; 4]);
+    }
+
+    #[test]
+    fn xsave_compacted_forms_hidden() {
+        assert_eq!(guest_cpuid(0xD, 1, &ctx(0, 1), fake_host), [0x5, 0, 0, 0]);
+        assert_eq!(guest_cpuid(0xD, 8, &ctx(0, 1), fake_host), [0; 4]);
+    }
+
+    #[test]
+    fn topology() {
+        assert_eq!(guest_cpuid(0xB, 0, &ctx(1, 2), fake_host), [0, 1, 0x100, 1]);
+        assert_eq!(guest_cpuid(0xB, 1, &ctx(1, 2), fake_host), [1, 2, 0x201, 1]);
+        assert_eq!(guest_cpuid(0xB, 2, &ctx(1, 2), fake_host), [0, 0, 2, 1]);
+        assert_eq!(guest_cpuid(0xB, 1, &ctx(0, 5), fake_host)[0], 3);
+        let l1 = guest_cpuid(4, 0, &ctx(0, 2), fake_host)[0];
+        assert_eq!((l1 >> 26, (l1 >> 14) & 0xFFF), (1, 0));
+        let l3 = guest_cpuid(4, 3, &ctx(0, 2), fake_host)[0];
+        assert_eq!((l3 >> 26, (l3 >> 14) & 0xFFF), (1, 1));
+        assert_eq!(guest_cpuid(4, 4, &ctx(0, 2), fake_host), [0; 4]);
     }
 }

@@ -1,11 +1,17 @@
-//! Domain lifecycle: build a domain from its configuration, run its vCPU
-//! until it shuts down or crashes, then audit its EPT and tear it down.
+//! Domain lifecycle: build a domain from its configuration, run its vCPUs on
+//! the physical CPU until the domain shuts down or crashes, then audit its EPT
+//! and tear it down.
 
+use crate::cpu;
+use crate::devices::{Devices, IoResult};
 use crate::host::KernelHost;
-use crate::vmx::{self, EntryResult, GuestRegs, VmxCaps};
+use crate::shim::XenState;
+use crate::vcpu::{RunState, Vcpu, VmcsConfig};
+use crate::vmx::{self, EntryResult, VmxCaps};
 use crate::{kprintln, mem, Module};
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use hypercalls::builder;
 use hypercalls::domain::ShutdownReason;
 use hypercalls::guest_mem::{write_gpa, PagingState};
@@ -15,17 +21,29 @@ use x86::vmx::vmcs::{control, guest, ro};
 
 const MIB: u64 = 1 << 20;
 const SUPERPAGE: u64 = 2 * MIB;
+/// Guest RAM ends below the PCI hole.
+const RAM_MAX: u64 = 0xF000_0000;
 
 /// How a domain's run ended.
-enum Outcome {
+pub enum Outcome {
+    /// The guest asked (SCHEDOP_shutdown or ACPI S5).
     Shutdown(ShutdownReason),
+    /// The hypervisor stopped it.
     Crashed(String),
 }
 
-/// Everything the hypervisor allocated for one domain.
-struct Resources {
+/// A domain while it runs: the hypercall-visible state, its vCPUs and devices.
+pub struct DomainRun<'a> {
+    /// Hypercall-visible state.
+    pub dom: Domain,
+    /// The vCPUs.
+    pub vcpus: Vec<Vcpu>,
+    /// Emulated platform devices.
+    pub devices: Devices,
+    /// The vCPU whose state is on the physical CPU.
+    current: Option<usize>,
+    caps: &'a VmxCaps,
     ram_hpa: u64,
-    vmcs: u64,
     msr_bitmap: u64,
 }
 
@@ -54,72 +72,57 @@ pub fn run_domain(
             cfg_module.name
         );
     }
-    let Some(image) = modules.iter().find(|m| m.name == cfg.kernel) else {
-        log::error!(
-            "domain {domid} ({}): kernel '{}' is not among the boot modules",
-            cfg.name,
-            cfg.kernel
-        );
-        return;
+    let find = |name: &str, what: &str| {
+        modules
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| format!("{what} '{name}' is not among the boot modules"))
+    };
+    let images = find(&cfg.kernel, "kernel").and_then(|k| {
+        let rd = match &cfg.ramdisk {
+            Some(r) => Some(find(r, "ramdisk")?),
+            None => None,
+        };
+        Ok((k, rd))
+    });
+    let (image, ramdisk) = match images {
+        Ok(v) => v,
+        Err(e) => {
+            log::error!("domain {domid} ({}): {e}", cfg.name);
+            return;
+        }
     };
     let mut host = KernelHost;
-    let (mut dom, res, entry) = match build(domid, &cfg, image, caps, host_mtrr, &mut host) {
+    let mut run = match build(domid, &cfg, image, ramdisk, caps, host_mtrr, &mut host) {
         Ok(v) => v,
         Err(e) => {
             log::error!("domain {domid} ({}): build failed: {e}", cfg.name);
             return;
         }
     };
-    log::info!(
-        "domain {domid} ({}): {} MiB, {} vCPU, iommu={}, kernel {} entry {entry:#x}, cmdline '{}'",
-        cfg.name,
-        cfg.memory_mib,
-        cfg.vcpus,
-        cfg.iommu as u8,
-        cfg.kernel,
-        cfg.cmdline
-    );
-    if cfg.vcpus > 1 {
-        log::warn!("domain {domid}: only vCPU 0 runs in this version");
-    }
-    let outcome = run_vcpu(&mut dom, &res, caps, &mut host);
-    let domid = dom.domid;
-    dom.console.flush(|line| host.console_line(domid, line));
-    match &outcome {
-        Outcome::Shutdown(r) => kprintln!(
-            "xenolith: domain {domid} ({}) shut down: {}",
-            dom.name,
-            r.name()
-        ),
-        Outcome::Crashed(why) => {
-            kprintln!("xenolith: domain {domid} ({}) crashed: {why}", dom.name)
-        }
-    }
-    let report = p2m::audit(&host, &dom.p2m);
-    kprintln!(
-        "p2m audit d{domid}: {} special pages WB+ipat, {} leaves, {} violations",
-        report.special_wb_ipat,
-        report.leaves,
-        report.violations
-    );
-    vmx::clear_vmcs(res.vmcs);
-    mem::free_frames(res.vmcs, 1);
-    mem::free_frames(res.msr_bitmap, 1);
-    let dom_ram_pages = dom.ram_pages;
-    dom.destroy(&mut host);
-    mem::free_frames(res.ram_hpa, dom_ram_pages as usize);
+    let outcome = run.run(&mut host);
+    run.teardown(outcome, &mut host);
 }
 
-fn build(
+#[allow(clippy::too_many_arguments)]
+fn build<'a>(
     domid: u16,
     cfg: &domcfg::DomainConfig,
     image: &Module,
-    caps: &VmxCaps,
+    ramdisk: Option<&Module>,
+    caps: &'a VmxCaps,
     host_mtrr: &p2m::MtrrState,
     host: &mut KernelHost,
-) -> Result<(Domain, Resources, u64), String> {
+) -> Result<DomainRun<'a>, String> {
     let ram_bytes = cfg.memory_mib * MIB;
-    let elf = builder::parse_elf(image.bytes(), ram_bytes)
+    if ram_bytes > RAM_MAX {
+        return Err(format!(
+            "memory = {} MiB is more than the {} MiB below the PCI hole",
+            cfg.memory_mib,
+            RAM_MAX / MIB
+        ));
+    }
+    let kernel = crate::guest_loader::parse_image(image.bytes(), ram_bytes)
         .map_err(|e| format!("kernel '{}': {e}", cfg.kernel))?;
     let ram_pages = ram_bytes / 4096;
     let ram_hpa = mem::alloc_frames(ram_pages as usize, SUPERPAGE)
@@ -134,85 +137,98 @@ fn build(
         mem::free_frames(ram_hpa, ram_pages as usize);
         format!("p2m: {e}")
     })?;
-    let mut dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, host) {
+    let dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, host) {
         Ok(dom) => dom,
         Err(e) => {
             mem::free_frames(ram_hpa, ram_pages as usize);
             return Err(format!("domain state: {e:?}"));
         }
     };
-    match populate(&mut dom, &elf, image, &cfg.cmdline, ram_hpa, caps, host) {
-        Ok(res) => Ok((dom, res, elf.entry)),
+    let Some(msr_bitmap) = mem::alloc_frame() else {
+        dom.destroy(host);
+        mem::free_frames(ram_hpa, ram_pages as usize);
+        return Err("no memory for the MSR bitmap".into());
+    };
+    setup_msr_bitmap(msr_bitmap);
+    let mut run = DomainRun {
+        dom,
+        vcpus: Vec::new(),
+        devices: Devices::new(cfg.vcpus),
+        current: None,
+        caps,
+        ram_hpa,
+        msr_bitmap,
+    };
+    let boot = crate::guest_loader::BootSpec {
+        cmdline: &cfg.cmdline,
+        ramdisk: ramdisk.map(|m| m.bytes()),
+        nr_vcpus: cfg.vcpus,
+    };
+    let populated = map_ram(&mut run.dom, ram_hpa, host).and_then(|()| {
+        crate::guest_loader::load(&mut run.dom, &kernel, image.bytes(), &boot, host)
+    });
+    let entry = match populated {
+        Ok(entry) => entry,
         Err(e) => {
-            dom.destroy(host);
-            mem::free_frames(ram_hpa, ram_pages as usize);
-            Err(e)
+            run.teardown_silently(host);
+            return Err(e);
+        }
+    };
+    let vcfg = VmcsConfig {
+        eptp: run.dom.p2m.eptp(),
+        vpid: domid,
+        msr_bitmap,
+        pause_exiting: cfg.vcpus > 1 && caps.proc_may(vmx::PROC_PAUSE_EXITING),
+    };
+    for id in 0..cfg.vcpus {
+        match Vcpu::new(id, caps, &vcfg, entry, builder::BOOT_PARAMS_GPA) {
+            Some(v) => run.vcpus.push(v),
+            None => {
+                run.teardown_silently(host);
+                return Err(format!("cannot create vCPU {id}"));
+            }
         }
     }
+    // Vcpu::new leaves each new VMCS current; the scheduler loads the one it runs.
+    run.dom.ept_dirty = false;
+    log::info!(
+        "domain {domid} ({}): {} MiB, {} vCPU, iommu={}, kernel {} ({}) entry {entry:#x}, cmdline '{}'",
+        cfg.name,
+        cfg.memory_mib,
+        cfg.vcpus,
+        cfg.iommu as u8,
+        cfg.kernel,
+        kernel.kind(),
+        cfg.cmdline
+    );
+    Ok(run)
 }
 
-/// Maps guest RAM, loads the image and boot structures, and creates the vCPU.
-fn populate(
-    dom: &mut Domain,
-    elf: &builder::ElfImage,
-    image: &Module,
-    cmdline: &str,
-    ram_hpa: u64,
-    caps: &VmxCaps,
-    host: &mut KernelHost,
-) -> Result<Resources, String> {
-    let ram_pages = dom.ram_pages;
+/// Maps guest RAM `[0, ram_pages)` to the contiguous host block at `ram_hpa`.
+fn map_ram(dom: &mut Domain, ram_hpa: u64, host: &mut KernelHost) -> Result<(), String> {
     let ram = Mapping {
         p2m_type: P2mType::RamRw,
         owner: dom.domid,
         special: false,
     };
+    let ram_pages = dom.ram_pages;
     let mut gfn = 0;
     while gfn < ram_pages {
-        let order = if ram_pages - gfn >= 512 { 9 } else { 0 };
+        let order = if ram_pages - gfn >= 512 && gfn % 512 == 0 {
+            9
+        } else {
+            0
+        };
         dom.p2m
             .set_entry(host, gfn, ram_hpa / 4096 + gfn, order, Some(ram))
             .map_err(|e| format!("p2m: {e}"))?;
         gfn += 1 << order;
     }
-    let bytes = image.bytes();
-    for seg in &elf.segments {
-        write_gpa(
-            &dom.p2m,
-            host,
-            seg.gpa,
-            &bytes[seg.offset..seg.offset + seg.file_size],
-        )
-        .map_err(|e| format!("loading segment at {:#x}: {e:?}", seg.gpa))?;
-    }
-    let boot_data: [(u64, &[u8]); 4] = [
-        (builder::GDT_GPA, &builder::boot_gdt()),
-        (builder::PML4_GPA, &builder::identity_page_tables()),
-        (builder::BOOT_PARAMS_GPA, &builder::boot_params()),
-        (builder::CMDLINE_GPA, &builder::cmdline_bytes(cmdline)),
-    ];
-    for (gpa, data) in boot_data {
-        write_gpa(&dom.p2m, host, gpa, data)
-            .map_err(|e| format!("writing boot data at {gpa:#x}: {e:?}"))?;
-    }
-    let vmcs = vmx::new_vmcs(caps).ok_or("cannot create a VMCS")?;
-    let Some(msr_bitmap) = mem::alloc_frame() else {
-        vmx::clear_vmcs(vmcs);
-        mem::free_frames(vmcs, 1);
-        return Err("no memory for the MSR bitmap".into());
-    };
-    setup_msr_bitmap(msr_bitmap);
-    setup_vmcs(caps, dom.domid, dom.p2m.eptp(), msr_bitmap, elf.entry);
-    dom.ept_dirty = false;
-    Ok(Resources {
-        ram_hpa,
-        vmcs,
-        msr_bitmap,
-    })
+    Ok(())
 }
 
-/// MSRs the guest reads and writes without an exit (their state lives in the
-/// VMCS or is not used by the hypervisor).
+/// MSRs the guest reads and writes without an exit. Their state is in the
+/// VMCS or switched per vCPU by [`cpu::SwitchedState`].
 const PASSTHROUGH_MSRS: [u32; 10] = [
     0x174,       // IA32_SYSENTER_CS
     0x175,       // IA32_SYSENTER_ESP
@@ -242,193 +258,215 @@ fn setup_msr_bitmap(page: u64) {
     unsafe { core::ptr::copy_nonoverlapping(bitmap.as_ptr(), page as *mut u8, 4096) };
 }
 
-fn setup_vmcs(caps: &VmxCaps, domid: u16, eptp: u64, msr_bitmap: u64, entry: u64) {
-    use vmx::*;
-    let pin = VmxCaps::adjust(
-        caps.pin,
-        PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
-    );
-    let proc = VmxCaps::adjust(
-        caps.proc,
-        PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS,
-    );
-    let proc2 = VmxCaps::adjust(
-        caps.proc2,
-        PROC2_ENABLE_EPT
-            | PROC2_ENABLE_VPID
-            | PROC2_UNRESTRICTED_GUEST
-            | PROC2_ENABLE_RDTSCP
-            | PROC2_ENABLE_INVPCID
-            | PROC2_ENABLE_XSAVES,
-    );
-    vmwrite(control::PINBASED_EXEC_CONTROLS, pin as u64);
-    vmwrite(control::PRIMARY_PROCBASED_EXEC_CONTROLS, proc as u64);
-    vmwrite(control::SECONDARY_PROCBASED_EXEC_CONTROLS, proc2 as u64);
-    vmwrite(
-        control::VMEXIT_CONTROLS,
-        VmxCaps::adjust(
-            caps.exit,
-            EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTERRUPT | EXIT_SAVE_LOAD_PAT_EFER,
-        ) as u64,
-    );
-    vmwrite(
-        control::VMENTRY_CONTROLS,
-        VmxCaps::adjust(caps.entry, ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_PAT_EFER) as u64,
-    );
-    vmwrite(control::EXCEPTION_BITMAP, 0);
-    vmwrite(control::MSR_BITMAPS_ADDR_FULL, msr_bitmap);
-    vmwrite(control::EPTP_FULL, eptp);
-    if proc2 & PROC2_ENABLE_VPID != 0 {
-        vmwrite(control::VPID, domid as u64);
-    }
-    vmwrite(control::CR0_GUEST_HOST_MASK, 0);
-    vmwrite(control::CR4_GUEST_HOST_MASK, 1 << 13); // CR4.VMXE stays the host's
-    vmwrite(control::CR4_READ_SHADOW, 0x20);
-    vmwrite(control::CR0_READ_SHADOW, 0x8000_0031);
-    setup_host_state();
-
-    // Guest: 64-bit, paging on through the builder's identity map (docs/protocol.md).
-    vmwrite(
-        guest::CR0,
-        (0x8000_0031 | caps.cr0_fixed.0) & caps.cr0_fixed.1,
-    );
-    vmwrite(guest::CR3, builder::PML4_GPA);
-    vmwrite(guest::CR4, (0x20 | caps.cr4_fixed.0) & caps.cr4_fixed.1);
-    vmwrite(guest::IA32_EFER_FULL, 0x500);
-    vmwrite(guest::IA32_PAT_FULL, 0x0007_0406_0007_0406);
-    vmwrite(guest::DR7, 0x400);
-    vmwrite(guest::RFLAGS, 0x2);
-    vmwrite(guest::RIP, entry);
-    vmwrite(guest::RSP, 0x8_0000);
-    let seg = |sel_f: u32, base_f: u32, lim_f: u32, ar_f: u32, sel: u16, ar: u32, limit: u32| {
-        vmwrite(sel_f, sel as u64);
-        vmwrite(base_f, 0);
-        vmwrite(lim_f, limit as u64);
-        vmwrite(ar_f, ar as u64);
-    };
-    seg(
-        guest::CS_SELECTOR,
-        guest::CS_BASE,
-        guest::CS_LIMIT,
-        guest::CS_ACCESS_RIGHTS,
-        builder::BOOT_CS,
-        0xA09B,
-        0xFFFF_FFFF,
-    );
-    for (s, b, l, a) in [
-        (
-            guest::DS_SELECTOR,
-            guest::DS_BASE,
-            guest::DS_LIMIT,
-            guest::DS_ACCESS_RIGHTS,
-        ),
-        (
-            guest::ES_SELECTOR,
-            guest::ES_BASE,
-            guest::ES_LIMIT,
-            guest::ES_ACCESS_RIGHTS,
-        ),
-        (
-            guest::SS_SELECTOR,
-            guest::SS_BASE,
-            guest::SS_LIMIT,
-            guest::SS_ACCESS_RIGHTS,
-        ),
-        (
-            guest::FS_SELECTOR,
-            guest::FS_BASE,
-            guest::FS_LIMIT,
-            guest::FS_ACCESS_RIGHTS,
-        ),
-        (
-            guest::GS_SELECTOR,
-            guest::GS_BASE,
-            guest::GS_LIMIT,
-            guest::GS_ACCESS_RIGHTS,
-        ),
-    ] {
-        seg(s, b, l, a, builder::BOOT_DS, 0xC093, 0xFFFF_FFFF);
-    }
-    seg(
-        guest::LDTR_SELECTOR,
-        guest::LDTR_BASE,
-        guest::LDTR_LIMIT,
-        guest::LDTR_ACCESS_RIGHTS,
-        0,
-        0x1_0000,
-        0,
-    );
-    seg(
-        guest::TR_SELECTOR,
-        guest::TR_BASE,
-        guest::TR_LIMIT,
-        guest::TR_ACCESS_RIGHTS,
-        0,
-        0x8B,
-        0x67,
-    );
-    vmwrite(guest::GDTR_BASE, builder::GDT_GPA);
-    vmwrite(guest::GDTR_LIMIT, 31);
-    vmwrite(guest::IDTR_BASE, 0);
-    vmwrite(guest::IDTR_LIMIT, 0);
-    vmwrite(guest::IA32_SYSENTER_CS, 0);
-    vmwrite(guest::IA32_SYSENTER_ESP, 0);
-    vmwrite(guest::IA32_SYSENTER_EIP, 0);
-    vmwrite(guest::IA32_DEBUGCTL_FULL, 0);
-    vmwrite(guest::INTERRUPTIBILITY_STATE, 0);
-    vmwrite(guest::ACTIVITY_STATE, 0);
-    vmwrite(guest::PENDING_DBG_EXCEPTIONS, 0);
-    vmwrite(guest::LINK_PTR_FULL, u64::MAX);
-}
-
 /// Exit reasons (Intel SDM vol. 3, appendix C).
 mod reason {
     pub const EXCEPTION_NMI: u64 = 0;
     pub const EXTERNAL_INTERRUPT: u64 = 1;
     pub const TRIPLE_FAULT: u64 = 2;
+    pub const INIT_SIGNAL: u64 = 3;
+    pub const SIPI: u64 = 4;
+    pub const INTERRUPT_WINDOW: u64 = 7;
     pub const CPUID: u64 = 10;
     pub const HLT: u64 = 12;
+    pub const INVLPG: u64 = 14;
+    pub const RDTSC: u64 = 16;
     pub const VMCALL: u64 = 18;
     pub const IO_INSTRUCTION: u64 = 30;
     pub const RDMSR: u64 = 31;
     pub const WRMSR: u64 = 32;
     pub const INVALID_GUEST_STATE: u64 = 33;
     pub const MSR_LOADING: u64 = 34;
+    pub const PAUSE: u64 = 40;
     pub const EPT_VIOLATION: u64 = 48;
     pub const EPT_MISCONFIG: u64 = 49;
     pub const PREEMPTION_TIMER: u64 = 52;
+    pub const XSETBV: u64 = 55;
 }
 
-/// Preemption-timer slice (in timer ticks): the hypervisor regains control at
-/// least this often even from a guest that never exits.
-const TIME_SLICE: u32 = 50_000_000;
+/// Time slice (TSC ticks) of one vCPU when others are runnable.
+const SLICE_SHARED: u64 = 2_000_000;
+/// Time slice when the vCPU runs alone: the hypervisor still regains control this often.
+const SLICE_ALONE: u64 = 50_000_000;
+/// How long the physical CPU idles at most when no vCPU has a timer.
+const IDLE_MAX: u64 = 50_000_000;
 
-fn run_vcpu(dom: &mut Domain, res: &Resources, caps: &VmxCaps, host: &mut KernelHost) -> Outcome {
-    let mut regs = GuestRegs {
-        rsi: builder::BOOT_PARAMS_GPA,
-        ..GuestRegs::default()
-    };
-    let mut launched = false;
-    vmx::load_vmcs(res.vmcs);
-    let mut exits: u64 = 0;
-    loop {
-        vmx::arm_preemption_timer(TIME_SLICE >> caps.preemption_timer_rate().min(31));
-        match vmx::enter(&mut regs, launched) {
+/// What the exit handler asks the scheduler to do next.
+enum Next {
+    /// Keep running this vCPU.
+    Continue,
+    /// Let the other vCPUs run (slice over, PAUSE, HLT).
+    Yield,
+    /// The domain is over.
+    End(Outcome),
+}
+
+impl DomainRun<'_> {
+    /// Runs the vCPUs until the domain ends.
+    fn run(&mut self, host: &mut KernelHost) -> Outcome {
+        let n = self.vcpus.len();
+        let mut next = 0;
+        loop {
+            let now = cpu::rdtsc();
+            self.fire_timers(host, now);
+            self.wake_halted(host);
+            let pick = (0..n)
+                .map(|k| (next + k) % n)
+                .find(|&i| self.vcpus[i].state == RunState::Runnable);
+            let Some(i) = pick else {
+                if let Some(outcome) = self.idle(host, now) {
+                    return outcome;
+                }
+                continue;
+            };
+            let others = self
+                .vcpus
+                .iter()
+                .enumerate()
+                .any(|(j, v)| j != i && v.state == RunState::Runnable);
+            let slice = if others { SLICE_SHARED } else { SLICE_ALONE };
+            self.switch_to(i);
+            let slice_end = now + slice;
+            loop {
+                match self.run_once(i, slice_end, host) {
+                    Next::Continue if cpu::rdtsc() < slice_end => {}
+                    Next::Continue | Next::Yield => break,
+                    Next::End(outcome) => return outcome,
+                }
+                if self.vcpus[i].state != RunState::Runnable {
+                    break;
+                }
+            }
+            next = i + 1;
+        }
+    }
+
+    /// Puts vCPU `i`'s state on the physical CPU.
+    fn switch_to(&mut self, i: usize) {
+        if self.current == Some(i) {
+            return;
+        }
+        let (prev, target) = match self.current {
+            Some(p) if p < i => {
+                let (a, b) = self.vcpus.split_at_mut(i);
+                (Some(&mut a[p]), &mut b[0])
+            }
+            Some(p) => {
+                let (a, b) = self.vcpus.split_at_mut(p);
+                (Some(&mut b[0]), &mut a[i])
+            }
+            None => (None, &mut self.vcpus[i]),
+        };
+        target.switch_from(prev);
+        self.current = Some(i);
+        if let Some(vector) = self.devices.take_sipi(i) {
+            self.vcpus[i].start_at_sipi(self.caps, vector);
+        }
+    }
+
+    /// Deadline (TSC) of the earliest timer of vCPU `i`.
+    fn deadline(&self, host: &KernelHost, i: usize) -> Option<u64> {
+        let xen = self
+            .dom
+            .singleshot_deadline(i)
+            .map(|ns| self.dom.ns_to_tsc(host, ns));
+        let lapic = self.vcpus[i].lapic.next_timer_deadline_tsc();
+        match (xen, lapic) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn fire_timers(&mut self, host: &mut KernelHost, now: u64) {
+        let now_ns = self.dom.tsc_to_ns(host, now);
+        self.dom.poll_timers(host, now_ns);
+        for v in &mut self.vcpus {
+            v.lapic.poll_timer(now);
+        }
+    }
+
+    /// Whether vCPU `i` has an interrupt to take.
+    fn has_interrupt(&self, host: &KernelHost, i: usize) -> bool {
+        self.vcpus[i].lapic.highest_deliverable().is_some()
+            || (self.dom.callback_vector().is_some() && self.dom.upcall_pending(host, i as u32))
+    }
+
+    fn wake_halted(&mut self, host: &KernelHost) {
+        for i in 0..self.vcpus.len() {
+            if self.vcpus[i].state == RunState::Halted && self.has_interrupt(host, i) {
+                self.vcpus[i].state = RunState::Runnable;
+                self.dom.clear_blocked(i);
+            }
+        }
+        for i in 0..self.vcpus.len() {
+            if self.vcpus[i].state == RunState::WaitForSipi && self.devices.sipi_pending(i) {
+                self.vcpus[i].state = RunState::Runnable;
+            }
+        }
+    }
+
+    /// No vCPU can run: wait for the earliest timer. `Some` if none ever can.
+    fn idle(&mut self, host: &mut KernelHost, now: u64) -> Option<Outcome> {
+        let waiting = (0..self.vcpus.len())
+            .filter(|&i| self.vcpus[i].state == RunState::Halted)
+            .filter_map(|i| self.deadline(host, i).map(|d| (d, i)))
+            .min();
+        if self.vcpus.iter().all(|v| v.state != RunState::Halted) {
+            return Some(Outcome::Crashed(
+                "every vCPU halted with interrupts disabled".into(),
+            ));
+        }
+        let (deadline, i) = waiting.unwrap_or((now + IDLE_MAX, self.current.unwrap_or(0)));
+        if deadline <= now {
+            return None;
+        }
+        if self.caps.activity_hlt() && self.vcpus[i].state == RunState::Halted {
+            // Let the vCPU sit in the HLT activity state until the preemption
+            // timer fires: an emulator fast-forwards a halted CPU.
+            self.switch_to(i);
+            vmx::vmwrite(guest::ACTIVITY_STATE, 1);
+            self.arm_timer(deadline - now);
+            let result = self.enter(i);
+            vmx::vmwrite(guest::ACTIVITY_STATE, 0);
+            if let Err(outcome) = result {
+                return Some(outcome);
+            }
+            let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
+            if basic != reason::PREEMPTION_TIMER && basic != reason::EXTERNAL_INTERRUPT {
+                log::warn!("d{} vCPU {i}: exit {basic} while halted", self.dom.domid);
+            }
+        } else {
+            while cpu::rdtsc() < deadline {
+                core::hint::spin_loop();
+            }
+        }
+        None
+    }
+
+    fn arm_timer(&self, ticks: u64) {
+        let rate = self.caps.preemption_timer_rate().min(31);
+        vmx::arm_preemption_timer((ticks >> rate).clamp(1, u32::MAX as u64) as u32);
+    }
+
+    /// VMLAUNCH/VMRESUME of the current vCPU `i`; Err if the entry failed.
+    fn enter(&mut self, i: usize) -> Result<(), Outcome> {
+        let v = &mut self.vcpus[i];
+        let launched = v.launched;
+        match vmx::enter(&mut v.regs, launched) {
             EntryResult::Exit => {}
             EntryResult::FailInvalid => {
-                return Outcome::Crashed("VM entry failed: no current VMCS".into())
+                return Err(Outcome::Crashed("VM entry failed: no current VMCS".into()))
             }
             EntryResult::FailValid => {
-                return Outcome::Crashed(format!(
-                    "VM entry failed: VM-instruction error {} ({}); {}",
+                return Err(Outcome::Crashed(format!(
+                    "vCPU {i}: VM entry failed: VM-instruction error {} ({}); {}",
                     vmx::vm_instruction_error(),
                     vm_instruction_error_name(vmx::vm_instruction_error()),
                     guest_state_summary()
-                ))
+                )))
             }
         }
-        launched = true;
-        exits += 1;
+        v.launched = true;
+        v.exits += 1;
         let exit_reason = vmx::vmread(ro::EXIT_REASON);
         if exit_reason & (1 << 31) != 0 {
             let basic = exit_reason & 0xFFFF;
@@ -437,22 +475,428 @@ fn run_vcpu(dom: &mut Domain, res: &Resources, caps: &VmxCaps, host: &mut Kernel
                 reason::MSR_LOADING => "MSR loading",
                 _ => "machine check or other",
             };
-            return Outcome::Crashed(format!(
-                "VM entry failed: exit reason {basic} ({what}), qualification {:#x}; {}",
+            return Err(Outcome::Crashed(format!(
+                "vCPU {i}: VM entry failed: exit reason {basic} ({what}), qualification {:#x}; {}",
                 vmx::vmread(ro::EXIT_QUALIFICATION),
                 guest_state_summary()
-            ));
+            )));
         }
-        if let Some(outcome) = handle_exit(dom, &mut regs, exit_reason & 0xFFFF, host) {
-            log::debug!("domain {}: {exits} VM exits", dom.domid);
-            return outcome;
+        // An event whose delivery the exit interrupted is delivered again.
+        let idt = vmx::vmread(ro::IDT_VECTORING_INFO);
+        if idt & (1 << 31) != 0 {
+            vmx::vmwrite(control::VMENTRY_INTERRUPTION_INFO_FIELD, idt & !(1 << 12));
+            if idt & (1 << 11) != 0 {
+                vmx::vmwrite(
+                    control::VMENTRY_EXCEPTION_ERR_CODE,
+                    vmx::vmread(ro::IDT_VECTORING_ERR_CODE),
+                );
+            }
+            vmx::vmwrite(
+                control::VMENTRY_INSTRUCTION_LEN,
+                vmx::vmread(ro::VMEXIT_INSTRUCTION_LEN),
+            );
         }
-        if dom.ept_dirty {
-            vmx::invept(caps, dom.p2m.eptp());
-            dom.ept_dirty = false;
+        Ok(())
+    }
+
+    /// Injects the highest pending interrupt of vCPU `i` if it can take one
+    /// now, else asks for an exit as soon as it can.
+    fn inject_interrupts(&mut self, host: &KernelHost, i: usize) {
+        if vmx::vmread(control::VMENTRY_INTERRUPTION_INFO_FIELD) & (1 << 31) != 0 {
+            return; // an event is already being injected
+        }
+        let upcall = self
+            .dom
+            .callback_vector()
+            .filter(|_| self.dom.upcall_pending(host, i as u32));
+        let lapic = self.vcpus[i].lapic.highest_deliverable();
+        let Some(vector) = upcall.or(lapic) else {
+            vmx::set_proc_controls(vmx::PROC_INTERRUPT_WINDOW_EXITING, false);
+            return;
+        };
+        let open = vmx::vmread(guest::RFLAGS) & (1 << 9) != 0
+            && vmx::vmread(guest::INTERRUPTIBILITY_STATE) & 3 == 0;
+        if open {
+            vmx::vmwrite(
+                control::VMENTRY_INTERRUPTION_INFO_FIELD,
+                vector as u64 | (1 << 31),
+            );
+            if upcall.is_none() {
+                self.vcpus[i].lapic.start_service(vector);
+            }
+            vmx::set_proc_controls(vmx::PROC_INTERRUPT_WINDOW_EXITING, false);
+        } else {
+            vmx::set_proc_controls(vmx::PROC_INTERRUPT_WINDOW_EXITING, true);
+        }
+    }
+
+    /// One VM entry and exit of the current vCPU `i`.
+    fn run_once(&mut self, i: usize, slice_end: u64, host: &mut KernelHost) -> Next {
+        crate::vcpu::sync_ia32e_mode(self.caps);
+        self.inject_interrupts(host, i);
+        let now = cpu::rdtsc();
+        let until = self
+            .deadline(host, i)
+            .map_or(slice_end, |d| d.min(slice_end));
+        self.arm_timer(until.saturating_sub(now));
+        if let Err(outcome) = self.enter(i) {
+            return Next::End(outcome);
+        }
+        let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
+        let next = self.handle_exit(i, basic, host);
+        if self.dom.ept_dirty {
+            vmx::invept(self.caps, self.dom.p2m.eptp());
+            self.dom.ept_dirty = false;
+        }
+        self.serve_backends(host);
+        next
+    }
+
+    /// Runs the backends the guest kicked (console ring; xenstore to come).
+    fn serve_backends(&mut self, host: &mut KernelHost) {
+        for port in self.dom.take_backend_kicks() {
+            if Some(port) == self.dom.console_port() {
+                self.dom.drain_console_ring(host);
+            } else {
+                log::debug!("d{}: kick on port {port} has no backend", self.dom.domid);
+            }
+        }
+    }
+
+    fn teardown(mut self, outcome: Outcome, host: &mut KernelHost) {
+        let domid = self.dom.domid;
+        self.dom
+            .console
+            .flush(|line| host.console_line(domid, line));
+        let exits: u64 = self.vcpus.iter().map(|v| v.exits).sum();
+        log::debug!("domain {domid}: {exits} VM exits");
+        match &outcome {
+            Outcome::Shutdown(r) => kprintln!(
+                "xenolith: domain {domid} ({}) shut down: {}",
+                self.dom.name,
+                r.name()
+            ),
+            Outcome::Crashed(why) => {
+                kprintln!(
+                    "xenolith: domain {domid} ({}) crashed: {why}",
+                    self.dom.name
+                )
+            }
+        }
+        let report = p2m::audit(host, &self.dom.p2m);
+        kprintln!(
+            "p2m audit d{domid}: {} special pages WB+ipat, {} leaves, {} violations",
+            report.special_wb_ipat,
+            report.leaves,
+            report.violations
+        );
+        self.current = None;
+        self.teardown_silently(host);
+    }
+
+    /// Frees everything the domain holds.
+    fn teardown_silently(self, host: &mut KernelHost) {
+        for v in self.vcpus {
+            v.destroy();
+        }
+        // The last guest's XCR0 must not outlive it.
+        cpu::xsetbv(1);
+        mem::free_frames(self.msr_bitmap, 1);
+        let ram_pages = self.dom.ram_pages;
+        self.dom.destroy(host);
+        mem::free_frames(self.ram_hpa, ram_pages as usize);
+    }
+
+    /// Handles one VM exit of vCPU `i`.
+    fn handle_exit(&mut self, i: usize, basic: u64, host: &mut KernelHost) -> Next {
+        let qual = vmx::vmread(ro::EXIT_QUALIFICATION);
+        match basic {
+            reason::EXTERNAL_INTERRUPT => {}
+            reason::PREEMPTION_TIMER => return Next::Yield,
+            reason::INTERRUPT_WINDOW => {
+                vmx::set_proc_controls(vmx::PROC_INTERRUPT_WINDOW_EXITING, false)
+            }
+            reason::PAUSE => {
+                vmx::skip_instruction();
+                return Next::Yield;
+            }
+            reason::EXCEPTION_NMI => {
+                let info = vmx::vmread(ro::VMEXIT_INTERRUPTION_INFO);
+                if (info >> 8) & 7 != 2 {
+                    return Next::End(Outcome::Crashed(format!(
+                        "vCPU {i}: unexpected exception exit, info {info:#x}"
+                    )));
+                }
+            }
+            reason::TRIPLE_FAULT => {
+                return Next::End(Outcome::Crashed(format!(
+                    "triple fault at rip={:#x} (vCPU {i})",
+                    vmx::guest_rip()
+                )));
+            }
+            reason::INIT_SIGNAL | reason::SIPI => {}
+            reason::CPUID => {
+                let ctx = hypercalls::cpuid::CpuidContext {
+                    vcpu_id: i as u32,
+                    nr_vcpus: self.vcpus.len() as u32,
+                    guest_cr4: guest_cr4(),
+                };
+                let regs = &mut self.vcpus[i].regs;
+                let r = hypercalls::cpuid::guest_cpuid(
+                    regs.rax as u32,
+                    regs.rcx as u32,
+                    &ctx,
+                    |leaf, sub| {
+                        let r = x86::cpuid::cpuid!(leaf, sub);
+                        [r.eax, r.ebx, r.ecx, r.edx]
+                    },
+                );
+                regs.rax = r[0] as u64;
+                regs.rbx = r[1] as u64;
+                regs.rcx = r[2] as u64;
+                regs.rdx = r[3] as u64;
+                vmx::skip_instruction();
+            }
+            reason::HLT => {
+                vmx::skip_instruction();
+                if vmx::vmread(guest::RFLAGS) & (1 << 9) == 0 {
+                    log::info!(
+                        "d{} vCPU {i} halted with interrupts disabled at rip={:#x}",
+                        self.dom.domid,
+                        vmx::guest_rip()
+                    );
+                    self.vcpus[i].state = RunState::Down;
+                } else {
+                    self.vcpus[i].state = RunState::Halted;
+                }
+                return Next::Yield;
+            }
+            reason::INVLPG | reason::RDTSC => vmx::skip_instruction(),
+            reason::VMCALL => return self.hypercall(i, host),
+            reason::XSETBV => {
+                let regs = &self.vcpus[i].regs;
+                let value = (regs.rdx << 32) | (regs.rax & 0xFFFF_FFFF);
+                if regs.rcx as u32 != 0 || cpl() != 0 || !cpu::xcr0_valid(value) {
+                    inject_gp();
+                } else {
+                    self.vcpus[i].ext.xcr0 = value;
+                    cpu::xsetbv(value);
+                    vmx::skip_instruction();
+                }
+            }
+            reason::IO_INSTRUCTION => return self.io(i, qual),
+            reason::RDMSR => {
+                let msr = self.vcpus[i].regs.rcx as u32;
+                match self.read_msr(i, msr) {
+                    Some(v) => {
+                        let regs = &mut self.vcpus[i].regs;
+                        regs.rax = v & 0xFFFF_FFFF;
+                        regs.rdx = v >> 32;
+                        vmx::skip_instruction();
+                    }
+                    None => {
+                        log::debug!("d{} vCPU {i}: rdmsr {msr:#x}: #GP", self.dom.domid);
+                        inject_gp();
+                    }
+                }
+            }
+            reason::WRMSR => {
+                let regs = &self.vcpus[i].regs;
+                let msr = regs.rcx as u32;
+                let value = (regs.rdx << 32) | (regs.rax & 0xFFFF_FFFF);
+                if self.write_msr(i, msr, value, host) {
+                    vmx::skip_instruction();
+                } else {
+                    log::debug!(
+                        "d{} vCPU {i}: wrmsr {msr:#x} = {value:#x}: #GP",
+                        self.dom.domid
+                    );
+                    inject_gp();
+                }
+            }
+            reason::EPT_VIOLATION => {
+                return Next::End(Outcome::Crashed(format!(
+                    "EPT violation at gpa {:#x} (qualification {qual:#x}) rip={:#x} (vCPU {i})",
+                    vmx::vmread(ro::GUEST_PHYSICAL_ADDR_FULL),
+                    vmx::guest_rip()
+                )));
+            }
+            reason::EPT_MISCONFIG => {
+                return Next::End(Outcome::Crashed(format!(
+                    "EPT misconfiguration at gpa {:#x}",
+                    vmx::vmread(ro::GUEST_PHYSICAL_ADDR_FULL)
+                )));
+            }
+            other => {
+                return Next::End(Outcome::Crashed(format!(
+                    "unhandled VM exit reason {other} (qualification {qual:#x}) at rip={:#x} (vCPU {i})",
+                    vmx::guest_rip()
+                )));
+            }
+        }
+        Next::Continue
+    }
+
+    fn hypercall(&mut self, i: usize, host: &mut KernelHost) -> Next {
+        let vcpu = VcpuContext {
+            vcpu_id: i as u32,
+            cpl: cpl(),
+            paging: paging_state(),
+        };
+        let regs = &mut self.vcpus[i].regs;
+        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
+        regs.rax = hypercalls::dispatch(&mut self.dom, host, &vcpu, regs.rax, args);
+        vmx::skip_instruction();
+        if let Some(r) = self.dom.shutdown {
+            return Next::End(Outcome::Shutdown(r));
+        }
+        if self.dom.is_blocked(i) {
+            self.vcpus[i].state = RunState::Halted;
+            return Next::Yield;
+        }
+        Next::Continue
+    }
+
+    fn io(&mut self, i: usize, qual: u64) -> Next {
+        let port = (qual >> 16) as u16;
+        let size = ((qual & 7) + 1) as u8;
+        let is_in = qual & (1 << 3) != 0;
+        if qual & (1 << 4) != 0 {
+            return Next::End(Outcome::Crashed(format!(
+                "unsupported string I/O on port {port:#x} at rip={:#x} (vCPU {i})",
+                vmx::guest_rip()
+            )));
+        }
+        let regs = &mut self.vcpus[i].regs;
+        let mask = if size == 4 {
+            0xFFFF_FFFF
+        } else {
+            (1u64 << (size * 8)) - 1
+        };
+        vmx::skip_instruction();
+        if is_in {
+            let v = self.devices.io_in(port, size) as u64;
+            regs.rax = (regs.rax & !mask) | (v & mask);
+            return Next::Continue;
+        }
+        let value = (regs.rax & mask) as u32;
+        if port == 0xE9 {
+            let domid = self.dom.domid;
+            self.dom
+                .console
+                .push(&[value as u8], |line| kprintln!("(d{domid}) {line}"));
+            return Next::Continue;
+        }
+        match self.devices.io_out(port, size, value) {
+            IoResult::Done => Next::Continue,
+            IoResult::Poweroff => Next::End(Outcome::Shutdown(ShutdownReason::Poweroff)),
+        }
+    }
+
+    fn read_msr(&mut self, i: usize, msr: u32) -> Option<u64> {
+        if let Some(v) = self.dom.p2m.guest_mtrr_read(msr) {
+            return Some(v);
+        }
+        if let Some(r) = self.vcpus[i].lapic.read_msr(msr, cpu::rdtsc()) {
+            return r.ok();
+        }
+        match msr {
+            vmx::IA32_EFER => Some(vmx::vmread(guest::IA32_EFER_FULL)),
+            vmx::IA32_PAT => Some(vmx::vmread(guest::IA32_PAT_FULL)),
+            IA32_TSC => Some(cpu::rdtsc()),
+            IA32_FEATURE_CONTROL => Some(1), // locked, VMX off
+            IA32_BIOS_SIGN_ID => Some(0),
+            IA32_MISC_ENABLE => Some(MISC_ENABLE_FAST_STRINGS),
+            IA32_DEBUGCTL => Some(vmx::vmread(guest::IA32_DEBUGCTL_FULL)),
+            _ => None,
+        }
+    }
+
+    fn write_msr(&mut self, i: usize, msr: u32, value: u64, host: &mut KernelHost) -> bool {
+        if self.dom.p2m.guest_mtrr_read(msr).is_some() {
+            let ok = self.dom.p2m.guest_mtrr_write(host, msr, value).is_ok();
+            self.dom.ept_dirty |= ok;
+            return ok;
+        }
+        let now = cpu::rdtsc();
+        if let Some(r) = self.vcpus[i].lapic.write_msr(msr, value, now) {
+            return match r {
+                Ok(Some(ipi)) => {
+                    self.deliver_ipi(i, ipi);
+                    true
+                }
+                Ok(None) => true,
+                Err(()) => false,
+            };
+        }
+        match msr {
+            vmx::IA32_EFER => {
+                const ALLOWED: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
+                if value & !ALLOWED != 0 {
+                    return false;
+                }
+                let lma = vmx::vmread(guest::IA32_EFER_FULL) & (1 << 10);
+                vmx::vmwrite(guest::IA32_EFER_FULL, (value & !(1 << 10)) | lma);
+                true
+            }
+            vmx::IA32_PAT => {
+                let valid =
+                    (0..8).all(|i| matches!((value >> (i * 8)) & 0xFF, 0 | 1 | 4 | 5 | 6 | 7));
+                if valid {
+                    vmx::vmwrite(guest::IA32_PAT_FULL, value);
+                }
+                valid
+            }
+            hypercalls::cpuid::HYPERCALL_MSR => {
+                let gpa = value & !0xFFF;
+                let page = crate::shim::hypercall_page();
+                write_gpa(&self.dom.p2m, host, gpa, &page).is_ok()
+            }
+            IA32_DEBUGCTL => {
+                vmx::vmwrite(guest::IA32_DEBUGCTL_FULL, value & 0x3);
+                true
+            }
+            IA32_BIOS_SIGN_ID | IA32_MISC_ENABLE => true,
+            _ => false,
+        }
+    }
+
+    /// Routes an IPI that vCPU `from` sent through its ICR.
+    fn deliver_ipi(&mut self, from: usize, ipi: crate::shim::lapic::Ipi) {
+        let ids: Vec<u32> = self.vcpus.iter().map(|v| v.id).collect();
+        for target in ipi.targets(from as u32, &ids) {
+            let t = target as usize;
+            match ipi.delivery {
+                crate::shim::lapic::Delivery::Fixed(vector) => {
+                    self.vcpus[t].lapic.accept(vector);
+                }
+                crate::shim::lapic::Delivery::Init => {
+                    if t != 0 {
+                        self.vcpus[t].state = RunState::WaitForSipi;
+                        self.vcpus[t].lapic = crate::shim::lapic::Lapic::new(t as u32);
+                    }
+                }
+                crate::shim::lapic::Delivery::Startup(vector) => {
+                    if self.vcpus[t].state == RunState::WaitForSipi {
+                        self.devices.post_sipi(t, vector);
+                    }
+                }
+                other => log::warn!(
+                    "d{} vCPU {from}: IPI {other:?} to vCPU {t} not delivered",
+                    self.dom.domid
+                ),
+            }
         }
     }
 }
+
+const IA32_TSC: u32 = 0x10;
+const IA32_FEATURE_CONTROL: u32 = 0x3A;
+const IA32_BIOS_SIGN_ID: u32 = 0x8B;
+const IA32_MISC_ENABLE: u32 = 0x1A0;
+const IA32_DEBUGCTL: u32 = 0x1D9;
+/// IA32_MISC_ENABLE: fast-string operations enabled, as ERMS/FSRM promise (bochs.md).
+const MISC_ENABLE_FAST_STRINGS: u64 = 1;
 
 fn vm_instruction_error_name(e: u64) -> &'static str {
     match e {
@@ -475,11 +919,20 @@ fn guest_state_summary() -> String {
     )
 }
 
+/// The guest's CR4 as it sees it (VMXE is the host's and hidden).
+fn guest_cr4() -> u64 {
+    vmx::vmread(control::CR4_READ_SHADOW) & (1 << 13) | (vmx::vmread(guest::CR4) & !(1 << 13))
+}
+
+fn cpl() -> u8 {
+    ((vmx::vmread(guest::CS_ACCESS_RIGHTS) >> 5) & 3) as u8
+}
+
 fn paging_state() -> PagingState {
     PagingState {
         cr0: vmx::vmread(guest::CR0),
         cr3: vmx::vmread(guest::CR3),
-        cr4: vmx::vmread(control::CR4_READ_SHADOW) | (vmx::vmread(guest::CR4) & !(1 << 13)),
+        cr4: guest_cr4(),
         efer: vmx::vmread(guest::IA32_EFER_FULL),
     }
 }
@@ -491,177 +944,4 @@ fn inject_gp() {
         13 | (3 << 8) | (1 << 11) | (1 << 31),
     );
     vmx::vmwrite(control::VMENTRY_EXCEPTION_ERR_CODE, 0);
-}
-
-/// Handles one VM exit; `Some` ends the domain's run.
-fn handle_exit(
-    dom: &mut Domain,
-    regs: &mut GuestRegs,
-    basic: u64,
-    host: &mut KernelHost,
-) -> Option<Outcome> {
-    let qual = vmx::vmread(ro::EXIT_QUALIFICATION);
-    match basic {
-        reason::EXTERNAL_INTERRUPT | reason::PREEMPTION_TIMER => {}
-        reason::EXCEPTION_NMI => {
-            let info = vmx::vmread(ro::VMEXIT_INTERRUPTION_INFO);
-            if (info >> 8) & 7 != 2 {
-                return Some(Outcome::Crashed(format!(
-                    "unexpected exception exit, info {info:#x}"
-                )));
-            }
-        }
-        reason::TRIPLE_FAULT => {
-            return Some(Outcome::Crashed(format!(
-                "triple fault at rip={:#x}",
-                vmx::guest_rip()
-            )));
-        }
-        reason::CPUID => {
-            let r =
-                hypercalls::cpuid::guest_cpuid(regs.rax as u32, regs.rcx as u32, 0, |leaf, sub| {
-                    let r = x86::cpuid::cpuid!(leaf, sub);
-                    [r.eax, r.ebx, r.ecx, r.edx]
-                });
-            regs.rax = r[0] as u64;
-            regs.rbx = r[1] as u64;
-            regs.rcx = r[2] as u64;
-            regs.rdx = r[3] as u64;
-            vmx::skip_instruction();
-        }
-        reason::HLT => {
-            if vmx::vmread(guest::RFLAGS) & (1 << 9) == 0 {
-                return Some(Outcome::Crashed(format!(
-                    "halted with interrupts disabled at rip={:#x}",
-                    vmx::guest_rip()
-                )));
-            }
-            vmx::skip_instruction();
-        }
-        reason::VMCALL => {
-            let cs_ar = vmx::vmread(guest::CS_ACCESS_RIGHTS);
-            let vcpu = VcpuContext {
-                vcpu_id: 0,
-                cpl: ((cs_ar >> 5) & 3) as u8,
-                paging: paging_state(),
-            };
-            let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
-            regs.rax = hypercalls::dispatch(dom, host, &vcpu, regs.rax, args);
-            vmx::skip_instruction();
-            if let Some(r) = dom.shutdown {
-                return Some(Outcome::Shutdown(r));
-            }
-        }
-        reason::IO_INSTRUCTION => {
-            let port = (qual >> 16) as u16;
-            let size = (qual & 7) + 1;
-            let is_in = qual & (1 << 3) != 0;
-            if qual & (1 << 4) != 0 {
-                return Some(Outcome::Crashed(format!(
-                    "unsupported string I/O on port {port:#x}"
-                )));
-            }
-            if is_in {
-                let mask = if size == 4 {
-                    0xFFFF_FFFF
-                } else {
-                    (1u64 << (size * 8)) - 1
-                };
-                regs.rax = (regs.rax & !mask) | mask;
-            } else if port == 0xE9 {
-                let domid = dom.domid;
-                dom.console
-                    .push(&[regs.rax as u8], |line| kprintln!("(d{domid}) {line}"));
-            }
-            vmx::skip_instruction();
-        }
-        reason::RDMSR => {
-            let msr = regs.rcx as u32;
-            match read_msr(dom, msr) {
-                Some(v) => {
-                    regs.rax = v & 0xFFFF_FFFF;
-                    regs.rdx = v >> 32;
-                    vmx::skip_instruction();
-                }
-                None => {
-                    log::debug!("d{}: rdmsr {msr:#x}: #GP", dom.domid);
-                    inject_gp();
-                }
-            }
-        }
-        reason::WRMSR => {
-            let msr = regs.rcx as u32;
-            let value = (regs.rdx << 32) | (regs.rax & 0xFFFF_FFFF);
-            if write_msr(dom, msr, value, host) {
-                vmx::skip_instruction();
-            } else {
-                log::debug!("d{}: wrmsr {msr:#x} = {value:#x}: #GP", dom.domid);
-                inject_gp();
-            }
-        }
-        reason::EPT_VIOLATION => {
-            return Some(Outcome::Crashed(format!(
-                "EPT violation at gpa {:#x} (qualification {qual:#x}) rip={:#x}",
-                vmx::vmread(ro::GUEST_PHYSICAL_ADDR_FULL),
-                vmx::guest_rip()
-            )));
-        }
-        reason::EPT_MISCONFIG => {
-            return Some(Outcome::Crashed(format!(
-                "EPT misconfiguration at gpa {:#x}",
-                vmx::vmread(ro::GUEST_PHYSICAL_ADDR_FULL)
-            )));
-        }
-        other => {
-            return Some(Outcome::Crashed(format!(
-                "unhandled VM exit reason {other} (qualification {qual:#x}) at rip={:#x}",
-                vmx::guest_rip()
-            )));
-        }
-    }
-    None
-}
-
-const IA32_APIC_BASE: u32 = 0x1B;
-const IA32_MISC_ENABLE: u32 = 0x1A0;
-
-fn read_msr(dom: &Domain, msr: u32) -> Option<u64> {
-    if let Some(v) = dom.p2m.guest_mtrr_read(msr) {
-        return Some(v);
-    }
-    match msr {
-        vmx::IA32_EFER => Some(vmx::vmread(guest::IA32_EFER_FULL)),
-        vmx::IA32_PAT => Some(vmx::vmread(guest::IA32_PAT_FULL)),
-        IA32_APIC_BASE => Some(0xFEE0_0000 | (1 << 11) | (1 << 8)),
-        IA32_MISC_ENABLE => Some(1), // fast strings enabled
-        _ => None,
-    }
-}
-
-fn write_msr(dom: &mut Domain, msr: u32, value: u64, host: &mut KernelHost) -> bool {
-    if dom.p2m.guest_mtrr_read(msr).is_some() {
-        let ok = dom.p2m.guest_mtrr_write(host, msr, value).is_ok();
-        dom.ept_dirty |= ok;
-        return ok;
-    }
-    match msr {
-        vmx::IA32_EFER => {
-            const ALLOWED: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
-            if value & !ALLOWED != 0 {
-                return false;
-            }
-            let lma = vmx::vmread(guest::IA32_EFER_FULL) & (1 << 10);
-            vmx::vmwrite(guest::IA32_EFER_FULL, (value & !(1 << 10)) | lma);
-            true
-        }
-        vmx::IA32_PAT => {
-            let valid = (0..8).all(|i| matches!((value >> (i * 8)) & 0xFF, 0 | 1 | 4 | 5 | 6 | 7));
-            if valid {
-                vmx::vmwrite(guest::IA32_PAT_FULL, value);
-            }
-            valid
-        }
-        IA32_APIC_BASE | IA32_MISC_ENABLE => true,
-        _ => false,
-    }
 }

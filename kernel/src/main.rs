@@ -11,11 +11,17 @@
 extern crate alloc;
 
 mod boot;
+mod cpu;
+mod devices;
 mod domain;
+mod guest_loader;
 mod host;
 mod idt;
 mod mem;
 mod serial;
+mod shim;
+mod store;
+mod vcpu;
 mod vmx;
 
 use alloc::string::String;
@@ -221,6 +227,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         panic_msg("VMX enable failed");
     }
     log::info!("VMX root operation entered");
+    cpu::init();
 
     let host_mtrr = read_host_mtrrs();
     let mut domid: u16 = 0;

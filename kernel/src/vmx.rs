@@ -32,8 +32,12 @@ pub const PIN_EXTERNAL_INTERRUPT_EXITING: u32 = 1 << 0;
 pub const PIN_NMI_EXITING: u32 = 1 << 3;
 /// Activate the VMX-preemption timer.
 pub const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
+/// Interrupt-window exiting.
+pub const PROC_INTERRUPT_WINDOW_EXITING: u32 = 1 << 2;
 /// Primary processor-based controls used.
 pub const PROC_HLT_EXITING: u32 = 1 << 7;
+/// PAUSE exiting.
+pub const PROC_PAUSE_EXITING: u32 = 1 << 30;
 /// Unconditional I/O exiting.
 pub const PROC_UNCOND_IO_EXITING: u32 = 1 << 24;
 /// Use MSR bitmaps.
@@ -127,6 +131,14 @@ impl VmxCaps {
     /// The preemption timer counts down once every 2^rate TSC ticks.
     pub fn preemption_timer_rate(&self) -> u32 {
         (self.misc & 0x1F) as u32
+    }
+    /// VM entry may put the guest in the HLT activity state.
+    pub fn activity_hlt(&self) -> bool {
+        self.misc & (1 << 6) != 0
+    }
+    /// Whether a processor-based control may be set.
+    pub fn proc_may(&self, bit: u32) -> bool {
+        Self::may(self.proc, bit)
     }
     /// Adjusts a wanted control value to the capability MSR: forces the
     /// must-be-1 bits and drops what is not allowed.
@@ -501,10 +513,31 @@ pub fn guest_rip() -> u64 {
     vmread(guest::RIP)
 }
 
-/// Advances the guest RIP past the exiting instruction.
+/// Advances the guest RIP past the exiting instruction, which ends any
+/// interrupt shadow of a preceding STI or MOV SS (SDM vol. 3, 25.4.2).
 pub fn skip_instruction() {
     let len = vmread(ro::VMEXIT_INSTRUCTION_LEN);
     vmwrite(guest::RIP, guest_rip() + len);
+    let shadow = vmread(guest::INTERRUPTIBILITY_STATE);
+    if shadow & 3 != 0 {
+        vmwrite(guest::INTERRUPTIBILITY_STATE, shadow & !3);
+    }
+}
+
+/// Sets or clears bits of the primary processor-based controls.
+pub fn set_proc_controls(bits: u32, on: bool) {
+    let cur = vmread(x86::vmx::vmcs::control::PRIMARY_PROCBASED_EXEC_CONTROLS);
+    let new = if on {
+        cur | bits as u64
+    } else {
+        cur & !(bits as u64)
+    };
+    if new != cur {
+        vmwrite(
+            x86::vmx::vmcs::control::PRIMARY_PROCBASED_EXEC_CONTROLS,
+            new,
+        );
+    }
 }
 
 /// Sets the pin-based preemption-timer control and value.

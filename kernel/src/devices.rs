@@ -1,0 +1,60 @@
+//! The emulated platform of an HVM domain, as the exit handlers reach it:
+//! port I/O routed to the models in crate `platform`, and startup IPIs
+//! waiting for their vCPU's VMCS to be loaded.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// What an I/O write asks of the scheduler.
+pub enum IoResult {
+    /// Nothing beyond the device's own state.
+    Done,
+    /// The guest entered ACPI S5: power the domain off.
+    Poweroff,
+}
+
+/// Per-domain device state.
+pub struct Devices {
+    sipi: Vec<Option<u8>>,
+}
+
+impl Devices {
+    /// The devices of a domain with `nr_vcpus` vCPUs.
+    pub fn new(nr_vcpus: u32) -> Self {
+        Devices {
+            sipi: vec![None; nr_vcpus as usize],
+        }
+    }
+
+    /// An IN of `size` bytes from `port`. Ports no device claims read all-ones.
+    pub fn io_in(&mut self, port: u16, size: u8) -> u32 {
+        match (port, size) {
+            (0x10, 2) => 0x49d2,
+            (0x12, 1) => 1,
+            _ => u32::MAX,
+        }
+    }
+
+    /// An OUT of `size` bytes to `port`. Writes to unclaimed ports are dropped.
+    pub fn io_out(&mut self, port: u16, size: u8, value: u32) -> IoResult {
+        let _ = (port, size, value);
+        IoResult::Done
+    }
+
+    /// Records a startup IPI for vCPU `vcpu`.
+    pub fn post_sipi(&mut self, vcpu: usize, vector: u8) {
+        if let Some(slot) = self.sipi.get_mut(vcpu) {
+            *slot = Some(vector);
+        }
+    }
+
+    /// Whether vCPU `vcpu` has a startup IPI waiting.
+    pub fn sipi_pending(&self, vcpu: usize) -> bool {
+        self.sipi.get(vcpu).is_some_and(|s| s.is_some())
+    }
+
+    /// Takes vCPU `vcpu`'s waiting startup IPI vector.
+    pub fn take_sipi(&mut self, vcpu: usize) -> Option<u8> {
+        self.sipi.get_mut(vcpu).and_then(|s| s.take())
+    }
+}

@@ -1,0 +1,184 @@
+//! Guest loading: puts a kernel image (ELF, such as the test guest or Linux's
+//! `vmlinux`, or a Linux bzImage), its initrd and the boot structures
+//! (GDT, identity page tables, boot_params with e820, command line, ACPI
+//! tables) into a new domain's RAM, and presets its MTRRs as hvmloader would.
+
+use crate::host::KernelHost;
+use alloc::format;
+use alloc::string::String;
+
+use hypercalls::builder;
+use hypercalls::guest_mem::write_gpa;
+use hypercalls::Domain;
+
+/// A parsed kernel image.
+pub enum KernelImage<'a> {
+    /// An ELF64 image entered at its entry point.
+    Elf(builder::ElfImage),
+    /// A Linux bzImage entered at its 64-bit entry point.
+    BzImage(loader::BzImage<'a>),
+}
+
+impl KernelImage<'_> {
+    /// What kind of image this is, for the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KernelImage::Elf(_) => "ELF",
+            KernelImage::BzImage(_) => "bzImage",
+        }
+    }
+}
+
+/// Recognises the image format.
+pub fn parse_image(bytes: &[u8], ram_bytes: u64) -> Result<KernelImage<'_>, String> {
+    if bytes.starts_with(b"\x7fELF") {
+        return builder::parse_elf(bytes, ram_bytes)
+            .map(KernelImage::Elf)
+            .map_err(|e| format!("{e}"));
+    }
+    loader::parse_bzimage(bytes)
+        .map(KernelImage::BzImage)
+        .map_err(|e| format!("neither ELF nor bzImage: {e}"))
+}
+
+/// What the boot structures say besides the image.
+pub struct BootSpec<'a> {
+    /// The kernel command line.
+    pub cmdline: &'a str,
+    /// The initrd, if any.
+    pub ramdisk: Option<&'a [u8]>,
+    /// vCPUs (one MADT entry each).
+    pub nr_vcpus: u32,
+}
+
+/// Loads `image` and the boot structures; returns the guest-physical entry point.
+pub fn load(
+    dom: &mut Domain,
+    image: &KernelImage<'_>,
+    bytes: &[u8],
+    spec: &BootSpec<'_>,
+    host: &mut KernelHost,
+) -> Result<u64, String> {
+    let ram_bytes = dom.ram_pages * 4096;
+    let put = |dom: &Domain, host: &mut KernelHost, gpa: u64, data: &[u8], what: &str| {
+        write_gpa(&dom.p2m, host, gpa, data)
+            .map_err(|e| format!("writing {what} at {gpa:#x}: {e:?}"))
+    };
+    let (entry, kernel_end, setup_header, code32_start) = match image {
+        KernelImage::Elf(elf) => {
+            for seg in &elf.segments {
+                put(
+                    dom,
+                    host,
+                    seg.gpa,
+                    &bytes[seg.offset..seg.offset + seg.file_size],
+                    "a kernel segment",
+                )?;
+            }
+            let end = elf
+                .segments
+                .iter()
+                .map(|s| s.gpa + s.mem_size.max(s.file_size as u64))
+                .max()
+                .unwrap_or(0);
+            (elf.entry, end, None, 0)
+        }
+        KernelImage::BzImage(bz) => {
+            let align = (bz.kernel_alignment as u64).max(0x20_0000);
+            let load = bz.pref_address.max(0x100_0000).next_multiple_of(align);
+            let end = load + (bz.init_size as u64).max(bz.kernel.len() as u64);
+            if end > ram_bytes {
+                return Err(format!(
+                    "bzImage needs RAM up to {end:#x}; the domain has {ram_bytes:#x}"
+                ));
+            }
+            put(dom, host, load, bz.kernel, "the bzImage")?;
+            (
+                load + loader::BZIMAGE_ENTRY_64_OFFSET,
+                end,
+                Some(bz.setup_header),
+                load as u32,
+            )
+        }
+    };
+    let initrd_max = match image {
+        KernelImage::BzImage(bz) => bz.initrd_addr_max as u64,
+        KernelImage::Elf(_) => 0x7FFF_FFFF,
+    };
+    let initrd = match spec.ramdisk {
+        Some(rd) => {
+            let gpa = loader::place_initrd(rd.len() as u64, ram_bytes, initrd_max, kernel_end)
+                .ok_or_else(|| {
+                    format!(
+                        "no room for a {} KiB initrd above the kernel (ends at {kernel_end:#x})",
+                        rd.len() / 1024
+                    )
+                })?;
+            put(dom, host, gpa, rd, "the initrd")?;
+            Some((gpa, rd.len() as u64))
+        }
+        None => None,
+    };
+    let e820 = [
+        loader::E820Entry {
+            addr: 0,
+            size: 0x9F000,
+            kind: 1,
+        },
+        loader::E820Entry {
+            addr: 0x9F000,
+            size: 0x61000,
+            kind: 2,
+        },
+        loader::E820Entry {
+            addr: 0x10_0000,
+            size: ram_bytes - 0x10_0000,
+            kind: 1,
+        },
+        loader::E820Entry {
+            addr: 0xFEFF_8000,
+            size: 0x2000,
+            kind: 2,
+        },
+    ];
+    struct Acpi {
+        rsdp_gpa: u64,
+    }
+    let acpi = Acpi { rsdp_gpa: 0 };
+    let boot_params = loader::boot_params(&loader::BootParamsSpec {
+        setup_header,
+        code32_start,
+        cmdline_gpa: builder::CMDLINE_GPA,
+        initrd,
+        acpi_rsdp: acpi.rsdp_gpa,
+        e820: &e820,
+    })
+    .map_err(|e| format!("boot_params: {e:?}"))?;
+    let boot_data: [(u64, &[u8], &str); 4] = [
+        (builder::GDT_GPA, &builder::boot_gdt(), "the GDT"),
+        (
+            builder::PML4_GPA,
+            &builder::identity_page_tables(),
+            "page tables",
+        ),
+        (builder::BOOT_PARAMS_GPA, &boot_params, "boot_params"),
+        (
+            builder::CMDLINE_GPA,
+            &builder::cmdline_bytes(spec.cmdline),
+            "the command line",
+        ),
+    ];
+    for (gpa, data, what) in boot_data {
+        put(dom, host, gpa, data, what)?;
+    }
+    Ok(entry)
+}
+
+/// The guest's physical-address width (CPUID 0x80000008, as the guest sees it).
+fn guest_phys_bits() -> u32 {
+    let r = x86::cpuid::cpuid!(0x8000_0008);
+    match r.eax & 0xFF {
+        0 => 36,
+        n => n,
+    }
+}

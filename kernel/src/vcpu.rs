@@ -1,0 +1,343 @@
+//! A virtual CPU: its VMCS, registers and the state the VMCS does not hold,
+//! the VMCS set-up for the boot processor (64-bit direct boot) and for
+//! application processors (real mode at the SIPI vector), and the switch of
+//! extended state and MSRs between vCPUs that share the physical CPU.
+
+use crate::cpu::{ExtendedState, SwitchedState};
+use crate::mem;
+use crate::vmx::{self, GuestRegs, VmxCaps};
+use hypercalls::builder;
+use x86::vmx::vmcs::{control, guest};
+
+/// Where a vCPU is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Ready to run.
+    Runnable,
+    /// Executed HLT with interrupts enabled: waits for an interrupt.
+    Halted,
+    /// An application processor before its startup IPI (or after INIT).
+    WaitForSipi,
+    /// Halted with interrupts disabled: only INIT could revive it.
+    Down,
+}
+
+/// One virtual CPU.
+pub struct Vcpu {
+    /// The vCPU's index (= APIC id = Xen vcpu id).
+    pub id: u32,
+    /// Host-physical address of its VMCS.
+    pub vmcs: u64,
+    /// General-purpose registers while it is not in VMX non-root operation.
+    pub regs: GuestRegs,
+    /// Whether VMLAUNCH has run on the current VMCS contents.
+    pub launched: bool,
+    /// Scheduling state.
+    pub state: RunState,
+    /// x87/SSE/AVX state and XCR0 while another vCPU runs.
+    pub ext: ExtendedState,
+    /// MSRs and CR2 while another vCPU runs.
+    pub switched: SwitchedState,
+    /// The x2APIC.
+    pub lapic: crate::shim::lapic::Lapic,
+    /// VM exits taken.
+    pub exits: u64,
+}
+
+/// The controls every vCPU of a domain uses.
+pub struct VmcsConfig {
+    /// The EPT pointer.
+    pub eptp: u64,
+    /// VPID (the domain id).
+    pub vpid: u16,
+    /// MSR bitmap page.
+    pub msr_bitmap: u64,
+    /// Exit on PAUSE (several vCPUs share one physical CPU).
+    pub pause_exiting: bool,
+}
+
+impl Vcpu {
+    /// Creates vCPU `id` with a fresh VMCS (left current): the boot processor
+    /// enters 64-bit code at `entry` with RSI = `boot_params`; the others wait
+    /// for a startup IPI.
+    pub fn new(
+        id: u32,
+        caps: &VmxCaps,
+        cfg: &VmcsConfig,
+        entry: u64,
+        boot_params: u64,
+    ) -> Option<Vcpu> {
+        let ext = ExtendedState::new()?;
+        let vmcs = vmx::new_vmcs(caps)?;
+        setup_controls(caps, cfg);
+        let mut regs = GuestRegs::default();
+        let state = if id == 0 {
+            setup_bsp_state(caps, entry);
+            regs.rsi = boot_params;
+            RunState::Runnable
+        } else {
+            setup_real_mode_state(caps, 0);
+            RunState::WaitForSipi
+        };
+        Some(Vcpu {
+            id,
+            vmcs,
+            regs,
+            launched: false,
+            state,
+            ext,
+            switched: SwitchedState::default(),
+            lapic: crate::shim::lapic::Lapic::new(id),
+            exits: 0,
+        })
+    }
+
+    /// Starts this (current-VMCS) vCPU in real mode at `vector << 12`, as a startup IPI does.
+    pub fn start_at_sipi(&mut self, caps: &VmxCaps, vector: u8) {
+        setup_real_mode_state(caps, vector);
+        self.regs = GuestRegs::default();
+        self.state = RunState::Runnable;
+    }
+
+    /// Frees the VMCS (the extended-state page frees itself).
+    pub fn destroy(self) {
+        vmx::clear_vmcs(self.vmcs);
+        mem::free_frames(self.vmcs, 1);
+    }
+
+    /// Makes this vCPU the one on the physical CPU, after `prev` (if any) left.
+    pub fn switch_from(&mut self, prev: Option<&mut Vcpu>) {
+        if let Some(prev) = prev {
+            prev.ext.save();
+            prev.switched.save();
+        }
+        vmx::load_vmcs(self.vmcs);
+        self.ext.restore();
+        self.switched.restore();
+    }
+}
+
+fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
+    use vmx::*;
+    let pin = VmxCaps::adjust(
+        caps.pin,
+        PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
+    );
+    let mut want_proc =
+        PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS;
+    if cfg.pause_exiting {
+        want_proc |= PROC_PAUSE_EXITING;
+    }
+    let proc = VmxCaps::adjust(caps.proc, want_proc);
+    let proc2 = VmxCaps::adjust(
+        caps.proc2,
+        PROC2_ENABLE_EPT
+            | PROC2_ENABLE_VPID
+            | PROC2_UNRESTRICTED_GUEST
+            | PROC2_ENABLE_RDTSCP
+            | PROC2_ENABLE_INVPCID,
+    );
+    vmwrite(control::PINBASED_EXEC_CONTROLS, pin as u64);
+    vmwrite(control::PRIMARY_PROCBASED_EXEC_CONTROLS, proc as u64);
+    vmwrite(control::SECONDARY_PROCBASED_EXEC_CONTROLS, proc2 as u64);
+    vmwrite(
+        control::VMEXIT_CONTROLS,
+        VmxCaps::adjust(
+            caps.exit,
+            EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTERRUPT | EXIT_SAVE_LOAD_PAT_EFER,
+        ) as u64,
+    );
+    vmwrite(control::EXCEPTION_BITMAP, 0);
+    vmwrite(control::MSR_BITMAPS_ADDR_FULL, cfg.msr_bitmap);
+    vmwrite(control::EPTP_FULL, cfg.eptp);
+    if proc2 & PROC2_ENABLE_VPID != 0 {
+        vmwrite(control::VPID, cfg.vpid as u64);
+    }
+    vmwrite(control::CR0_GUEST_HOST_MASK, 0);
+    vmwrite(control::CR4_GUEST_HOST_MASK, 1 << 13); // CR4.VMXE stays the host's
+    setup_host_state();
+}
+
+/// Sets the VM-entry controls for a guest in (or out of) IA-32e mode.
+pub fn set_entry_controls(caps: &VmxCaps, ia32e: bool) {
+    use vmx::*;
+    let want = ENTRY_LOAD_PAT_EFER | if ia32e { ENTRY_IA32E_MODE_GUEST } else { 0 };
+    vmwrite(
+        control::VMENTRY_CONTROLS,
+        VmxCaps::adjust(caps.entry, want) as u64,
+    );
+}
+
+/// Keeps the "IA-32e mode guest" entry control equal to the guest's EFER.LMA,
+/// which the guest changes itself when it turns paging on or off in long mode.
+pub fn sync_ia32e_mode(caps: &VmxCaps) {
+    let lma = vmx::vmread(guest::IA32_EFER_FULL) & (1 << 10) != 0;
+    let ctl = vmx::vmread(control::VMENTRY_CONTROLS);
+    if (ctl & vmx::ENTRY_IA32E_MODE_GUEST as u64 != 0) != lma {
+        set_entry_controls(caps, lma);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seg(sel_f: u32, base_f: u32, lim_f: u32, ar_f: u32, sel: u16, base: u64, limit: u32, ar: u32) {
+    vmx::vmwrite(sel_f, sel as u64);
+    vmx::vmwrite(base_f, base);
+    vmx::vmwrite(lim_f, limit as u64);
+    vmx::vmwrite(ar_f, ar as u64);
+}
+
+/// The data segment registers: (selector, base, limit, access rights) fields.
+const DATA_SEGS: [(u32, u32, u32, u32); 5] = [
+    (
+        guest::DS_SELECTOR,
+        guest::DS_BASE,
+        guest::DS_LIMIT,
+        guest::DS_ACCESS_RIGHTS,
+    ),
+    (
+        guest::ES_SELECTOR,
+        guest::ES_BASE,
+        guest::ES_LIMIT,
+        guest::ES_ACCESS_RIGHTS,
+    ),
+    (
+        guest::SS_SELECTOR,
+        guest::SS_BASE,
+        guest::SS_LIMIT,
+        guest::SS_ACCESS_RIGHTS,
+    ),
+    (
+        guest::FS_SELECTOR,
+        guest::FS_BASE,
+        guest::FS_LIMIT,
+        guest::FS_ACCESS_RIGHTS,
+    ),
+    (
+        guest::GS_SELECTOR,
+        guest::GS_BASE,
+        guest::GS_LIMIT,
+        guest::GS_ACCESS_RIGHTS,
+    ),
+];
+
+fn common_guest_state() {
+    use vmx::vmwrite;
+    vmwrite(guest::IA32_PAT_FULL, 0x0007_0406_0007_0406);
+    vmwrite(guest::DR7, 0x400);
+    vmwrite(guest::RFLAGS, 0x2);
+    seg(
+        guest::LDTR_SELECTOR,
+        guest::LDTR_BASE,
+        guest::LDTR_LIMIT,
+        guest::LDTR_ACCESS_RIGHTS,
+        0,
+        0,
+        0,
+        0x1_0000,
+    );
+    vmwrite(guest::IA32_SYSENTER_CS, 0);
+    vmwrite(guest::IA32_SYSENTER_ESP, 0);
+    vmwrite(guest::IA32_SYSENTER_EIP, 0);
+    vmwrite(guest::IA32_DEBUGCTL_FULL, 0);
+    vmwrite(guest::INTERRUPTIBILITY_STATE, 0);
+    vmwrite(guest::ACTIVITY_STATE, 0);
+    vmwrite(guest::PENDING_DBG_EXCEPTIONS, 0);
+    vmwrite(guest::LINK_PTR_FULL, u64::MAX);
+    vmwrite(control::VMENTRY_INTERRUPTION_INFO_FIELD, 0);
+}
+
+/// 64-bit direct boot (docs/protocol.md): paging on through the builder's identity map.
+fn setup_bsp_state(caps: &VmxCaps, entry: u64) {
+    use vmx::vmwrite;
+    set_entry_controls(caps, true);
+    vmwrite(control::CR4_READ_SHADOW, 0x20);
+    vmwrite(control::CR0_READ_SHADOW, 0x8000_0031);
+    vmwrite(
+        guest::CR0,
+        (0x8000_0031 | caps.cr0_fixed.0) & caps.cr0_fixed.1,
+    );
+    vmwrite(guest::CR3, builder::PML4_GPA);
+    vmwrite(guest::CR4, (0x20 | caps.cr4_fixed.0) & caps.cr4_fixed.1);
+    vmwrite(guest::IA32_EFER_FULL, 0x500);
+    vmwrite(guest::RIP, entry);
+    vmwrite(guest::RSP, 0x8_0000);
+    common_guest_state();
+    seg(
+        guest::CS_SELECTOR,
+        guest::CS_BASE,
+        guest::CS_LIMIT,
+        guest::CS_ACCESS_RIGHTS,
+        builder::BOOT_CS,
+        0,
+        0xFFFF_FFFF,
+        0xA09B,
+    );
+    for (s, b, l, a) in DATA_SEGS {
+        seg(s, b, l, a, builder::BOOT_DS, 0, 0xFFFF_FFFF, 0xC093);
+    }
+    seg(
+        guest::TR_SELECTOR,
+        guest::TR_BASE,
+        guest::TR_LIMIT,
+        guest::TR_ACCESS_RIGHTS,
+        0,
+        0,
+        0x67,
+        0x8B,
+    );
+    vmwrite(guest::GDTR_BASE, builder::GDT_GPA);
+    vmwrite(guest::GDTR_LIMIT, 31);
+    vmwrite(guest::IDTR_BASE, 0);
+    vmwrite(guest::IDTR_LIMIT, 0);
+}
+
+/// The state after INIT and a startup IPI with `vector` (SDM vol. 3, 9.1.1 and
+/// 11.4.4.1): real mode, CS = vector << 8, IP = 0 (unrestricted guest runs it).
+fn setup_real_mode_state(caps: &VmxCaps, vector: u8) {
+    use vmx::vmwrite;
+    const PE: u64 = 1;
+    const PG: u64 = 1 << 31;
+    set_entry_controls(caps, false);
+    // CD and NW as after INIT are shown to the guest; the real CR0 keeps the
+    // bits VMX requires except PE and PG, which unrestricted guest frees.
+    vmwrite(control::CR0_READ_SHADOW, 0x6000_0010);
+    vmwrite(control::CR4_READ_SHADOW, 0);
+    vmwrite(
+        guest::CR0,
+        (0x10 | (caps.cr0_fixed.0 & !(PE | PG))) & caps.cr0_fixed.1,
+    );
+    vmwrite(guest::CR3, 0);
+    vmwrite(guest::CR4, caps.cr4_fixed.0 & caps.cr4_fixed.1);
+    vmwrite(guest::IA32_EFER_FULL, 0);
+    vmwrite(guest::RIP, 0);
+    vmwrite(guest::RSP, 0);
+    common_guest_state();
+    let cs = (vector as u16) << 8;
+    seg(
+        guest::CS_SELECTOR,
+        guest::CS_BASE,
+        guest::CS_LIMIT,
+        guest::CS_ACCESS_RIGHTS,
+        cs,
+        (cs as u64) << 4,
+        0xFFFF,
+        0x9B,
+    );
+    for (s, b, l, a) in DATA_SEGS {
+        seg(s, b, l, a, 0, 0, 0xFFFF, 0x93);
+    }
+    seg(
+        guest::TR_SELECTOR,
+        guest::TR_BASE,
+        guest::TR_LIMIT,
+        guest::TR_ACCESS_RIGHTS,
+        0,
+        0,
+        0xFFFF,
+        0x8B,
+    );
+    vmwrite(guest::GDTR_BASE, 0);
+    vmwrite(guest::GDTR_LIMIT, 0xFFFF);
+    vmwrite(guest::IDTR_BASE, 0);
+    vmwrite(guest::IDTR_LIMIT, 0xFFFF);
+}
