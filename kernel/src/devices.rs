@@ -15,6 +15,7 @@ pub enum IoResult {
 
 /// Per-domain device state.
 pub struct Devices {
+    pm: platform::acpi::PmRegisters,
     sipi: Vec<Option<u8>>,
 }
 
@@ -22,12 +23,16 @@ impl Devices {
     /// The devices of a domain with `nr_vcpus` vCPUs.
     pub fn new(nr_vcpus: u32) -> Self {
         Devices {
+            pm: platform::acpi::PmRegisters::new(),
             sipi: vec![None; nr_vcpus as usize],
         }
     }
 
     /// An IN of `size` bytes from `port`. Ports no device claims read all-ones.
     pub fn io_in(&mut self, port: u16, size: u8) -> u32 {
+        if self.pm.handles_port(port) {
+            return self.pm.io_read(port, size);
+        }
         match (port, size) {
             (0x10, 2) => 0x49d2,
             (0x12, 1) => 1,
@@ -37,7 +42,11 @@ impl Devices {
 
     /// An OUT of `size` bytes to `port`. Writes to unclaimed ports are dropped.
     pub fn io_out(&mut self, port: u16, size: u8, value: u32) -> IoResult {
-        let _ = (port, size, value);
+        if self.pm.handles_port(port) {
+            if let Some(platform::acpi::SleepRequest::S5) = self.pm.io_write(port, size, value) {
+                return IoResult::Poweroff;
+            }
+        }
         IoResult::Done
     }
 

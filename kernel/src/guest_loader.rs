@@ -141,10 +141,14 @@ pub fn load(
             kind: 2,
         },
     ];
-    struct Acpi {
-        rsdp_gpa: u64,
-    }
-    let acpi = Acpi { rsdp_gpa: 0 };
+    let acpi = platform::acpi::build_tables(platform::layout::ACPI_TABLES_GPA, spec.nr_vcpus);
+    put(
+        dom,
+        host,
+        platform::layout::ACPI_TABLES_GPA,
+        &acpi.bytes,
+        "the ACPI tables",
+    )?;
     let boot_params = loader::boot_params(&loader::BootParamsSpec {
         setup_header,
         code32_start,
