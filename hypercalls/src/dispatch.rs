@@ -10,7 +10,9 @@ use guest_abi::{hypercall, memory, version, xen};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// `XENFEAT_*` bits this hypervisor offers an HVM guest (submap 0).
-pub const FEATURES: u32 = 1 << guest_abi::features::XENFEAT_AUTO_TRANSLATED_PHYSMAP;
+pub const FEATURES: u32 = (1 << guest_abi::features::XENFEAT_AUTO_TRANSLATED_PHYSMAP)
+    | (1 << guest_abi::features::XENFEAT_HVM_CALLBACK_VECTOR)
+    | (1 << guest_abi::features::XENFEAT_HVM_SAFE_PVCLOCK);
 
 /// The extraversion string reported by `XENVER_extraversion`.
 pub const EXTRAVERSION: &str = ".0";
@@ -25,6 +27,8 @@ const CONSOLEIO_READ: u64 = 1;
 const SCHEDOP_YIELD: u64 = 0;
 const SCHEDOP_BLOCK: u64 = 1;
 const SCHEDOP_SHUTDOWN: u64 = 2;
+/// SCHEDOP_poll: answered at once (a spurious wake-up, which the ABI allows).
+const SCHEDOP_POLL: u64 = 3;
 
 /// Runs hypercall `nr` with `args` for a vCPU of `dom`; returns RAX.
 pub fn dispatch(
@@ -42,6 +46,12 @@ pub fn dispatch(
             hypercall::CONSOLE_IO => console_io(dom, host, vcpu, args),
             hypercall::MEMORY_OP => memory_op(dom, host, vcpu, args),
             hypercall::SCHED_OP => sched_op(dom, host, vcpu, args),
+            hypercall::EVENT_CHANNEL_OP => crate::evtchn::event_channel_op(dom, host, vcpu, args),
+            hypercall::VCPU_OP => crate::hvm::vcpu_op(dom, host, vcpu, args),
+            hypercall::HVM_OP => crate::hvm::hvm_op(dom, host, vcpu, args),
+            hypercall::SET_TIMER_OP => crate::hvm::set_timer_op(dom, vcpu, args[0]),
+            hypercall::VM_ASSIST => crate::hvm::vm_assist(args),
+            hypercall::PLATFORM_OP => Err(Errno::EPERM),
             _ => Err(Errno::ENOSYS),
         }
     };
@@ -51,7 +61,7 @@ pub fn dispatch(
     }
 }
 
-fn read_arg<T: FromBytes + IntoBytes>(
+pub(crate) fn read_arg<T: FromBytes + IntoBytes>(
     dom: &Domain,
     host: &impl Host,
     vcpu: &VcpuContext,
@@ -62,7 +72,7 @@ fn read_arg<T: FromBytes + IntoBytes>(
     Ok(v)
 }
 
-fn write_arg(
+pub(crate) fn write_arg(
     dom: &Domain,
     host: &mut impl Host,
     vcpu: &VcpuContext,
@@ -231,7 +241,13 @@ fn sched_op(
     args: [u64; 5],
 ) -> HypercallResult {
     match args[0] {
-        SCHEDOP_YIELD | SCHEDOP_BLOCK => Ok(0),
+        SCHEDOP_YIELD | SCHEDOP_POLL => Ok(0),
+        SCHEDOP_BLOCK => {
+            if let Some(v) = dom.vcpus.get_mut(vcpu.vcpu_id as usize) {
+                v.blocked = true;
+            }
+            Ok(0)
+        }
         SCHEDOP_SHUTDOWN => {
             let reason: u32 = read_arg(dom, host, vcpu, args[1])?;
             dom.shutdown = Some(ShutdownReason::from_code(reason));

@@ -15,7 +15,9 @@ pub mod console;
 pub mod cpuid;
 pub mod dispatch;
 pub mod domain;
+pub mod evtchn;
 pub mod guest_mem;
+pub mod hvm;
 pub mod time;
 
 pub use dispatch::dispatch;
@@ -39,6 +41,10 @@ pub trait Host: p2m::EptTableMemory {
     fn console_line(&mut self, domid: u16, line: &str);
     /// The wall-clock time: (seconds since the Unix epoch, nanoseconds).
     fn wallclock(&self) -> (u64, u32);
+    /// The current TSC (guests see the same TSC, with no offset).
+    fn tsc(&self) -> u64;
+    /// The TSC frequency in kHz.
+    fn tsc_khz(&self) -> u64;
 }
 
 /// The vCPU state a hypercall handler may need besides its arguments.

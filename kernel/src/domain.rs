@@ -137,13 +137,16 @@ fn build<'a>(
         mem::free_frames(ram_hpa, ram_pages as usize);
         format!("p2m: {e}")
     })?;
-    let dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, host) {
+    let dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, cfg.vcpus, host) {
         Ok(dom) => dom,
         Err(e) => {
             mem::free_frames(ram_hpa, ram_pages as usize);
             return Err(format!("domain state: {e:?}"));
         }
     };
+    if let Err(e) = toolstack_tree(&dom, cfg) {
+        log::warn!("domain {domid}: xenstore tree: {e:?}");
+    }
     let Some(msr_bitmap) = mem::alloc_frame() else {
         dom.destroy(host);
         mem::free_frames(ram_hpa, ram_pages as usize);
@@ -202,6 +205,41 @@ fn build<'a>(
         cfg.cmdline
     );
     Ok(run)
+}
+
+/// Writes what a Xen toolstack writes into xenstore for a new domU and
+/// readies its store ring.
+fn toolstack_tree(dom: &Domain, cfg: &domcfg::DomainConfig) -> Result<(), xenstore::XsError> {
+    use xenstore::toolstack::{self, VifSpec};
+    let vifs: Vec<VifSpec> = cfg
+        .vifs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            VifSpec::new(
+                v.mac
+                    .unwrap_or([0x00, 0x16, 0x3e, 0, dom.domid as u8, i as u8]),
+            )
+        })
+        .collect();
+    let spec = toolstack::DomainSpec {
+        domid: dom.domid,
+        name: &cfg.name,
+        uuid: None,
+        vcpus: cfg.vcpus,
+        memory_kib: None,
+        store_port: dom.store_port.unwrap_or(0),
+        store_gfn: hypercalls::hvm::STORE_GFN,
+        console_port: dom.console_port.unwrap_or(0),
+        console_gfn: hypercalls::hvm::CONSOLE_GFN,
+        vifs: &vifs,
+        vif_backend_features: toolstack::DEFAULT_VIF_BACKEND_FEATURES,
+    };
+    xenstore::init_ring(&mut crate::store::PhysRing(dom.store_mfn * 4096));
+    crate::store::with(|xs| {
+        xs.introduce_domain(dom.domid)?;
+        toolstack::populate_domain(xs, &spec)
+    })
 }
 
 /// Maps guest RAM `[0, ram_pages)` to the contiguous host block at `ram_hpa`.
@@ -557,6 +595,12 @@ impl DomainRun<'_> {
         for port in self.dom.take_backend_kicks() {
             if Some(port) == self.dom.console_port() {
                 self.dom.drain_console_ring(host);
+            } else if Some(port) == self.dom.store_port {
+                let (notify, _others) =
+                    crate::store::serve(self.dom.domid, self.dom.store_mfn * 4096);
+                if notify {
+                    hypercalls::evtchn::set_pending(&mut self.dom, host, port);
+                }
             } else {
                 log::debug!("d{}: kick on port {port} has no backend", self.dom.domid);
             }
@@ -591,6 +635,10 @@ impl DomainRun<'_> {
             report.violations
         );
         self.current = None;
+        crate::store::with(|xs| {
+            let _ = xs.release_domain(domid);
+            let _ = xenstore::toolstack::depopulate_domain(xs, domid);
+        });
         self.teardown_silently(host);
     }
 

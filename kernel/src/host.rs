@@ -52,6 +52,12 @@ impl hypercalls::Host for KernelHost {
     fn wallclock(&self) -> (u64, u32) {
         (rtc_unix_time(), 0)
     }
+    fn tsc(&self) -> u64 {
+        crate::cpu::rdtsc()
+    }
+    fn tsc_khz(&self) -> u64 {
+        crate::cpu::tsc_khz()
+    }
 }
 
 fn cmos(reg: u8) -> u8 {

@@ -70,41 +70,35 @@ pub trait XenState {
     fn ns_to_tsc(&self, host: &crate::host::KernelHost, ns: u64) -> u64;
     fn tsc_to_ns(&self, host: &crate::host::KernelHost, tsc: u64) -> u64;
     fn poll_timers(&mut self, host: &mut crate::host::KernelHost, now_ns: u64);
-    fn callback_vector(&self) -> Option<u8>;
-    fn upcall_pending(&self, host: &crate::host::KernelHost, vcpu: u32) -> bool;
-    fn take_backend_kicks(&mut self) -> alloc::vec::Vec<u32>;
     fn console_port(&self) -> Option<u32>;
     fn drain_console_ring(&mut self, host: &mut crate::host::KernelHost);
 }
 
 impl XenState for hypercalls::Domain {
-    fn singleshot_deadline(&self, _vcpu: usize) -> Option<u64> {
-        None
+    fn singleshot_deadline(&self, vcpu: usize) -> Option<u64> {
+        self.vcpus[vcpu].singleshot_deadline
     }
-    fn is_blocked(&self, _vcpu: usize) -> bool {
-        false
+    fn is_blocked(&self, vcpu: usize) -> bool {
+        self.vcpus[vcpu].blocked
     }
-    fn clear_blocked(&mut self, _vcpu: usize) {}
+    fn clear_blocked(&mut self, vcpu: usize) {
+        self.vcpus[vcpu].blocked = false;
+    }
     fn ns_to_tsc(&self, _host: &crate::host::KernelHost, ns: u64) -> u64 {
-        ns
+        self.time.tsc(ns)
     }
     fn tsc_to_ns(&self, _host: &crate::host::KernelHost, tsc: u64) -> u64 {
-        tsc
+        self.time.ns(tsc)
     }
-    fn poll_timers(&mut self, _host: &mut crate::host::KernelHost, _now_ns: u64) {}
-    fn callback_vector(&self) -> Option<u8> {
-        None
-    }
-    fn upcall_pending(&self, _host: &crate::host::KernelHost, _vcpu: u32) -> bool {
-        false
-    }
-    fn take_backend_kicks(&mut self) -> alloc::vec::Vec<u32> {
-        alloc::vec::Vec::new()
+    fn poll_timers(&mut self, host: &mut crate::host::KernelHost, now_ns: u64) {
+        hypercalls::hvm::poll_timers(self, host, now_ns)
     }
     fn console_port(&self) -> Option<u32> {
-        None
+        self.console_port
     }
-    fn drain_console_ring(&mut self, _host: &mut crate::host::KernelHost) {}
+    fn drain_console_ring(&mut self, host: &mut crate::host::KernelHost) {
+        hypercalls::hvm::drain_console_ring(self, host)
+    }
 }
 
 /// Xen's hypercall page: 32-byte stubs `mov $nr, %eax; vmcall; ret`.

@@ -26,18 +26,15 @@ fn guest(d: u32, rest: &str) -> Expectation {
     Expectation::line(format!(r"\(d{d}\) {rest}"))
 }
 
-/// Domain `d`'s p2m audit line at teardown, with no violations, and (if `special`) at least one
-/// special page (the shared_info page the identity test maps).
+/// Domain `d`'s p2m audit line at teardown, with no violations. Every domain has two special
+/// pages from the toolstack (console and xenstore rings); `special` adds the shared_info page the
+/// identity test maps.
 fn audit(d: u32, special: bool) -> Expectation {
     let e = Expectation::line(format!(
         r"p2m audit d{d}: (\d+) special pages WB\+ipat, (\d+) leaves, (\d+) violations"
     ))
     .with(NumCheck::Eq(3, 0));
-    if special {
-        e.with(NumCheck::Gt(1, 0))
-    } else {
-        e
-    }
+    e.with(NumCheck::Eq(1, if special { 3 } else { 2 }))
 }
 
 /// `xenolith: domain <d> (<name>) <what>` (`what` is a regex).
@@ -107,20 +104,20 @@ mod tests {
         (d1) GUEST shared_info gpfn=0xf0000 wc_sec=1763000000 ok\r\n\
         (d1) GUEST done, shutting down\r\n\
         xenolith: domain 1 (xen-identity) shut down: poweroff\r\n\
-        p2m audit d1: 1 special pages WB+ipat, 16 leaves, 0 violations\r\n\
+        p2m audit d1: 3 special pages WB+ipat, 16 leaves, 0 violations\r\n\
         xenolith: all domains finished\r\n";
 
     const GOOD_CONTAINMENT: &str = "xenolith: VMX caps: ept\n\
         (d1) GUEST about to triple-fault\n\
         xenolith: domain 1 (crasher) crashed: triple fault\n\
-        p2m audit d1: 0 special pages WB+ipat, 16 leaves, 0 violations\n\
+        p2m audit d1: 2 special pages WB+ipat, 16 leaves, 0 violations\n\
         (d2) GUEST badarg null-ptr: rc=-14 want=-14 ok\n\
         (d2) GUEST badargs 7/7 ok\n\
         xenolith: domain 2 (bad-args) shut down: poweroff\n\
-        p2m audit d2: 0 special pages WB+ipat, 16 leaves, 0 violations\n\
+        p2m audit d2: 2 special pages WB+ipat, 16 leaves, 0 violations\n\
         (d3) GUEST shared_info gpfn=0xf0000 wc_sec=5 ok\n\
         xenolith: domain 3 (survivor) shut down: poweroff\n\
-        p2m audit d3: 1 special pages WB+ipat, 16 leaves, 0 violations\n\
+        p2m audit d3: 3 special pages WB+ipat, 16 leaves, 0 violations\n\
         xenolith: all domains finished\n";
 
     fn fail_reason(v: Verdict) -> String {
@@ -210,9 +207,9 @@ mod tests {
 
     #[test]
     fn audit_without_special_pages_fails() {
-        let log = GOOD_IDENTITY.replace("1 special pages", "0 special pages");
+        let log = GOOD_IDENTITY.replace("3 special pages", "2 special pages");
         let reason = fail_reason(check(&xen_identity(), &log));
-        assert!(reason.contains("group 1 is 0, want > 0"), "{reason}");
+        assert!(reason.contains("group 1 is 2, want == 3"), "{reason}");
     }
 
     #[test]
@@ -222,8 +219,8 @@ mod tests {
         let log = GOOD_CONTAINMENT.replace("badargs 7/7", "badargs 0/0");
         assert!(fail_reason(check(&containment(), &log)).contains("want > 0"));
         let log = GOOD_CONTAINMENT.replace(
-            "p2m audit d2: 0 special pages WB+ipat, 16 leaves, 0 violations",
-            "p2m audit d2: 0 special pages WB+ipat, 16 leaves, 3 violations",
+            "p2m audit d2: 2 special pages WB+ipat, 16 leaves, 0 violations",
+            "p2m audit d2: 2 special pages WB+ipat, 16 leaves, 3 violations",
         );
         assert!(fail_reason(check(&containment(), &log)).contains("p2m audit d2"));
     }
