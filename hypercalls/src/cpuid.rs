@@ -59,6 +59,7 @@ mod leaf7 {
     pub const EBX_MPX: u32 = 1 << 14;
     pub const EBX_PQE: u32 = 1 << 15;
     pub const EBX_INTEL_PT: u32 = 1 << 25;
+    pub const ECX_PKU: u32 = 1 << 3;
     pub const ECX_OSPKE: u32 = 1 << 4;
     pub const ECX_WAITPKG: u32 = 1 << 5;
     pub const ECX_SGX_LC: u32 = 1 << 30;
@@ -85,6 +86,23 @@ const XEN_HVM_CPUID_VCPU_ID_PRESENT: u32 = 1 << 3;
 /// CR4.OSXSAVE and CR4.PKE.
 const CR4_OSXSAVE: u64 = 1 << 18;
 const CR4_PKE: u64 = 1 << 22;
+
+/// XCR0 bit of the PKRU state component.
+const XFEATURE_PKRU: u64 = 1 << 9;
+
+/// The user state components (XCR0 bits) offered: the host's, less any
+/// component the host describes with a size of 0 (Bochs does so for PKRU),
+/// which a guest could not lay out.
+fn xsave_components(host: &impl Fn(u32, u32) -> [u32; 4]) -> u64 {
+    let [eax, _, _, edx] = host(0xD, 0);
+    let mut mask = ((edx as u64) << 32) | eax as u64;
+    for i in 2..64 {
+        if mask & (1 << i) != 0 && host(0xD, i)[0] == 0 {
+            mask &= !(1 << i);
+        }
+    }
+    mask
+}
 
 /// What the policy needs to know about the vCPU asking.
 #[derive(Clone, Copy, Debug, Default)]
@@ -185,6 +203,9 @@ pub fn guest_cpuid(
                     | leaf7::EBX_INTEL_PT);
             let mut ecx =
                 ecx & !(leaf7::ECX_OSPKE | leaf7::ECX_WAITPKG | leaf7::ECX_SGX_LC | leaf7::ECX_PKS);
+            if xsave_components(&host) & XFEATURE_PKRU == 0 {
+                ecx &= !leaf7::ECX_PKU;
+            }
             if ctx.guest_cr4 & CR4_PKE != 0 {
                 ecx |= leaf7::ECX_OSPKE;
             }
@@ -216,7 +237,10 @@ pub fn guest_cpuid(
         0xD => {
             let [eax, ebx, ecx, edx] = host(0xD, subleaf);
             match subleaf {
-                0 => [eax, ebx, ecx, edx],
+                0 => {
+                    let eax = xsave_components(&host) as u32;
+                    [eax, ebx, ecx, edx]
+                }
                 // No compacted format, no supervisor state (XSAVEC/XSAVES hidden).
                 1 => [eax & XSAVE_SUB1_KEEP, 0, 0, 0],
                 // Supervisor components (ECX bit 0) are not offered.
@@ -244,8 +268,11 @@ mod tests {
             (4, 3) => [0x1C00_4163, 1, 2, 3],
             (4, _) => [0; 4],
             (7, 0) => [0, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF],
+            (0xD, 0) => [0x207, 0x340, 0x340, 0],
             (0xD, 1) => [0xF, 0x240, 0x100, 0],
+            (0xD, 2) => [0x100, 0x240, 0, 0],
             (0xD, 8) => [0x80, 0, 1, 0],
+            (0xD, 9) => [0, 0, 0, 0],
             (0x4000_0000, _) => [0x4000_0001, 0x4b4d_564b, 0, 0], // a host KVM signature must not leak
             _ => [leaf, 1, 2, 3],
         }
@@ -334,6 +361,16 @@ mod tests {
     fn xsave_compacted_forms_hidden() {
         assert_eq!(guest_cpuid(0xD, 1, &ctx(0, 1), fake_host), [0x5, 0, 0, 0]);
         assert_eq!(guest_cpuid(0xD, 8, &ctx(0, 1), fake_host), [0; 4]);
+    }
+
+    #[test]
+    fn zero_sized_xsave_components_are_hidden() {
+        // The fake host lists PKRU (bit 9) in XCR0 but gives it no size, as Bochs does.
+        assert_eq!(guest_cpuid(0xD, 0, &ctx(0, 1), fake_host)[0], 0x7);
+        assert_eq!(
+            guest_cpuid(7, 0, &ctx(0, 1), fake_host)[2] & leaf7::ECX_PKU,
+            0
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub enum IoResult {
 
 /// Per-domain device state.
 pub struct Devices {
+    pic: platform::pic::Pic,
     pm: platform::acpi::PmRegisters,
     sipi: Vec<Option<u8>>,
 }
@@ -23,6 +24,7 @@ impl Devices {
     /// The devices of a domain with `nr_vcpus` vCPUs.
     pub fn new(nr_vcpus: u32) -> Self {
         Devices {
+            pic: platform::pic::Pic::new(),
             pm: platform::acpi::PmRegisters::new(),
             sipi: vec![None; nr_vcpus as usize],
         }
@@ -33,6 +35,9 @@ impl Devices {
         if self.pm.handles_port(port) {
             return self.pm.io_read(port, size);
         }
+        if size == 1 && self.pic.handles_port(port) {
+            return self.pic.io_read(port) as u32;
+        }
         match (port, size) {
             (0x10, 2) => 0x49d2,
             (0x12, 1) => 1,
@@ -42,6 +47,9 @@ impl Devices {
 
     /// An OUT of `size` bytes to `port`. Writes to unclaimed ports are dropped.
     pub fn io_out(&mut self, port: u16, size: u8, value: u32) -> IoResult {
+        if size == 1 && self.pic.handles_port(port) {
+            self.pic.io_write(port, value as u8);
+        }
         if self.pm.handles_port(port) {
             if let Some(platform::acpi::SleepRequest::S5) = self.pm.io_write(port, size, value) {
                 return IoResult::Poweroff;

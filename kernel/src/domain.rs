@@ -43,6 +43,8 @@ pub struct DomainRun<'a> {
     /// The vCPU whose state is on the physical CPU.
     current: Option<usize>,
     caps: &'a VmxCaps,
+    /// VM exits by basic exit reason (for the debug log and benchmarks).
+    exit_counts: [u64; 80],
     ram_hpa: u64,
     msr_bitmap: u64,
 }
@@ -159,6 +161,7 @@ fn build<'a>(
         devices: Devices::new(cfg.vcpus),
         current: None,
         caps,
+        exit_counts: [0; 80],
         ram_hpa,
         msr_bitmap,
     };
@@ -581,6 +584,9 @@ impl DomainRun<'_> {
             return Next::End(outcome);
         }
         let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
+        if let Some(c) = self.exit_counts.get_mut(basic as usize) {
+            *c += 1;
+        }
         let next = self.handle_exit(i, basic, host);
         if self.dom.ept_dirty {
             vmx::invept(self.caps, self.dom.p2m.eptp());
@@ -614,6 +620,9 @@ impl DomainRun<'_> {
             .flush(|line| host.console_line(domid, line));
         let exits: u64 = self.vcpus.iter().map(|v| v.exits).sum();
         log::debug!("domain {domid}: {exits} VM exits");
+        for (r, &n) in self.exit_counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            log::debug!("domain {domid}: exit reason {r}: {n}");
+        }
         match &outcome {
             Outcome::Shutdown(r) => kprintln!(
                 "xenolith: domain {domid} ({}) shut down: {}",

@@ -5,8 +5,8 @@
 //! event/control blocks on I/O ports, no PM timer), FACS, a DSDT whose only
 //! object is `Name (_S5, Package () { 5, 5, 0, 0 })` so that Linux registers
 //! ACPI power-off, and a MADT with one enabled local APIC per vCPU (ACPI
-//! processor UID = APIC id = Xen vcpu id) and no I/O APIC or 8259
-//! (PCAT_COMPAT clear). Linux needs the MADT to start Xen's per-vCPU timers
+//! processor UID = APIC id = Xen vcpu id), no I/O APIC, and PCAT_COMPAT set
+//! for the 8259 pair of [`crate::pic`], through which Linux maps the SCI. Linux needs the MADT to start Xen's per-vCPU timers
 //! (pitfall P1 of the Linux checklist).
 
 use alloc::vec::Vec;
@@ -97,7 +97,7 @@ pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
     // MADT.
     header(&mut b, MADT_OFF, b"APIC", madt_len, 4);
     put(&mut b, MADT_OFF + 36, 0xFEE0_0000, 4);
-    put(&mut b, MADT_OFF + 40, 0, 4); // no PCAT_COMPAT: no 8259
+    put(&mut b, MADT_OFF + 40, 1, 4); // PCAT_COMPAT: a (silent) 8259 pair is present
     for id in 0..nr_vcpus as usize {
         let e = MADT_OFF + 44 + 8 * id;
         b[e] = 0; // processor local APIC
