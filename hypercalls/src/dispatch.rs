@@ -51,6 +51,7 @@ pub fn dispatch(
             hypercall::HVM_OP => crate::hvm::hvm_op(dom, host, vcpu, args),
             hypercall::SET_TIMER_OP => crate::hvm::set_timer_op(dom, vcpu, args[0]),
             hypercall::VM_ASSIST => crate::hvm::vm_assist(args),
+            hypercall::GRANT_TABLE_OP => crate::gnttab::grant_table_op(dom, host, vcpu, args),
             hypercall::PLATFORM_OP => Err(Errno::EPERM),
             _ => Err(Errno::ENOSYS),
         }
@@ -230,6 +231,7 @@ pub fn add_to_physmap(
             dom.shared_info_gfn = Some(xatp.gpfn);
             Ok(0)
         }
+        memory::XENMAPSPACE_GRANT_TABLE => crate::gnttab::map_frame(dom, host, xatp.idx, xatp.gpfn),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -99,6 +99,8 @@ pub struct Domain {
     pub console_port: Option<u32>,
     /// The xenstore event channel.
     pub store_port: Option<u32>,
+    /// Grant table frames: host frame and where the guest mapped it.
+    pub grant_frames: Vec<(Mfn, Option<Gfn>)>,
 }
 
 impl Domain {
@@ -156,6 +158,7 @@ impl Domain {
             store_mfn: store / 4096,
             console_port: None,
             store_port: None,
+            grant_frames: Vec::new(),
         };
         let console_port = dom.evtchn.alloc(PortState::Unbound { remote: 0 }, 0)?;
         let store_port = dom.evtchn.alloc(PortState::Unbound { remote: 0 }, 0)?;
@@ -237,5 +240,8 @@ impl Domain {
         host.free_page(self.shared_info_mfn * 4096);
         host.free_page(self.console_mfn * 4096);
         host.free_page(self.store_mfn * 4096);
+        for (mfn, _) in self.grant_frames {
+            host.free_page(mfn * 4096);
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod cpuid;
 pub mod dispatch;
 pub mod domain;
 pub mod evtchn;
+pub mod gnttab;
 pub mod guest_mem;
 pub mod hvm;
 pub mod time;

@@ -15,6 +15,7 @@ pub enum IoResult {
 
 /// Per-domain device state.
 pub struct Devices {
+    pci: platform::pci::PciBus,
     pic: platform::pic::Pic,
     pm: platform::acpi::PmRegisters,
     sipi: Vec<Option<u8>>,
@@ -24,6 +25,7 @@ impl Devices {
     /// The devices of a domain with `nr_vcpus` vCPUs.
     pub fn new(nr_vcpus: u32) -> Self {
         Devices {
+            pci: platform::pci::PciBus::new(),
             pic: platform::pic::Pic::new(),
             pm: platform::acpi::PmRegisters::new(),
             sipi: vec![None; nr_vcpus as usize],
@@ -34,6 +36,9 @@ impl Devices {
     pub fn io_in(&mut self, port: u16, size: u8) -> u32 {
         if self.pm.handles_port(port) {
             return self.pm.io_read(port, size);
+        }
+        if self.pci.handles_port(port) {
+            return self.pci.io_read(port, size);
         }
         if size == 1 && self.pic.handles_port(port) {
             return self.pic.io_read(port) as u32;
@@ -49,6 +54,9 @@ impl Devices {
     pub fn io_out(&mut self, port: u16, size: u8, value: u32) -> IoResult {
         if size == 1 && self.pic.handles_port(port) {
             self.pic.io_write(port, value as u8);
+        }
+        if self.pci.handles_port(port) {
+            self.pci.io_write(port, size, value);
         }
         if self.pm.handles_port(port) {
             if let Some(platform::acpi::SleepRequest::S5) = self.pm.io_write(port, size, value) {

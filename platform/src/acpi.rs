@@ -46,12 +46,20 @@ const MADT_OFF: usize = 0x300;
 const HEADER_LEN: usize = 36;
 const FADT_LEN: usize = 268;
 
-/// The DSDT's AML: `Name (_S5, Package () { 5, 5, 0, 0 })`.
-pub const DSDT_AML: [u8; 14] = [
+/// The DSDT's AML: `Name (_S5, Package () { 5, 5, 0, 0 })` for power-off, and
+/// `Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0)
+/// Name (_BBN, 0) } }`: the PCI root bridge through which Linux, once ACPI is
+/// on, enumerates bus 0 (it then finds the Xen platform device).
+pub const DSDT_AML: [u8; 50] = [
     0x08, b'_', b'S', b'5', b'_', // NameOp "_S5_"
     0x12, 0x08, 0x04, // PackageOp, PkgLength 8, NumElements 4
     0x0A, 0x05, 0x0A, 0x05, // BytePrefix 5, BytePrefix 5
     0x00, 0x00, // Zero, Zero
+    0x10, 0x23, b'\\', b'_', b'S', b'B', b'_', // ScopeOp, PkgLength 35, "\_SB_"
+    0x5B, 0x82, 0x1B, b'P', b'C', b'I', b'0', // DeviceOp, PkgLength 27, "PCI0"
+    0x08, b'_', b'H', b'I', b'D', 0x0C, 0x41, 0xD0, 0x0A, 0x03, // _HID PNP0A03
+    0x08, b'_', b'U', b'I', b'D', 0x00, // _UID 0
+    0x08, b'_', b'B', b'B', b'N', 0x00, // _BBN 0
 ];
 
 fn put(b: &mut [u8], off: usize, v: u64, n: usize) {
@@ -270,7 +278,7 @@ mod tests {
         let fadt = table_at(&t, base, rd(xsdt, 36, 8), b"FACP");
         let madt = table_at(&t, base, rd(xsdt, 44, 8), b"APIC");
         let dsdt = table_at(&t, base, rd(fadt, 140, 8), b"DSDT");
-        assert_eq!(&dsdt[36..], &DSDT_AML);
+        assert_eq!(&dsdt[36..], &DSDT_AML[..]);
         assert_eq!(rd(fadt, 40, 4), rd(fadt, 140, 8));
         let facs = (rd(fadt, 132, 8) - base) as usize;
         assert_eq!(facs % 64, 0);
@@ -286,11 +294,21 @@ mod tests {
     }
 
     #[test]
-    fn s5_aml_is_a_four_element_package() {
+    fn aml_package_lengths() {
         assert_eq!(DSDT_AML[5], 0x12);
         // PkgLength counts itself, NumElements and the elements.
-        assert_eq!(DSDT_AML[6] as usize, DSDT_AML.len() - 6);
+        assert_eq!(DSDT_AML[6] as usize, 14 - 6);
         assert_eq!(DSDT_AML[7], 4);
+        // The scope runs to the end of the table; the device too.
+        assert_eq!(DSDT_AML[14], 0x10);
+        assert_eq!(DSDT_AML[15] as usize, DSDT_AML.len() - 15);
+        assert_eq!(&DSDT_AML[21..23], &[0x5B, 0x82]);
+        assert_eq!(DSDT_AML[23] as usize, DSDT_AML.len() - 23);
+        // EisaId("PNP0A03").
+        assert_eq!(
+            u32::from_le_bytes([DSDT_AML[34], DSDT_AML[35], DSDT_AML[36], DSDT_AML[37]]),
+            0x030A_D041
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod pci;
 pub mod pic;
 
 /// The guest-physical layout of an HVM domain.
