@@ -157,15 +157,16 @@ impl Drop for ExtendedState {
 }
 
 /// MSRs a guest uses without exits that the VMCS does not switch, saved per vCPU.
-pub const SWITCHED_MSRS: [u32; 5] = [
+pub const SWITCHED_MSRS: [u32; 6] = [
     0xC000_0081, // STAR
     0xC000_0082, // LSTAR
     0xC000_0083, // CSTAR
     0xC000_0084, // SFMASK
     0xC000_0102, // KERNEL_GS_BASE
+    0xC000_0103, // TSC_AUX
 ];
 
-/// The values of [`SWITCHED_MSRS`] (plus TSC_AUX and CR2) for a vCPU that is not running.
+/// The values of [`SWITCHED_MSRS`] (plus CR2) for a vCPU that is not running.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SwitchedState {
     msrs: [u64; SWITCHED_MSRS.len()],

@@ -270,7 +270,7 @@ fn map_ram(dom: &mut Domain, ram_hpa: u64, host: &mut KernelHost) -> Result<(), 
 
 /// MSRs the guest reads and writes without an exit. Their state is in the
 /// VMCS or switched per vCPU by [`cpu::SwitchedState`].
-const PASSTHROUGH_MSRS: [u32; 10] = [
+const PASSTHROUGH_MSRS: [u32; 11] = [
     0x174,       // IA32_SYSENTER_CS
     0x175,       // IA32_SYSENTER_ESP
     0x176,       // IA32_SYSENTER_EIP
@@ -281,6 +281,7 @@ const PASSTHROUGH_MSRS: [u32; 10] = [
     0xC000_0100, // FS_BASE
     0xC000_0101, // GS_BASE
     0xC000_0102, // KERNEL_GS_BASE
+    0xC000_0103, // TSC_AUX (RDTSCP and RDPID read it)
 ];
 
 fn setup_msr_bitmap(page: u64) {
@@ -307,6 +308,7 @@ mod reason {
     pub const INIT_SIGNAL: u64 = 3;
     pub const SIPI: u64 = 4;
     pub const INTERRUPT_WINDOW: u64 = 7;
+    pub const CR_ACCESS: u64 = 28;
     pub const CPUID: u64 = 10;
     pub const HLT: u64 = 12;
     pub const INVLPG: u64 = 14;
@@ -729,6 +731,14 @@ impl DomainRun<'_> {
                 return Next::Yield;
             }
             reason::INVLPG | reason::RDTSC => vmx::skip_instruction(),
+            reason::CR_ACCESS => {
+                if let Err(why) = self.cr_access(i, qual) {
+                    return Next::End(Outcome::Crashed(format!(
+                        "vCPU {i}: {why} at rip={:#x}",
+                        vmx::guest_rip()
+                    )));
+                }
+            }
             reason::VMCALL => return self.hypercall(i, host),
             reason::XSETBV => {
                 let regs = &self.vcpus[i].regs;
@@ -918,22 +928,54 @@ impl DomainRun<'_> {
         }
     }
 
+    /// A control-register access that exited: MOV to CR0 changing NE, LMSW,
+    /// or MOV to CR4 setting VMXE (SDM vol. 3, table 28-3).
+    fn cr_access(&mut self, i: usize, qual: u64) -> Result<(), String> {
+        let cr = qual & 0xF;
+        let access = (qual >> 4) & 3;
+        let reg = ((qual >> 8) & 0xF) as usize;
+        match (cr, access) {
+            (0, 0) => {
+                let value = gpr(&self.vcpus[i].regs, reg);
+                mov_to_cr0(self.caps, value);
+            }
+            (0, 3) => {
+                // LMSW: loads PE, MP, EM, TS; cannot clear PE.
+                let shadow = vmx::vmread(control::CR0_READ_SHADOW);
+                let src = (qual >> 16) & 0xF;
+                let value = (shadow & !0xE) | (src & 0xF) | (shadow & 1);
+                mov_to_cr0(self.caps, value);
+            }
+            (4, 0) => {
+                inject_gp(); // CR4.VMXE: no nested VMX
+                return Ok(());
+            }
+            _ => {
+                return Err(format!(
+                    "unexpected CR access exit, qualification {qual:#x}"
+                ))
+            }
+        }
+        vmx::skip_instruction();
+        Ok(())
+    }
+
     /// Routes an IPI that vCPU `from` sent through its ICR.
-    fn deliver_ipi(&mut self, from: usize, ipi: crate::shim::lapic::Ipi) {
+    fn deliver_ipi(&mut self, from: usize, ipi: platform::lapic::Ipi) {
         let ids: Vec<u32> = self.vcpus.iter().map(|v| v.id).collect();
         for target in ipi.targets(from as u32, &ids) {
             let t = target as usize;
             match ipi.delivery {
-                crate::shim::lapic::Delivery::Fixed(vector) => {
+                platform::lapic::Delivery::Fixed(vector) => {
                     self.vcpus[t].lapic.accept(vector);
                 }
-                crate::shim::lapic::Delivery::Init => {
+                platform::lapic::Delivery::Init => {
                     if t != 0 {
                         self.vcpus[t].state = RunState::WaitForSipi;
-                        self.vcpus[t].lapic = crate::shim::lapic::Lapic::new(t as u32);
+                        self.vcpus[t].lapic = platform::lapic::Lapic::new(t as u32);
                     }
                 }
-                crate::shim::lapic::Delivery::Startup(vector) => {
+                platform::lapic::Delivery::Startup(vector) => {
                     if self.vcpus[t].state == RunState::WaitForSipi {
                         self.devices.post_sipi(t, vector);
                     }
@@ -974,6 +1016,53 @@ fn guest_state_summary() -> String {
         vmx::vmread(guest::CS_ACCESS_RIGHTS),
         vmx::vmread(control::VMENTRY_CONTROLS)
     )
+}
+
+/// A guest general-purpose register by its encoding in exit qualifications.
+fn gpr(regs: &crate::vmx::GuestRegs, n: usize) -> u64 {
+    match n {
+        0 => regs.rax,
+        1 => regs.rcx,
+        2 => regs.rdx,
+        3 => regs.rbx,
+        4 => vmx::vmread(guest::RSP),
+        5 => regs.rbp,
+        6 => regs.rsi,
+        7 => regs.rdi,
+        8 => regs.r8,
+        9 => regs.r9,
+        10 => regs.r10,
+        11 => regs.r11,
+        12 => regs.r12,
+        13 => regs.r13,
+        14 => regs.r14,
+        _ => regs.r15,
+    }
+}
+
+/// Emulates MOV to CR0: the guest sees `value`; the real CR0 keeps the bits
+/// VMX needs (NE; PE and PG are free under unrestricted guest). Turning
+/// paging on or off with EFER.LME set enters or leaves IA-32e mode, which the
+/// processor would have done itself had the write not exited.
+fn mov_to_cr0(caps: &VmxCaps, value: u64) {
+    const PE: u64 = 1;
+    const PG: u64 = 1 << 31;
+    const EFER_LME: u64 = 1 << 8;
+    const EFER_LMA: u64 = 1 << 10;
+    let old = vmx::vmread(guest::CR0);
+    vmx::vmwrite(control::CR0_READ_SHADOW, value);
+    let fixed0 = caps.cr0_fixed.0 & !(PE | PG);
+    vmx::vmwrite(guest::CR0, (value | fixed0) & caps.cr0_fixed.1);
+    let efer = vmx::vmread(guest::IA32_EFER_FULL);
+    if efer & EFER_LME != 0 && (old & PG == 0) != (value & PG == 0) {
+        let efer = if value & PG != 0 {
+            efer | EFER_LMA
+        } else {
+            efer & !EFER_LMA
+        };
+        vmx::vmwrite(guest::IA32_EFER_FULL, efer);
+        crate::vcpu::sync_ia32e_mode(caps);
+    }
 }
 
 /// The guest's CR4 as it sees it (VMXE is the host's and hidden).

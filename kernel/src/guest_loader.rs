@@ -175,6 +175,13 @@ pub fn load(
     for (gpa, data, what) in boot_data {
         put(dom, host, gpa, data, what)?;
     }
+    // The MTRRs hvmloader would have programmed: RAM WB (the default type),
+    // the VGA window and the PCI hole UC.
+    for (msr, value) in platform::mtrr_layout(guest_phys_bits()) {
+        dom.p2m
+            .guest_mtrr_write(host, msr, value)
+            .map_err(|e| format!("guest MTRR {msr:#x}: {e:?}"))?;
+    }
     Ok(entry)
 }
 

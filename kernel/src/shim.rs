@@ -2,66 +2,6 @@
 //! that are being written in crates `platform` and `hypercalls`.
 #![allow(missing_docs, dead_code, clippy::all)]
 
-pub mod lapic {
-    #[derive(Debug)]
-    pub struct Lapic {
-        id: u32,
-    }
-    #[derive(Debug, Clone, Copy)]
-    pub enum Delivery {
-        Fixed(u8),
-        Init,
-        Startup(u8),
-        Nmi,
-    }
-    #[derive(Debug, Clone, Copy)]
-    pub struct Ipi {
-        pub delivery: Delivery,
-    }
-    impl Ipi {
-        pub fn targets(&self, _from: u32, _ids: &[u32]) -> alloc::vec::Vec<u32> {
-            alloc::vec::Vec::new()
-        }
-    }
-    impl Lapic {
-        pub fn new(id: u32) -> Self {
-            Lapic { id }
-        }
-        pub fn next_timer_deadline_tsc(&self) -> Option<u64> {
-            None
-        }
-        pub fn poll_timer(&mut self, _now: u64) {}
-        pub fn highest_deliverable(&self) -> Option<u8> {
-            None
-        }
-        pub fn start_service(&mut self, _v: u8) {}
-        pub fn accept(&mut self, _v: u8) {}
-        pub fn read_msr(&mut self, msr: u32, _now: u64) -> Option<Result<u64, ()>> {
-            match msr {
-                0x1B => Some(Ok(0xFEE0_0000
-                    | (1 << 11)
-                    | (1 << 10)
-                    | if self.id == 0 { 1 << 8 } else { 0 })),
-                0x802 => Some(Ok(self.id as u64)),
-                0x803 => Some(Ok(0x5_0014)),
-                0x800..=0x8FF => Some(Ok(0)),
-                _ => None,
-            }
-        }
-        pub fn write_msr(
-            &mut self,
-            msr: u32,
-            _v: u64,
-            _now: u64,
-        ) -> Option<Result<Option<Ipi>, ()>> {
-            match msr {
-                0x1B | 0x6E0 | 0x800..=0x8FF => Some(Ok(None)),
-                _ => None,
-            }
-        }
-    }
-}
-
 /// Hypercall-state methods the scheduler needs from `hypercalls::Domain`.
 pub trait XenState {
     fn singleshot_deadline(&self, vcpu: usize) -> Option<u64>;

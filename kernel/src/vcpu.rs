@@ -39,10 +39,13 @@ pub struct Vcpu {
     /// MSRs and CR2 while another vCPU runs.
     pub switched: SwitchedState,
     /// The x2APIC.
-    pub lapic: crate::shim::lapic::Lapic,
+    pub lapic: platform::lapic::Lapic,
     /// VM exits taken.
     pub exits: u64,
 }
+
+/// CR0.NE.
+pub const CR0_NE: u64 = 1 << 5;
 
 /// The controls every vCPU of a domain uses.
 pub struct VmcsConfig {
@@ -87,7 +90,7 @@ impl Vcpu {
             state,
             ext,
             switched: SwitchedState::default(),
-            lapic: crate::shim::lapic::Lapic::new(id),
+            lapic: platform::lapic::Lapic::new(id),
             exits: 0,
         })
     }
@@ -153,7 +156,10 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
     if proc2 & PROC2_ENABLE_VPID != 0 {
         vmwrite(control::VPID, cfg.vpid as u64);
     }
-    vmwrite(control::CR0_GUEST_HOST_MASK, 0);
+    // CR0.NE is fixed to 1 in VMX operation but real-mode code (an AP's
+    // trampoline) clears it: the guest owns every bit except NE, whose
+    // changes exit and are emulated (see `domain::mov_to_cr0`).
+    vmwrite(control::CR0_GUEST_HOST_MASK, CR0_NE);
     vmwrite(control::CR4_GUEST_HOST_MASK, 1 << 13); // CR4.VMXE stays the host's
     setup_host_state();
 }

@@ -54,8 +54,6 @@ pub const PROC2_ENABLE_VPID: u32 = 1 << 5;
 pub const PROC2_UNRESTRICTED_GUEST: u32 = 1 << 7;
 /// Enable INVPCID.
 pub const PROC2_ENABLE_INVPCID: u32 = 1 << 12;
-/// Enable XSAVES/XRSTORS.
-pub const PROC2_ENABLE_XSAVES: u32 = 1 << 20;
 /// VM-exit controls.
 pub const EXIT_HOST_ADDR_SPACE_SIZE: u32 = 1 << 9;
 /// Acknowledge interrupt on exit.
