@@ -17,5 +17,5 @@ pub mod scenario;
 pub mod scenarios;
 
 pub use check::{check, Verdict};
-pub use scenario::{DomainSpec, Expectation, Module, ModuleSource, NumCheck, Scenario};
+pub use scenario::{DomainSpec, Expectation, GuestFile, Module, ModuleSource, NumCheck, Scenario};
 pub use scenarios::{all, find, DEFAULT_SCENARIO};

@@ -102,6 +102,37 @@ impl DomainSpec {
     }
 }
 
+impl DomainSpec {
+    /// A Linux domain booting Debian's kernel (`vmlinux` ELF or the bzImage) with the project's
+    /// initramfs; `extra` is appended to the kernel command line.
+    pub fn linux(name: &str, memory_mib: u32, vcpus: u32, bzimage: bool, extra: &str) -> Self {
+        let (kernel, file) = if bzimage {
+            ("vmlinuz", GuestFile::BzImage)
+        } else {
+            ("vmlinux", GuestFile::Vmlinux)
+        };
+        let config = format!(
+            "name = \"{name}\"\ntype = \"hvm\"\nmemory = {memory_mib}\nvcpus = {vcpus}\n\
+             iommu = 1\nkernel = \"{kernel}\"\nramdisk = \"initramfs.cpio\"\n\
+             extra = \"console=hvc0 quiet cryptomgr.notests rodata=off {extra}\"\n\
+             vif = [ \"mac=00:16:3e:00:00:01\" ]\n"
+        );
+        DomainSpec {
+            config,
+            modules: vec![
+                Module {
+                    name: kernel.to_string(),
+                    source: ModuleSource::Guest(file),
+                },
+                Module {
+                    name: "initramfs.cpio".to_string(),
+                    source: ModuleSource::Guest(GuestFile::Initramfs),
+                },
+            ],
+        }
+    }
+}
+
 /// The module name under which the test guest's ELF goes on the ISO.
 pub const TEST_GUEST_MODULE: &str = "test-guest.elf";
 
@@ -121,6 +152,19 @@ pub enum ModuleSource {
     TestGuest,
     /// A file, relative to the repository root unless absolute.
     File(PathBuf),
+    /// A file of the Linux guest image that `tools` builds (Debian's kernel, initramfs).
+    Guest(GuestFile),
+}
+
+/// The files of the Linux guest image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestFile {
+    /// The uncompressed kernel ELF extracted from Debian's bzImage.
+    Vmlinux,
+    /// Debian's bzImage as shipped.
+    BzImage,
+    /// The initramfs: busybox, the netfront module and `guest/init`.
+    Initramfs,
 }
 
 /// A check on a numbered capture group of a matching line, read as an unsigned number.

@@ -42,6 +42,7 @@ pub fn modules(scenario: &Scenario, paths: &Paths) -> Result<Vec<IsoModule>> {
                 ModuleSource::TestGuest => paths.test_guest_elf(),
                 ModuleSource::File(p) if p.is_absolute() => p.clone(),
                 ModuleSource::File(p) => paths.root.join(p),
+                ModuleSource::Guest(f) => crate::guest_image::path(paths, *f),
             };
             match images.iter().find(|i| i.name == m.name) {
                 Some(i) if i.content != Content::File(path.clone()) => {

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod build;
 pub mod emulator;
+pub mod guest_image;
 pub mod hosttests;
 pub mod iso;
 pub mod paths;

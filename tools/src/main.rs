@@ -11,7 +11,7 @@ use tools::emulator::{self, Choice, Emulator};
 use tools::hosttests::{self, Counts};
 use tools::paths::Paths;
 use tools::scenario_run::{self, ScenarioResult};
-use tools::{bench, build, iso, runner, setup};
+use tools::{bench, build, guest_image, iso, runner, setup};
 
 /// Environment variable: how many scenarios run at once (1 or 2).
 const JOBS_ENV: &str = "XENOLITH_JOBS";
@@ -83,6 +83,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "iso" => {
             let scenario = scenario_arg(rest)?;
             let choice = prepare(&paths)?;
+            guest_image::ensure_for(&paths, std::slice::from_ref(&scenario))?;
             let iso = iso::make_iso(&paths, &scenario, choice.emulator)?;
             println!("iso: {}", paths.show(&iso));
             Ok(ExitCode::SUCCESS)
@@ -90,6 +91,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "run" => {
             let scenario = scenario_arg(rest)?;
             let choice = prepare(&paths)?;
+            guest_image::ensure_for(&paths, std::slice::from_ref(&scenario))?;
             let dir = paths.scenario_dir(&scenario.name);
             println!(
                 "run: scenario {} on {}; serial log {} (Ctrl-C stops it)",
@@ -281,6 +283,10 @@ fn run_scenarios(paths: &Paths, scenarios: &[Scenario], jobs: usize) -> Vec<Scen
     if let Err(e) = build::build_all(paths) {
         println!("build: {e:#}");
         return fail_all(&format!("build failed: {}", first_line(&e)));
+    }
+    if let Err(e) = guest_image::ensure_for(paths, scenarios) {
+        println!("guest image: {e:#}");
+        return fail_all(&format!("guest image: {}", first_line(&e)));
     }
     if runner::interrupted() {
         return fail_all("interrupted");

@@ -47,6 +47,10 @@ pub const BASE_NEEDS: &[Need] = &[
         what: "mformat",
         package: "mtools",
     },
+    Need {
+        what: "xz",
+        package: "xz-utils",
+    },
 ];
 
 /// What the QEMU/KVM path needs besides [`BASE_NEEDS`].
@@ -65,6 +69,7 @@ pub const BASE_PACKAGES: &[&str] = &[
     "grub-common",
     "xorriso",
     "mtools",
+    "xz-utils",
 ];
 
 /// What is missing, and the commands that would fix it.
@@ -260,7 +265,7 @@ mod tests {
         assert_eq!(
             install,
             "env DEBIAN_FRONTEND=noninteractive apt-get install -y bochs bochsbios vgabios \
-             grub-pc-bin grub-common xorriso mtools"
+             grub-pc-bin grub-common xorriso mtools xz-utils"
         );
     }
 
@@ -287,7 +292,7 @@ mod tests {
         assert_eq!(
             shown_for_user(&p.commands),
             "sudo apt-get update && sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-             bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools && \
+             bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools xz-utils && \
              rustup target add x86_64-unknown-none"
         );
     }

@@ -1,0 +1,391 @@
+//! The Linux guest image: Debian's stock kernel package (version pinned
+//! here), the uncompressed `vmlinux` taken out of its bzImage, and an
+//! initramfs of busybox, the Xen network frontend module and the project's
+//! `/init` (`guest/init`). Everything is cached under `build/guest/`.
+
+use crate::paths::Paths;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Debian package of the guest kernel.
+pub const KERNEL_PACKAGE: &str = "linux-image-6.1.0-56-amd64";
+/// Its version: the one place the guest kernel is pinned.
+pub const KERNEL_VERSION: &str = "6.1.192-2";
+/// The kernel release (`uname -r`) inside that package.
+pub const KERNEL_RELEASE: &str = "6.1.0-56-amd64";
+/// The package providing a static busybox for the initramfs.
+pub const BUSYBOX_PACKAGE: &str = "busybox-static";
+/// Modules put into the initramfs (paths under `lib/modules/<release>/`).
+pub const MODULES: &[&str] = &["kernel/drivers/net/xen-netfront.ko"];
+
+/// The files a Linux domain boots from.
+#[derive(Debug, Clone)]
+pub struct GuestImage {
+    /// The uncompressed kernel ELF (entered at its 64-bit entry point).
+    pub vmlinux: PathBuf,
+    /// The bzImage as Debian ships it.
+    pub bzimage: PathBuf,
+    /// The initramfs (newc cpio, uncompressed).
+    pub initramfs: PathBuf,
+}
+
+/// Where the image files live.
+pub fn dir(paths: &Paths) -> PathBuf {
+    paths.root.join("build").join("guest")
+}
+
+/// Where `file` of the guest image is (once [`ensure`] has run).
+pub fn path(paths: &Paths, file: ::tests::GuestFile) -> PathBuf {
+    dir(paths).join(match file {
+        ::tests::GuestFile::Vmlinux => "vmlinux",
+        ::tests::GuestFile::BzImage => "vmlinuz",
+        ::tests::GuestFile::Initramfs => "initramfs.cpio",
+    })
+}
+
+/// Builds the guest image if one of `scenarios` boots it.
+pub fn ensure_for(paths: &Paths, scenarios: &[::tests::Scenario]) -> Result<()> {
+    let needed = scenarios.iter().any(|s| {
+        s.domains.iter().any(|d| {
+            d.modules
+                .iter()
+                .any(|m| matches!(m.source, ::tests::ModuleSource::Guest(_)))
+        })
+    });
+    if needed {
+        ensure(paths)?;
+    }
+    Ok(())
+}
+
+/// Downloads, extracts and builds what is missing; returns the files.
+pub fn ensure(paths: &Paths) -> Result<GuestImage> {
+    let dir = dir(paths);
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
+    let busybox_deb = download(&cache, BUSYBOX_PACKAGE, None)?;
+    let kroot = extract(&kernel_deb, &cache.join("kernel-root"))?;
+    let broot = extract(&busybox_deb, &cache.join("busybox-root"))?;
+
+    let bzimage = dir.join("vmlinuz");
+    let shipped = kroot.join(format!("boot/vmlinuz-{KERNEL_RELEASE}"));
+    if !bzimage.exists() {
+        std::fs::copy(&shipped, &bzimage)
+            .with_context(|| format!("copying {}", shipped.display()))?;
+    }
+    let vmlinux = dir.join("vmlinux");
+    if !vmlinux.exists() {
+        let bz = std::fs::read(&bzimage)?;
+        let payload = bzimage_payload(&bz)?;
+        let elf = xz_decompress(payload)?;
+        let trimmed = trim_elf(&elf)?;
+        std::fs::write(&vmlinux, trimmed)?;
+    }
+    let initramfs = dir.join("initramfs.cpio");
+    let init = std::fs::read(paths.root.join("guest/init")).context("reading guest/init")?;
+    let busybox = std::fs::read(broot.join("bin/busybox")).context("reading busybox")?;
+    let mut files = vec![
+        CpioEntry::dir("bin"),
+        CpioEntry::dir("dev"),
+        CpioEntry::dir("proc"),
+        CpioEntry::dir("sys"),
+        CpioEntry::dir("tmp"),
+        CpioEntry::file("bin/busybox", 0o755, busybox),
+        CpioEntry::file("init", 0o755, init),
+    ];
+    let moddir = format!("lib/modules/{KERNEL_RELEASE}");
+    let mut made = String::new();
+    for m in MODULES {
+        let src = kroot.join(&moddir).join(m);
+        let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+        let dest = format!("{moddir}/{m}");
+        for (i, _) in dest.match_indices('/') {
+            let d = &dest[..i];
+            if !made.split('\n').any(|x| x == d) {
+                files.push(CpioEntry::dir(d));
+                made.push_str(d);
+                made.push('\n');
+            }
+        }
+        files.push(CpioEntry::file(&dest, 0o644, data));
+    }
+    std::fs::write(&initramfs, cpio_newc(&files))?;
+    Ok(GuestImage {
+        vmlinux,
+        bzimage,
+        initramfs,
+    })
+}
+
+/// `apt-get download` of `package` (at `version`) into `cache`, once.
+fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBuf> {
+    let dest = cache.join(format!("{package}.deb"));
+    if dest.exists() {
+        return Ok(dest);
+    }
+    let spec = match version {
+        Some(v) => format!("{package}={v}"),
+        None => package.to_string(),
+    };
+    let out = Command::new("apt-get")
+        .arg("download")
+        .arg(&spec)
+        .current_dir(cache)
+        .output()
+        .context("running apt-get download")?;
+    if !out.status.success() {
+        bail!(
+            "apt-get download {spec} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let found = std::fs::read_dir(cache)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
+        })
+        .with_context(|| format!("apt-get download left no {package} package"))?;
+    std::fs::rename(&found, &dest)?;
+    Ok(dest)
+}
+
+/// `dpkg-deb -x` of `deb` into `root`, once.
+fn extract(deb: &Path, root: &Path) -> Result<PathBuf> {
+    if root.exists() {
+        return Ok(root.to_path_buf());
+    }
+    let tmp = root.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(&tmp)
+        .status()
+        .context("running dpkg-deb")?;
+    if !status.success() {
+        bail!("dpkg-deb -x {} failed", deb.display());
+    }
+    std::fs::rename(&tmp, root)?;
+    Ok(root.to_path_buf())
+}
+
+fn le(b: &[u8], off: usize, n: usize) -> Result<u64> {
+    let s = b.get(off..off + n).context("truncated image")?;
+    Ok(s.iter().rev().fold(0, |a, &x| (a << 8) | x as u64))
+}
+
+/// The compressed payload of a bzImage (boot protocol `payload_offset`/`payload_length`).
+pub fn bzimage_payload(bz: &[u8]) -> Result<&[u8]> {
+    if le(bz, 0x202, 4)? != u32::from_le_bytes(*b"HdrS") as u64 {
+        bail!("not a bzImage (no HdrS)");
+    }
+    let setup_sects = match bz[0x1F1] {
+        0 => 4,
+        n => n as usize,
+    };
+    let start = (setup_sects + 1) * 512 + le(bz, 0x248, 4)? as usize;
+    let len = le(bz, 0x24C, 4)? as usize;
+    bz.get(start..start + len)
+        .context("bzImage payload out of range")
+}
+
+/// Decompresses the first XZ stream of `data` (the payload ends in a size word).
+fn xz_decompress(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut child = Command::new("xz")
+        .args(["-dc", "--single-stream"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting xz (install xz-utils: make setup)")?;
+    let mut stdin = child.stdin.take().context("xz stdin")?;
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output()?;
+    writer.join().ok();
+    if !out.status.success() {
+        bail!("xz failed to decompress the bzImage payload");
+    }
+    Ok(out.stdout)
+}
+
+/// Rewrites an ELF64 so that each PT_LOAD segment's file data drops its
+/// trailing zeros (the loader zero-fills up to `p_memsz`) and section headers
+/// go: about half of Debian's vmlinux is zeros, and the hypervisor's boot
+/// modules are read through the BIOS.
+pub fn trim_elf(elf: &[u8]) -> Result<Vec<u8>> {
+    if elf.get(..4) != Some(b"\x7fELF") || elf[4] != 2 {
+        bail!("not an ELF64 file");
+    }
+    let phoff = le(elf, 0x20, 8)? as usize;
+    let phentsize = le(elf, 0x36, 2)? as usize;
+    let phnum = le(elf, 0x38, 2)? as usize;
+    let headers_end = phoff + phentsize * phnum;
+    let mut out = elf
+        .get(..headers_end)
+        .context("truncated headers")?
+        .to_vec();
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if le(elf, ph, 4)? != 1 {
+            continue;
+        }
+        let off = le(elf, ph + 8, 8)? as usize;
+        let filesz = le(elf, ph + 32, 8)? as usize;
+        let data = elf.get(off..off + filesz).context("segment out of range")?;
+        let keep = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        let new_off = out.len().next_multiple_of(4096);
+        out.resize(new_off, 0);
+        out.extend_from_slice(&data[..keep]);
+        out[ph + 8..ph + 16].copy_from_slice(&(new_off as u64).to_le_bytes());
+        out[ph + 32..ph + 40].copy_from_slice(&(keep as u64).to_le_bytes());
+    }
+    // No section headers.
+    out[0x28..0x30].fill(0);
+    out[0x3C..0x40].fill(0);
+    Ok(out)
+}
+
+/// One member of a cpio archive.
+pub struct CpioEntry {
+    name: String,
+    mode: u32,
+    data: Vec<u8>,
+}
+
+impl CpioEntry {
+    /// A directory.
+    pub fn dir(name: &str) -> Self {
+        CpioEntry {
+            name: name.to_string(),
+            mode: 0o040_755,
+            data: Vec::new(),
+        }
+    }
+    /// A regular file with permission bits `perm`.
+    pub fn file(name: &str, perm: u32, data: Vec<u8>) -> Self {
+        CpioEntry {
+            name: name.to_string(),
+            mode: 0o100_000 | perm,
+            data,
+        }
+    }
+}
+
+/// An uncompressed "newc" cpio archive, as the kernel's initramfs unpacker reads it.
+pub fn cpio_newc(entries: &[CpioEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pad4 = |out: &mut Vec<u8>| out.resize(out.len().next_multiple_of(4), 0);
+    let trailer = CpioEntry {
+        name: "TRAILER!!!".into(),
+        mode: 0,
+        data: Vec::new(),
+    };
+    for (ino, e) in entries.iter().chain(std::iter::once(&trailer)).enumerate() {
+        let fields = [
+            ino as u32 + 1,
+            e.mode,
+            0,
+            0,
+            1,
+            0,
+            e.data.len() as u32,
+            0,
+            0,
+            0,
+            0,
+            e.name.len() as u32 + 1,
+            0,
+        ];
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        out.extend_from_slice(e.name.as_bytes());
+        out.push(0);
+        pad4(&mut out);
+        out.extend_from_slice(&e.data);
+        pad4(&mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_found_from_the_setup_header() {
+        let mut bz = vec![0u8; 5 * 512 + 64];
+        bz[0x1F1] = 4;
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        bz[0x248..0x24C].copy_from_slice(&16u32.to_le_bytes());
+        bz[0x24C..0x250].copy_from_slice(&8u32.to_le_bytes());
+        bz[5 * 512 + 16..5 * 512 + 24].copy_from_slice(b"\xfd7zXZ\0ab");
+        assert_eq!(bzimage_payload(&bz).unwrap(), b"\xfd7zXZ\0ab");
+        bz[0x202] = b'X';
+        assert!(bzimage_payload(&bz).is_err());
+    }
+
+    #[test]
+    fn xz_round_trip() {
+        let out = Command::new("sh")
+            .args(["-c", "printf 'hello vmlinux' | xz -c; printf 'SIZE'"])
+            .output()
+            .unwrap();
+        assert_eq!(xz_decompress(&out.stdout).unwrap(), b"hello vmlinux");
+    }
+
+    fn elf_with_segment(data: &[u8], memsz: u64) -> Vec<u8> {
+        let mut e = vec![0u8; 0x1000];
+        e[..4].copy_from_slice(b"\x7fELF");
+        e[4] = 2;
+        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        e[0x28..0x30].copy_from_slice(&0x999u64.to_le_bytes());
+        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        e[0x38..0x3A].copy_from_slice(&1u16.to_le_bytes());
+        let ph = 64;
+        e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
+        e[ph + 8..ph + 16].copy_from_slice(&0x1000u64.to_le_bytes());
+        e[ph + 32..ph + 40].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        e[ph + 40..ph + 48].copy_from_slice(&memsz.to_le_bytes());
+        e.extend_from_slice(data);
+        e
+    }
+
+    #[test]
+    fn trimming_keeps_data_and_drops_trailing_zeros() {
+        let mut data = vec![7u8; 100];
+        data.extend(vec![0u8; 5000]);
+        let t = trim_elf(&elf_with_segment(&data, 8192)).unwrap();
+        let ph = 64;
+        let off = le(&t, ph + 8, 8).unwrap() as usize;
+        assert_eq!(le(&t, ph + 32, 8).unwrap(), 100);
+        assert_eq!(le(&t, ph + 40, 8).unwrap(), 8192, "memsz kept");
+        assert_eq!(&t[off..off + 100], &[7u8; 100][..]);
+        assert_eq!(t.len(), off + 100);
+        assert_eq!(le(&t, 0x28, 8).unwrap(), 0);
+        assert!(trim_elf(b"not an elf at all").is_err());
+    }
+
+    #[test]
+    fn cpio_layout() {
+        let a = cpio_newc(&[
+            CpioEntry::dir("bin"),
+            CpioEntry::file("init", 0o755, b"#!/bin/sh\n".to_vec()),
+        ]);
+        assert!(a.starts_with(b"070701"));
+        assert_eq!(a.len() % 4, 0);
+        let text = String::from_utf8_lossy(&a);
+        assert!(text.contains("init\0"));
+        assert!(text.contains("#!/bin/sh"));
+        assert!(text.contains("TRAILER!!!"));
+        // Mode of the file entry: 0100755.
+        assert!(text.contains("000081ed"));
+    }
+}
