@@ -23,6 +23,8 @@ struct FakeHost {
     pages: HashMap<u64, Box<[u8; 4096]>>,
     next_page: u64,
     console: Vec<(u16, String)>,
+    /// TSC ticks since the fake boot (at 50 MHz).
+    elapsed: u64,
 }
 
 impl EptTableMemory for FakeHost {
@@ -70,7 +72,7 @@ impl Host for FakeHost {
         (1_795_588_215, 0)
     }
     fn tsc(&self) -> u64 {
-        1_000_000
+        1_000_000 + self.elapsed
     }
     fn tsc_khz(&self) -> u64 {
         50_000
@@ -380,4 +382,539 @@ fn console_lines_and_shutdown() {
         0
     );
     assert_eq!(dom.shutdown, Some(ShutdownReason::Poweroff));
+}
+
+/// Scratch guest memory for hypercall arguments (identity-mapped: GVA = GPA).
+const ARG: u64 = 0x31_0000;
+
+/// Writes `arg` at [`ARG`] and calls `nr(cmd, ARG)`; returns RAX.
+fn call_with(
+    dom: &mut Domain,
+    host: &mut FakeHost,
+    vcpu: &VcpuContext,
+    nr: u64,
+    cmd: u64,
+    arg: &[u8],
+) -> i64 {
+    write_gpa(&dom.p2m, host, ARG, arg).unwrap();
+    call(dom, host, vcpu, nr, [cmd, ARG, 1, 0, 0])
+}
+
+fn u32_at(dom: &Domain, host: &FakeHost, gpa: u64) -> u32 {
+    let mut b = [0u8; 4];
+    read_gpa(&dom.p2m, host, gpa, &mut b).unwrap();
+    u32::from_le_bytes(b)
+}
+
+fn hvm_param(op: u32, index: u32, value: u64, domid: u16) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[0..2].copy_from_slice(&domid.to_le_bytes());
+    p[4..8].copy_from_slice(&index.to_le_bytes());
+    p[8..16].copy_from_slice(&value.to_le_bytes());
+    let _ = op;
+    p
+}
+
+fn shared_info_bit(host: &FakeHost, dom: &Domain, base: u64, port: u32) -> bool {
+    let mut b = [0u8; 8];
+    host.read_phys(
+        dom.shared_info_mfn * 4096 + base + (port as u64 / 64) * 8,
+        &mut b,
+    );
+    u64::from_le_bytes(b) & (1 << (port % 64)) != 0
+}
+
+/// Linux 6.1's PV-on-HVM boot, phases A-G of the checklist, as one guest would
+/// make the calls: each must succeed and leave the state Linux relies on.
+#[test]
+fn linux_boot_sequence() {
+    let (mut dom, mut host, vcpu) = setup(true);
+    // A: features, then shared_info.
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::XEN_VERSION,
+            6,
+            &[0u8; 8]
+        ),
+        0
+    );
+    let features = u32_at(&dom, &host, ARG + 4);
+    assert_eq!(
+        features & 0x704,
+        0x304,
+        "auto-translated, callback vector, safe pvclock, no pirqs"
+    );
+    let xatp = XenAddToPhysmap {
+        domid: 0x7FF0,
+        size: 0,
+        space: 0,
+        idx: 0,
+        gpfn: 0x3F0,
+    };
+    assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, xatp), 0);
+    assert_eq!(
+        call_with(&mut dom, &mut host, &vcpu, hypercall::HVM_OP, 9, &[0u8; 16]),
+        err(Errno::ENOSYS)
+    );
+    // B: register_vcpu_info at gfn 0x30, offset 0x40.
+    let mut r = [0u8; 16];
+    r[0..8].copy_from_slice(&0x30u64.to_le_bytes());
+    r[8..12].copy_from_slice(&0x40u32.to_le_bytes());
+    write_gpa(&dom.p2m, &mut host, ARG, &r).unwrap();
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::VCPU_OP,
+            [10, 0, ARG, 0, 0]
+        ),
+        0
+    );
+    let info = 0x30_040;
+    assert_eq!(
+        u32_at(&dom, &host, info) & 0xFF,
+        1,
+        "upcall pending after registration"
+    );
+    assert_ne!(u32_at(&dom, &host, info + 32 + 24), 0, "pvclock mul filled");
+    // C: FIFO probe fails, callback vector set.
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::EVENT_CHANNEL_OP,
+            11,
+            &[0u8; 16]
+        ),
+        err(Errno::ENOSYS)
+    );
+    let cb = hvm_param(0, 0, (2 << 56) | 0xF3, 0x7FF0);
+    assert_eq!(
+        call_with(&mut dom, &mut host, &vcpu, hypercall::HVM_OP, 0, &cb),
+        0
+    );
+    assert_eq!(dom.callback_vector(), Some(0xF3));
+    // D, F: console and store params are non-zero.
+    for (index, want) in [
+        (17, Some(0xFEFF8)),
+        (18, None),
+        (1, Some(0xFEFF9)),
+        (2, None),
+    ] {
+        let p = hvm_param(1, index, 0, 0x7FF0);
+        assert_eq!(
+            call_with(&mut dom, &mut host, &vcpu, hypercall::HVM_OP, 1, &p),
+            0
+        );
+        let mut v = [0u8; 8];
+        read_gpa(&dom.p2m, &host, ARG + 8, &mut v).unwrap();
+        let v = u64::from_le_bytes(v);
+        assert_ne!(v, 0, "param {index}");
+        if let Some(w) = want {
+            assert_eq!(v, w);
+        }
+    }
+    // E: timers.
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::VCPU_OP,
+            [7, 0, 0, 0, 0]
+        ),
+        0
+    );
+    write_gpa(&dom.p2m, &mut host, ARG, &0x32_0000u64.to_le_bytes()).unwrap();
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::VCPU_OP,
+            [5, 0, ARG, 0, 0]
+        ),
+        0
+    );
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::EVENT_CHANNEL_OP,
+            1,
+            &[0u8; 12]
+        ),
+        0
+    );
+    let timer_port = u32_at(&dom, &host, ARG + 8);
+    assert!(timer_port > 0);
+    // The guest consumed the registration upcall.
+    write_gpa(&dom.p2m, &mut host, info, &[0u8; 16]).unwrap();
+    let mut t = [0u8; 16];
+    t[0..8].copy_from_slice(&5_000_000u64.to_le_bytes());
+    write_gpa(&dom.p2m, &mut host, ARG, &t).unwrap();
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::VCPU_OP,
+            [8, 0, ARG, 0, 0]
+        ),
+        0
+    );
+    hypercalls::hvm::poll_timers(&mut dom, &mut host, 4_999_999);
+    assert!(!dom.upcall_pending(&host, 0), "not yet due");
+    hypercalls::hvm::poll_timers(&mut dom, &mut host, 5_000_000);
+    assert!(shared_info_bit(&host, &dom, 2048, timer_port));
+    assert!(
+        dom.upcall_pending(&host, 0),
+        "delivered to the registered vcpu_info"
+    );
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::VM_ASSIST,
+            [0, 5, 0, 0, 0]
+        ),
+        0
+    );
+    // IPIs and a backend port.
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::EVENT_CHANNEL_OP,
+            7,
+            &[0u8; 8]
+        ),
+        0
+    );
+    let ipi = u32_at(&dom, &host, ARG + 4);
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::EVENT_CHANNEL_OP,
+            4,
+            &ipi.to_le_bytes()
+        ),
+        0
+    );
+    assert!(shared_info_bit(&host, &dom, 2048, ipi));
+    let mut au = [0u8; 8];
+    au[0..2].copy_from_slice(&0x7FF0u16.to_le_bytes());
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::EVENT_CHANNEL_OP,
+            6,
+            &au
+        ),
+        0
+    );
+    let unbound = u32_at(&dom, &host, ARG + 4);
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::EVENT_CHANNEL_OP,
+            4,
+            &unbound.to_le_bytes()
+        ),
+        0
+    );
+    assert_eq!(dom.take_backend_kicks(), vec![unbound]);
+    // The console ring: the guest writes "hi\n" and signals.
+    let ring = dom.console_mfn * 4096;
+    host.write_phys(ring + 1024, b"hi\n");
+    host.write_phys(ring + 3084, &3u32.to_le_bytes());
+    hypercalls::hvm::drain_console_ring(&mut dom, &mut host);
+    assert_eq!(host.console.last(), Some(&(1, "hi".to_string())));
+    // G: grant table in a UC MTRR range (BAR1), as Linux's platform-pci driver does it.
+    dom.p2m
+        .guest_mtrr_write(&mut host, 0x200, 0xF000_0000)
+        .unwrap();
+    dom.p2m
+        .guest_mtrr_write(&mut host, 0x201, 0xF_F000_0800)
+        .unwrap();
+    let mut q = [0u8; 16];
+    q[0..2].copy_from_slice(&0x7FF0u16.to_le_bytes());
+    assert_eq!(
+        call_with(&mut dom, &mut host, &vcpu, hypercall::GRANT_TABLE_OP, 6, &q),
+        0
+    );
+    assert_eq!(u32_at(&dom, &host, ARG + 8), 64, "max_nr_frames");
+    assert_eq!(
+        call_with(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::GRANT_TABLE_OP,
+            8,
+            &1u32.to_le_bytes()
+        ),
+        0
+    );
+    let gnt = XenAddToPhysmap {
+        domid: 0x7FF0,
+        size: 0,
+        space: 1,
+        idx: 0,
+        gpfn: 0xF0000,
+    };
+    assert_eq!(add_to_physmap(&mut dom, &mut host, &vcpu, gnt), 0);
+    let (_, mt, ipat, _) = p2m::translate(&host, dom.p2m.eptp(), 0xF000_0000).unwrap();
+    assert_eq!((mt, ipat), (MemType::Wb, true));
+    let report = p2m::audit(&host, &dom.p2m);
+    assert_eq!((report.special_wb_ipat, report.violations), (4, 0));
+}
+
+/// Out-of-range ports, bad guest addresses, unaligned and oversize arguments:
+/// each gets Xen's errno and changes nothing.
+#[test]
+fn bad_arguments_of_the_hvm_calls() {
+    let (mut dom, mut host, vcpu) = setup(false);
+    let e = |e: Errno| err(e);
+    let evtchn = hypercall::EVENT_CHANNEL_OP;
+    let cases: Vec<(&str, u64, u64, Vec<u8>, i64)> = vec![
+        (
+            "send port 0",
+            evtchn,
+            4,
+            0u32.to_le_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "send port 4096",
+            evtchn,
+            4,
+            4096u32.to_le_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "send port u32::MAX",
+            evtchn,
+            4,
+            u32::MAX.to_le_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "send unallocated port",
+            evtchn,
+            4,
+            100u32.to_le_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "unmask port 0",
+            evtchn,
+            9,
+            0u32.to_le_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "close port 4096",
+            evtchn,
+            3,
+            4096u32.to_le_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "bind_virq virq 24",
+            evtchn,
+            1,
+            [24u32, 0, 0].as_bytes().to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "bind_virq vcpu 5",
+            evtchn,
+            1,
+            [0u32, 5, 0].as_bytes().to_vec(),
+            e(Errno::ENOENT),
+        ),
+        (
+            "bind_ipi vcpu 1",
+            evtchn,
+            7,
+            [1u32, 0].as_bytes().to_vec(),
+            e(Errno::ENOENT),
+        ),
+        (
+            "alloc_unbound for dom 7",
+            evtchn,
+            6,
+            [7u16, 0, 0, 0].as_bytes().to_vec(),
+            e(Errno::ESRCH),
+        ),
+        (
+            "alloc_unbound remote 9",
+            evtchn,
+            6,
+            [0x7FF0u16, 9, 0, 0].as_bytes().to_vec(),
+            e(Errno::ESRCH),
+        ),
+        (
+            "bind_vcpu vcpu 3",
+            evtchn,
+            8,
+            [1u32, 3].as_bytes().to_vec(),
+            e(Errno::ENOENT),
+        ),
+        ("set_priority", evtchn, 13, vec![0; 12], e(Errno::ENOSYS)),
+        (
+            "hvm param index 39",
+            hypercall::HVM_OP,
+            1,
+            hvm_param(1, 39, 0, 0x7FF0).to_vec(),
+            e(Errno::EINVAL),
+        ),
+        (
+            "hvm param of dom 5",
+            hypercall::HVM_OP,
+            1,
+            hvm_param(1, 1, 0, 5).to_vec(),
+            e(Errno::ESRCH),
+        ),
+        (
+            "guest sets STORE_PFN",
+            hypercall::HVM_OP,
+            0,
+            hvm_param(0, 1, 0x1234, 0x7FF0).to_vec(),
+            e(Errno::EPERM),
+        ),
+        (
+            "grant set_version 2",
+            hypercall::GRANT_TABLE_OP,
+            8,
+            2u32.to_le_bytes().to_vec(),
+            e(Errno::ENOSYS),
+        ),
+        (
+            "grant map_grant_ref",
+            hypercall::GRANT_TABLE_OP,
+            0,
+            vec![0; 24],
+            e(Errno::ENOSYS),
+        ),
+        (
+            "vm_assist type 9",
+            hypercall::VM_ASSIST,
+            0,
+            vec![],
+            e(Errno::EINVAL),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, nr, cmd, arg, want) in &cases {
+        let rc = if arg.is_empty() {
+            call(&mut dom, &mut host, &vcpu, *nr, [*cmd, 9, 0, 0, 0])
+        } else {
+            call_with(&mut dom, &mut host, &vcpu, *nr, *cmd, arg)
+        };
+        if rc != *want {
+            failures.push(format!("{what}: rc {rc}, want {want}"));
+        }
+    }
+    // Bad guest-virtual addresses: EFAULT for every structure argument.
+    for (nr, cmd) in [
+        (evtchn, 4),
+        (evtchn, 1),
+        (hypercall::HVM_OP, 1),
+        (hypercall::GRANT_TABLE_OP, 6),
+    ] {
+        for gva in [UNMAPPED_GVA, NONCANONICAL_GVA, BEYOND_RAM_GVA] {
+            let rc = call(&mut dom, &mut host, &vcpu, nr, [cmd, gva, 1, 0, 0]);
+            if rc != e(Errno::EFAULT) {
+                failures.push(format!("op {nr}/{cmd} at {gva:#x}: rc {rc}"));
+            }
+        }
+    }
+    // vcpu_op: vcpu id out of range, vcpu_info crossing a page, outside RAM, twice.
+    let vcpu_op = |dom: &mut Domain, host: &mut FakeHost, id: u64, mfn: u64, offset: u32| {
+        let mut r = [0u8; 16];
+        r[0..8].copy_from_slice(&mfn.to_le_bytes());
+        r[8..12].copy_from_slice(&offset.to_le_bytes());
+        write_gpa(&dom.p2m, host, ARG, &r).unwrap();
+        call(dom, host, &vcpu, hypercall::VCPU_OP, [10, id, ARG, 0, 0])
+    };
+    for (what, id, mfn, off, want) in [
+        ("vcpu 1 of 1", 1, 0x30, 0, e(Errno::ENOENT)),
+        ("vcpu u64::MAX", u64::MAX, 0x30, 0, e(Errno::ENOENT)),
+        ("offset crossing the page", 0, 0x30, 4090, e(Errno::EINVAL)),
+        ("frame beyond RAM", 0, 0x8_0000, 0, e(Errno::EINVAL)),
+        (
+            "frame beyond the guest-physical space",
+            0,
+            u64::MAX,
+            0,
+            e(Errno::EINVAL),
+        ),
+        ("good", 0, 0x30, 64, 0),
+        ("second registration", 0, 0x31, 0, e(Errno::EINVAL)),
+    ] {
+        let rc = vcpu_op(&mut dom, &mut host, id, mfn, off);
+        if rc != want {
+            failures.push(format!("register_vcpu_info {what}: rc {rc}, want {want}"));
+        }
+    }
+    // A past deadline with VCPU_SSHOTTMR_future is ETIME.
+    let mut t = [0u8; 16];
+    t[8..12].copy_from_slice(&1u32.to_le_bytes());
+    write_gpa(&dom.p2m, &mut host, ARG, &t).unwrap();
+    let tsc_later = call(
+        &mut dom,
+        &mut host,
+        &vcpu,
+        hypercall::VCPU_OP,
+        [8, 0, ARG, 0, 0],
+    );
+    // The fake TSC sits at the time origin, so deadline 0 is not in the past: accepted.
+    if tsc_later != 0 {
+        failures.push(format!("singleshot at the origin: rc {tsc_later}"));
+    }
+    // Grant frames: index too large, or a v2 status frame.
+    for idx in [64, 1 << 31, u64::MAX] {
+        let x = XenAddToPhysmap {
+            domid: 0x7FF0,
+            size: 0,
+            space: 1,
+            idx,
+            gpfn: 0x100,
+        };
+        let rc = add_to_physmap(&mut dom, &mut host, &vcpu, x);
+        if rc != e(Errno::EINVAL) {
+            failures.push(format!("grant frame {idx:#x}: rc {rc}"));
+        }
+    }
+    let mut q = [0u8; 16];
+    q[0..2].copy_from_slice(&0x7FF0u16.to_le_bytes());
+    write_gpa(&dom.p2m, &mut host, ARG, &q).unwrap();
+    let rc = call(
+        &mut dom,
+        &mut host,
+        &vcpu,
+        hypercall::GRANT_TABLE_OP,
+        [6, ARG, 2, 0, 0],
+    );
+    if rc != e(Errno::EINVAL) {
+        failures.push(format!("query_size count 2: rc {rc}"));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(dom.take_backend_kicks().is_empty());
+    assert_eq!(p2m::audit(&host, &dom.p2m).violations, 0);
 }

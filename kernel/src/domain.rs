@@ -346,6 +346,8 @@ enum Next {
 impl DomainRun<'_> {
     /// Runs the vCPUs until the domain ends.
     fn run(&mut self, host: &mut KernelHost) -> Outcome {
+        crate::host::LAUNCH_TSC.store(cpu::rdtsc(), core::sync::atomic::Ordering::Relaxed);
+        log::info!("domain {}: launched", self.dom.domid);
         let n = self.vcpus.len();
         let mut next = 0;
         loop {
@@ -751,7 +753,7 @@ impl DomainRun<'_> {
                     vmx::skip_instruction();
                 }
             }
-            reason::IO_INSTRUCTION => return self.io(i, qual),
+            reason::IO_INSTRUCTION => return self.io(i, qual, host),
             reason::RDMSR => {
                 let msr = self.vcpus[i].regs.rcx as u32;
                 match self.read_msr(i, msr) {
@@ -824,7 +826,7 @@ impl DomainRun<'_> {
         Next::Continue
     }
 
-    fn io(&mut self, i: usize, qual: u64) -> Next {
+    fn io(&mut self, i: usize, qual: u64, host: &mut KernelHost) -> Next {
         let port = (qual >> 16) as u16;
         let size = ((qual & 7) + 1) as u8;
         let is_in = qual & (1 << 3) != 0;
@@ -851,7 +853,7 @@ impl DomainRun<'_> {
             let domid = self.dom.domid;
             self.dom
                 .console
-                .push(&[value as u8], |line| kprintln!("(d{domid}) {line}"));
+                .push(&[value as u8], |line| host.console_line(domid, line));
             return Next::Continue;
         }
         match self.devices.io_out(port, size, value) {

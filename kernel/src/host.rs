@@ -4,6 +4,13 @@
 use crate::mem;
 use x86::io::{inb, outb};
 
+/// `console_timestamps=tsc`: prefix each domain console line with the TSC
+/// ticks since that domain's first VM entry (as Xen's `console_timestamps`).
+pub static CONSOLE_TSC_STAMPS: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+/// TSC at the running domain's first VM entry.
+pub static LAUNCH_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Host services for the p2m and the hypercall handlers.
 pub struct KernelHost;
 
@@ -47,7 +54,13 @@ impl hypercalls::Host for KernelHost {
         mem::free_frames(hpa, 1);
     }
     fn console_line(&mut self, domid: u16, line: &str) {
-        crate::kprintln!("(d{domid}) {line}");
+        use core::sync::atomic::Ordering::Relaxed;
+        if CONSOLE_TSC_STAMPS.load(Relaxed) {
+            let delta = crate::cpu::rdtsc().wrapping_sub(LAUNCH_TSC.load(Relaxed));
+            crate::kprintln!("(d{domid}) [tsc+{delta}] {line}");
+        } else {
+            crate::kprintln!("(d{domid}) {line}");
+        }
     }
     fn wallclock(&self) -> (u64, u32) {
         (rtc_unix_time(), 0)

@@ -155,6 +155,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
                 }
             }
             Some(("exit", "bochs")) => exit_mode = ExitMode::Bochs,
+            Some(("console_timestamps", "tsc")) => {
+                host::CONSOLE_TSC_STAMPS.store(true, core::sync::atomic::Ordering::Relaxed)
+            }
             Some(("exit", "qemu")) => exit_mode = ExitMode::Qemu,
             _ => {}
         }

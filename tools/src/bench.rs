@@ -33,10 +33,14 @@ pub const BENCHES: &[Bench] = &[Bench {
     ],
 }];
 
+/// The boot-cost benchmark (run in-process: see [`crate::boot_bench`]).
+pub const BOOT_COST: &str = "boot-cost";
+
 /// The benchmarks to run: all, or the one called `only`.
 pub fn select(only: Option<&str>) -> Result<Vec<Bench>> {
     match only {
         None => Ok(BENCHES.to_vec()),
+        Some(BOOT_COST) => Ok(Vec::new()),
         Some(name) => match BENCHES.iter().find(|b| b.name == name) {
             Some(b) => Ok(vec![*b]),
             None => {
@@ -50,6 +54,23 @@ pub fn select(only: Option<&str>) -> Result<Vec<Bench>> {
 /// Runs the selected benchmarks, each under a heading; fails if any failed.
 pub fn run(paths: &Paths, only: Option<&str>) -> Result<()> {
     let mut failed = Vec::new();
+    if only.is_none() || only == Some(BOOT_COST) {
+        println!("== bench {BOOT_COST}: Linux boot to /init, xenolith beside bare Bochs ==");
+        match crate::boot_bench::run(paths) {
+            Ok(()) => println!("== bench {BOOT_COST}: done =="),
+            Err(e) => {
+                println!("== bench {BOOT_COST}: FAILED ({e:#}) ==");
+                failed.push(BOOT_COST);
+            }
+        }
+        if only == Some(BOOT_COST) {
+            return if failed.is_empty() {
+                Ok(())
+            } else {
+                bail!("benchmark failed: {BOOT_COST}")
+            };
+        }
+    }
     for b in select(only)? {
         println!("== bench {}: {} ({}) ==", b.name, b.title, b.argv.join(" "));
         let mut cmd = if b.argv[0] == "cargo" {

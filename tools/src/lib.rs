@@ -3,6 +3,7 @@
 //! suites and the benchmarks. The binary `xenolith-tools` is the command line over this library.
 
 pub mod bench;
+pub mod boot_bench;
 pub mod build;
 pub mod emulator;
 pub mod guest_image;

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub stream: bool,
     /// How often to look at the log and the process.
     pub poll: Duration,
+    /// Log substrings whose first appearance is timed (see [`Outcome::mark_times`]).
+    pub marks: Vec<String>,
 }
 
 impl RunOptions {
@@ -67,6 +69,7 @@ impl RunOptions {
                 .collect(),
             stream,
             poll: Duration::from_millis(50),
+            marks: Vec::new(),
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct Outcome {
     pub wall: Duration,
     /// The serial log (lossily decoded as UTF-8).
     pub log: String,
+    /// For each of [`RunOptions::marks`], when it first appeared in the log (to within a poll).
+    pub mark_times: Vec<Option<Duration>>,
 }
 
 /// The child's process group, killed when dropped unless the child was reaped.
@@ -185,6 +190,7 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
     };
     let mut stop: Option<(String, Instant)> = None;
     let mut stdout = std::io::stdout();
+    let mut mark_times: Vec<Option<Duration>> = vec![None; opts.marks.len()];
 
     let ending = loop {
         let exited = group.child.try_wait().context("polling the emulator")?;
@@ -196,6 +202,13 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
             if opts.stream {
                 let _ = stdout.write_all(&tail.data[new_from..]);
                 let _ = stdout.flush();
+            }
+            let longest_mark = opts.marks.iter().map(|m| m.len()).max().unwrap_or(0);
+            let text = String::from_utf8_lossy(&tail.data[new_from.saturating_sub(longest_mark)..]);
+            for (t, m) in mark_times.iter_mut().zip(&opts.marks) {
+                if t.is_none() && text.contains(m.as_str()) {
+                    *t = Some(start.elapsed());
+                }
             }
             if stop.is_none() {
                 // Look again from a little before the new bytes: a marker may straddle reads.
@@ -246,6 +259,7 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
         ending,
         wall,
         log: String::from_utf8_lossy(&tail.data).into_owned(),
+        mark_times,
     })
 }
 

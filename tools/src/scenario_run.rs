@@ -230,6 +230,7 @@ mod tests {
             ending,
             wall: Duration::from_secs(300),
             log: log.to_string(),
+            mark_times: Vec::new(),
         }
     }
 

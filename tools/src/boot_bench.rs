@@ -1,0 +1,177 @@
+//! `make bench` boot cost: Debian's kernel from VM launch to its `/init` on
+//! xenolith, beside the same kernel and initramfs booted by GRUB on bare
+//! Bochs. Wall time comes from when each marker line first appears in the
+//! serial log; emulated instructions from the TSC (under Bochs with
+//! `clock: sync=none` it counts instructions): exactly, from xenolith's
+//! `console_timestamps=tsc` stamps, and for both runs from the guest's own
+//! `/proc/uptime` at `/init` times the TSC rate.
+
+use crate::emulator::{self, files, Emulator};
+use crate::paths::Paths;
+use crate::runner::{self, RunOptions};
+use crate::{build, guest_image, iso, setup};
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The kernel command line of the bare run (the traps in docs/bochs.md avoided by options).
+pub const BARE_CMDLINE: &str =
+    "console=ttyS0,115200 quiet cryptomgr.notests rodata=off clearcpuid=fsrm noxsave xenolith.test=bare";
+/// The marker of `/init` (its first line).
+pub const INIT_MARK: &str = "GUEST init mode=";
+/// TSC rate under Bochs with `ips=50000000` (one tick per instruction).
+const BOCHS_TSC_HZ: f64 = 50e6;
+
+/// What one boot measured.
+#[derive(Debug, Default)]
+pub struct BootCost {
+    /// Wall seconds from the start marker to `/init`.
+    pub wall: Option<f64>,
+    /// Exact TSC ticks from VM launch to `/init` (xenolith only).
+    pub tsc: Option<u64>,
+    /// The guest's uptime at `/init`, seconds.
+    pub uptime: Option<f64>,
+}
+
+/// The `[tsc+N]` stamp and the uptime in a console log.
+pub fn parse_log(log: &str) -> (Option<u64>, Option<f64>) {
+    let tsc = log.lines().find(|l| l.contains(INIT_MARK)).and_then(|l| {
+        let s = l.split("[tsc+").nth(1)?;
+        s.split(']').next()?.parse().ok()
+    });
+    let uptime = log.lines().find_map(|l| {
+        let s = l.split("GUEST uptime=").nth(1)?;
+        s.trim().parse().ok()
+    });
+    (tsc, uptime)
+}
+
+fn run_emulator(
+    dir: &Path,
+    emulator: Emulator,
+    marks: &[&str],
+) -> Result<(runner::Outcome, Vec<Option<Duration>>)> {
+    let mut cmd = emulator::prepare(emulator, dir)?;
+    let out = File::create(dir.join(files::EMULATOR_OUT))?;
+    cmd.stdout(Stdio::from(out.try_clone()?))
+        .stderr(Stdio::from(out));
+    let mut opts = RunOptions::new(Duration::from_secs(900), false);
+    opts.marks = marks.iter().map(|m| m.to_string()).collect();
+    opts.stop_markers.push("reboot: Power down".into());
+    let outcome = runner::run(cmd, &dir.join(files::SERIAL), &opts)?;
+    let times = outcome.mark_times.clone();
+    Ok((outcome, times))
+}
+
+fn between(times: &[Option<Duration>]) -> Option<f64> {
+    Some((times.get(1).copied()?? - times.first().copied()??).as_secs_f64())
+}
+
+/// The kernel on xenolith (scenario `linux-hvm` with TSC console stamps).
+fn xenolith(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
+    let mut scenario = ::tests::scenarios::linux_hvm().hv_arg("console_timestamps=tsc");
+    scenario.name = "bench-boot-xenolith".into();
+    iso::make_iso(paths, &scenario, emulator)?;
+    let dir = paths.scenario_dir(&scenario.name);
+    let (outcome, times) = run_emulator(&dir, emulator, &["domain 1: launched", INIT_MARK])?;
+    let (tsc, uptime) = parse_log(&outcome.log);
+    Ok(BootCost {
+        wall: between(&times),
+        tsc,
+        uptime,
+    })
+}
+
+/// The same kernel and initramfs booted by GRUB on the bare emulator.
+fn bare(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
+    let img = guest_image::ensure(paths)?;
+    let dir = paths.scenario_dir("bench-boot-bare");
+    let boot = dir.join("iso/boot");
+    let _ = std::fs::remove_dir_all(dir.join("iso"));
+    std::fs::create_dir_all(boot.join("grub"))?;
+    std::fs::copy(&img.bzimage, boot.join("vmlinuz"))?;
+    std::fs::copy(&img.initramfs, boot.join("initramfs.cpio"))?;
+    std::fs::write(
+        boot.join("grub/grub.cfg"),
+        format!(
+            "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\n\
+             terminal_input serial\nterminal_output serial\nmenuentry \"linux\" {{\n\
+             \x20 linux /boot/vmlinuz {BARE_CMDLINE}\n  initrd /boot/initramfs.cpio\n  boot\n}}\n"
+        ),
+    )?;
+    let out = Command::new("grub-mkrescue")
+        .arg("-o")
+        .arg(dir.join(files::ISO))
+        .arg(dir.join("iso"))
+        .output()
+        .context("grub-mkrescue")?;
+    if !out.status.success() {
+        bail!("grub-mkrescue: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // From GRUB's hand-over ("Booting") to /init.
+    let (outcome, times) = run_emulator(&dir, emulator, &["Booting `linux'", INIT_MARK])?;
+    let (_, uptime) = parse_log(&outcome.log);
+    Ok(BootCost {
+        wall: between(&times),
+        tsc: None,
+        uptime,
+    })
+}
+
+fn show(v: Option<f64>, unit: &str) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1} {unit}"))
+}
+
+/// Runs both boots and prints the table.
+pub fn run(paths: &Paths) -> Result<()> {
+    let choice = emulator::choose_from_env()?;
+    setup::ensure(choice.emulator == Emulator::Qemu, true)?;
+    build::build_all(paths)?;
+    guest_image::ensure(paths)?;
+    let x = xenolith(paths, choice.emulator)?;
+    let b = bare(paths, choice.emulator)?;
+    let ginstr = |u: Option<f64>| u.map(|u| u * BOCHS_TSC_HZ / 1e9);
+    println!(
+        "boot cost of Debian {} to /init on {}:",
+        guest_image::KERNEL_RELEASE,
+        choice.emulator
+    );
+    println!(
+        "  xenolith (vmlinux, 2 vCPUs): launch->/init wall {}, TSC {} (= emulated instructions under Bochs), guest uptime {} (~{} G instructions)",
+        show(x.wall, "s"),
+        x.tsc.map_or("-".into(), |t| format!("{:.3} G", t as f64 / 1e9)),
+        show(x.uptime, "s"),
+        show(ginstr(x.uptime), "").trim_end()
+    );
+    println!(
+        "  bare Bochs (bzImage, GRUB, 1 CPU): GRUB hand-over->/init wall {}, guest uptime {} (~{} G instructions after the decompressor)",
+        show(b.wall, "s"),
+        show(b.uptime, "s"),
+        show(ginstr(b.uptime), "").trim_end()
+    );
+    if let (Some(xw), Some(bw)) = (x.wall, b.wall) {
+        println!("  wall ratio xenolith/bare: {:.2}", xw / bw);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stamps_and_uptime() {
+        let log = "(d1) [tsc+123] GUEST init mode=boot\r\n(d1) [tsc+130] GUEST uptime=12.34\r\n";
+        assert_eq!(parse_log(log), (Some(123), Some(12.34)));
+        assert_eq!(
+            parse_log("GUEST init mode=bare\nGUEST uptime=70.5 1.0\n").1,
+            None
+        );
+        assert_eq!(
+            parse_log("GUEST init mode=bare\nGUEST uptime=70.5\n"),
+            (None, Some(70.5))
+        );
+    }
+}
