@@ -1,18 +1,23 @@
 //! Hypercall dispatch and the handlers (Xen x86-64 ABI: RAX = number,
 //! arguments in RDI, RSI, RDX, R10, R8; RAX = result or -errno).
 
-use crate::domain::{Domain, ShutdownReason};
+use crate::domain::Domain;
 use crate::guest_mem::{copy_from_guest, copy_to_guest};
-use crate::{cpuid, Errno, Host, HypercallResult, VcpuContext};
-use guest_abi::memory::XenAddToPhysmap;
+use crate::{cpuid, evtchn, gnttab, hvm, memory, sched, vcpu};
+use crate::{Errno, Host, HypercallResult, VcpuContext};
+use guest_abi::features::{self as feat, bit};
 use guest_abi::version::XenFeatureInfo;
-use guest_abi::{hypercall, memory, version, xen};
+use guest_abi::{hypercall, version, xen};
 use zerocopy::{FromBytes, IntoBytes};
 
-/// `XENFEAT_*` bits this hypervisor offers an HVM guest (submap 0).
-pub const FEATURES: u32 = (1 << guest_abi::features::XENFEAT_AUTO_TRANSLATED_PHYSMAP)
-    | (1 << guest_abi::features::XENFEAT_HVM_CALLBACK_VECTOR)
-    | (1 << guest_abi::features::XENFEAT_HVM_SAFE_PVCLOCK);
+/// `XENFEAT_*` bits this hypervisor offers an HVM guest (submap 0): what Xen
+/// gives an HVM domU without PIRQs, less what is not implemented here
+/// (`memory_op_vnode_supported`, `dm_msix_all_writes`, the `*_phys_area` ops).
+pub const FEATURES: u32 = bit(feat::XENFEAT_WRITABLE_PAGE_TABLES)
+    | bit(feat::XENFEAT_AUTO_TRANSLATED_PHYSMAP)
+    | bit(feat::XENFEAT_HVM_CALLBACK_VECTOR)
+    | bit(feat::XENFEAT_HVM_SAFE_PVCLOCK)
+    | bit(feat::XENFEAT_NOT_DIRECT_MAPPED);
 
 /// The extraversion string reported by `XENVER_extraversion`.
 pub const EXTRAVERSION: &str = ".0";
@@ -24,11 +29,27 @@ pub const CAPABILITIES: &str = "hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p";
 const HYPERVISOR_VIRT_START: u64 = 0xFFFF_8000_0000_0000;
 const CONSOLEIO_WRITE: u64 = 0;
 const CONSOLEIO_READ: u64 = 1;
-const SCHEDOP_YIELD: u64 = 0;
-const SCHEDOP_BLOCK: u64 = 1;
-const SCHEDOP_SHUTDOWN: u64 = 2;
-/// SCHEDOP_poll: answered at once (a spurious wake-up, which the ABI allows).
-const SCHEDOP_POLL: u64 = 3;
+/// Slot of `__HYPERVISOR_iret` in the hypercall page (a `ud2` for HVM).
+const IRET_SLOT: usize = hypercall::IRET as usize;
+
+/// Xen's hypercall page for an HVM guest on Intel (`vmx_init_hypercall_page`):
+/// 128 stubs of 32 bytes, stub `n` = `mov $n, %eax; vmcall; ret`
+/// (`b8 <n:le32> 0f 01 c1 c3`), except `__HYPERVISOR_iret` (23), which is
+/// `ud2`. The rest of each stub is `int3` padding. The kernel writes this page at
+/// the GPA a guest writes to the hypercall MSR.
+pub fn hypercall_page() -> [u8; 4096] {
+    let mut page = [0xCCu8; 4096];
+    for (nr, stub) in page.chunks_exact_mut(32).enumerate() {
+        if nr == IRET_SLOT {
+            stub[..2].copy_from_slice(&[0x0F, 0x0B]);
+            continue;
+        }
+        stub[0] = 0xB8;
+        stub[1..5].copy_from_slice(&(nr as u32).to_le_bytes());
+        stub[5..9].copy_from_slice(&[0x0F, 0x01, 0xC1, 0xC3]);
+    }
+    page
+}
 
 /// Runs hypercall `nr` with `args` for a vCPU of `dom`; returns RAX.
 pub fn dispatch(
@@ -44,15 +65,18 @@ pub fn dispatch(
         match nr {
             hypercall::XEN_VERSION => xen_version(dom, host, vcpu, args),
             hypercall::CONSOLE_IO => console_io(dom, host, vcpu, args),
-            hypercall::MEMORY_OP => memory_op(dom, host, vcpu, args),
-            hypercall::SCHED_OP => sched_op(dom, host, vcpu, args),
-            hypercall::EVENT_CHANNEL_OP => crate::evtchn::event_channel_op(dom, host, vcpu, args),
-            hypercall::VCPU_OP => crate::hvm::vcpu_op(dom, host, vcpu, args),
-            hypercall::HVM_OP => crate::hvm::hvm_op(dom, host, vcpu, args),
-            hypercall::SET_TIMER_OP => crate::hvm::set_timer_op(dom, vcpu, args[0]),
-            hypercall::VM_ASSIST => crate::hvm::vm_assist(args),
-            hypercall::GRANT_TABLE_OP => crate::gnttab::grant_table_op(dom, host, vcpu, args),
+            hypercall::MEMORY_OP => memory::memory_op(dom, host, vcpu, args),
+            hypercall::SCHED_OP => sched::sched_op(dom, host, vcpu, args),
+            hypercall::EVENT_CHANNEL_OP => evtchn::event_channel_op(dom, host, vcpu, args),
+            hypercall::VCPU_OP => vcpu::vcpu_op(dom, host, vcpu, args),
+            hypercall::HVM_OP => hvm::hvm_op(dom, host, vcpu, args),
+            hypercall::GRANT_TABLE_OP => gnttab::grant_table_op(dom, host, vcpu, args),
+            hypercall::SET_TIMER_OP => vcpu::set_timer_op(dom, host, vcpu, args[0]),
+            hypercall::VM_ASSIST => vm_assist(dom, args),
+            // Only for the control domain.
             hypercall::PLATFORM_OP => Err(Errno::EPERM),
+            // PIRQs are not offered (no XENFEAT_hvm_pirqs).
+            hypercall::PHYSDEV_OP => Err(Errno::ENOSYS),
             _ => Err(Errno::ENOSYS),
         }
     };
@@ -62,6 +86,7 @@ pub fn dispatch(
     }
 }
 
+/// Copies a hypercall argument structure in from guest-virtual `gva`.
 pub(crate) fn read_arg<T: FromBytes + IntoBytes>(
     dom: &Domain,
     host: &impl Host,
@@ -73,6 +98,7 @@ pub(crate) fn read_arg<T: FromBytes + IntoBytes>(
     Ok(v)
 }
 
+/// Copies a (result) structure out to guest-virtual `gva`.
 pub(crate) fn write_arg(
     dom: &Domain,
     host: &mut impl Host,
@@ -178,83 +204,18 @@ fn console_io(
     }
 }
 
-fn memory_op(
-    dom: &mut Domain,
-    host: &mut impl Host,
-    vcpu: &VcpuContext,
-    args: [u64; 5],
-) -> HypercallResult {
-    let cmd = args[0] & memory::MEMOP_CMD_MASK;
-    match cmd as u32 {
-        memory::XENMEM_ADD_TO_PHYSMAP => {
-            let xatp: XenAddToPhysmap = read_arg(dom, host, vcpu, args[1])?;
-            add_to_physmap(dom, host, &xatp)
-        }
-        memory::XENMEM_CURRENT_RESERVATION | memory::XENMEM_MAXIMUM_RESERVATION => {
-            let domid: u16 = read_arg(dom, host, vcpu, args[1])?;
-            check_self(dom, domid)?;
-            Ok(dom.ram_pages)
-        }
-        _ => Err(Errno::ENOSYS),
-    }
-}
-
-fn check_self(dom: &Domain, domid: u16) -> Result<(), Errno> {
-    if domid == xen::DOMID_SELF || domid == dom.domid {
-        Ok(())
-    } else {
-        Err(Errno::ESRCH)
-    }
-}
-
-/// `XENMEM_add_to_physmap`: map a hypervisor page into the guest's physmap.
-pub fn add_to_physmap(
-    dom: &mut Domain,
-    host: &mut impl Host,
-    xatp: &XenAddToPhysmap,
-) -> HypercallResult {
-    check_self(dom, xatp.domid)?;
-    if xatp.gpfn >= p2m::MAX_GFN {
+/// `HYPERVISOR_vm_assist(cmd, type)`: an HVM guest has only
+/// `VMASST_TYPE_runstate_update_flag` (other types `-EINVAL`, other commands
+/// `-ENOSYS`).
+fn vm_assist(dom: &mut Domain, args: [u64; 5]) -> HypercallResult {
+    let (cmd, ty) = (args[0] as u32, args[1] as u32);
+    if ty != xen::VMASST_TYPE_RUNSTATE_UPDATE_FLAG {
         return Err(Errno::EINVAL);
     }
-    match xatp.space {
-        memory::XENMAPSPACE_SHARED_INFO => {
-            if xatp.idx != 0 {
-                return Err(Errno::EINVAL);
-            }
-            if let Some(old) = dom.shared_info_gfn.take() {
-                if old != xatp.gpfn {
-                    dom.unmap(host, old)?;
-                }
-            }
-            dom.map_special(host, xatp.gpfn, dom.shared_info_mfn)?;
-            dom.shared_info_gfn = Some(xatp.gpfn);
-            Ok(0)
-        }
-        memory::XENMAPSPACE_GRANT_TABLE => crate::gnttab::map_frame(dom, host, xatp.idx, xatp.gpfn),
-        _ => Err(Errno::EINVAL),
+    match cmd {
+        xen::VMASST_CMD_ENABLE => dom.vm_assist |= 1 << ty,
+        xen::VMASST_CMD_DISABLE => dom.vm_assist &= !(1 << ty),
+        _ => return Err(Errno::ENOSYS),
     }
-}
-
-fn sched_op(
-    dom: &mut Domain,
-    host: &mut impl Host,
-    vcpu: &VcpuContext,
-    args: [u64; 5],
-) -> HypercallResult {
-    match args[0] {
-        SCHEDOP_YIELD | SCHEDOP_POLL => Ok(0),
-        SCHEDOP_BLOCK => {
-            if let Some(v) = dom.vcpus.get_mut(vcpu.vcpu_id as usize) {
-                v.blocked = true;
-            }
-            Ok(0)
-        }
-        SCHEDOP_SHUTDOWN => {
-            let reason: u32 = read_arg(dom, host, vcpu, args[1])?;
-            dom.shutdown = Some(ShutdownReason::from_code(reason));
-            Ok(0)
-        }
-        _ => Err(Errno::ENOSYS),
-    }
+    Ok(0)
 }

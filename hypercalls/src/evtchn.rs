@@ -1,83 +1,138 @@
-//! Two-level event channels (Xen's `event_channel.h`): the port table, the
-//! delivery into shared_info and the vCPU's vcpu_info, and the sub-ops Linux
-//! uses. The hypervisor's own backends (console, xenstore) are domain 0.
+//! Two-level event channels (`event_channel.h`, Xen's `event_channel.c` and
+//! `event_2l.c`): the port table, delivery into shared_info and the target
+//! vCPU's vcpu_info, and the `EVTCHNOP_*` sub-ops.
+//!
+//! The hypervisor is domain 0: its backends (console, xenstore, netback) are the
+//! remote end of every port whose remote domain is 0. A guest `send` on such a
+//! port is recorded as a backend kick ([`Domain::take_backend_kicks`]); a backend
+//! signals the guest with [`Domain::notify_port`].
+//!
+//! Every port below [`NR_PORTS`] is valid (as if Xen had allocated all its
+//! buckets); port 0 is reserved, as in Xen. The FIFO ABI is not offered
+//! (`init_control`, `expand_array` and `set_priority` are `-ENOSYS`), so Linux
+//! uses the 2-level ABI.
 
+use crate::dispatch::{read_arg, write_arg};
 use crate::domain::Domain;
+use crate::{test_and_clear_bit, test_and_set_bit, test_bit};
 use crate::{Errno, Host, HypercallResult, VcpuContext};
 use alloc::vec::Vec;
 use guest_abi::event_channel as ev;
-use guest_abi::xen::DOMID_SELF;
+use guest_abi::xen::{self as gx, DOMID_SELF};
 use zerocopy::{FromBytes, IntoBytes};
 
-/// Ports of the two-level ABI on a 64-bit guest.
+/// Ports of the two-level ABI on a 64-bit guest (`EVTCHN_2L_NR_CHANNELS`).
 pub const NR_PORTS: u32 = ev::EVTCHN_2L_NR_CHANNELS;
-/// VIRQs are numbered below this.
-pub const NR_VIRQS: u32 = 24;
-/// `VIRQ_TIMER`.
-pub const VIRQ_TIMER: u32 = 0;
-/// Offsets in shared_info.
+/// The domain id of the hypervisor's backends.
+pub const BACKEND_DOMID: u16 = 0;
+/// Offset of `evtchn_pending` in shared_info.
 const EVTCHN_PENDING: u64 = 2048;
+/// Offset of `evtchn_mask` in shared_info.
 const EVTCHN_MASK: u64 = 2560;
+/// Offset of `evtchn_pending_sel` in a vcpu_info.
+const PENDING_SEL: u64 = 8;
 
 /// What a port is connected to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortState {
     /// Not allocated.
     Free,
-    /// Allocated; `remote` may bind the other end. Remote 0 is the
-    /// hypervisor's backend, which is always bound.
+    /// Never allocated (port 0).
+    Reserved,
+    /// Allocated, waiting for `remote` to bind it. When `remote` is
+    /// [`BACKEND_DOMID`], the hypervisor's backends count as bound.
     Unbound {
-        /// The domain allowed to bind.
+        /// The domain allowed to bind the other end.
         remote: u16,
     },
-    /// A virtual IRQ delivered to a vCPU.
+    /// Connected to `remote_port` of `remote_dom` (this domain for a loopback
+    /// pair, [`BACKEND_DOMID`] for a hypervisor backend).
+    Interdomain {
+        /// The remote domain.
+        remote_dom: u16,
+        /// The remote port.
+        remote_port: u32,
+    },
+    /// A virtual IRQ.
     Virq {
-        /// The VIRQ number.
+        /// The `VIRQ_*` number.
         virq: u32,
     },
-    /// An inter-processor event.
+    /// An inter-processor event (delivered to the port's vCPU).
     Ipi,
 }
 
+impl PortState {
+    /// Whether the other end is the hypervisor (domain 0).
+    pub fn is_backend(self) -> bool {
+        matches!(
+            self,
+            PortState::Unbound {
+                remote: BACKEND_DOMID
+            } | PortState::Interdomain {
+                remote_dom: BACKEND_DOMID,
+                ..
+            }
+        )
+    }
+}
+
 /// One port.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Port {
-    /// Connection.
+    /// What it is connected to.
     pub state: PortState,
-    /// The vCPU notified.
+    /// The vCPU it notifies.
     pub vcpu: u32,
 }
 
-/// The domain's port table.
-#[derive(Debug, Default)]
+const FREE: Port = Port {
+    state: PortState::Free,
+    vcpu: 0,
+};
+
+/// A domain's port table.
+#[derive(Clone, Debug)]
 pub struct EvtchnTable {
+    /// Index = port; grows on allocation, never beyond [`NR_PORTS`].
     ports: Vec<Port>,
 }
 
+impl Default for EvtchnTable {
+    fn default() -> Self {
+        EvtchnTable {
+            ports: alloc::vec![Port {
+                state: PortState::Reserved,
+                vcpu: 0,
+            }],
+        }
+    }
+}
+
 impl EvtchnTable {
-    /// The state of `port`, if it is in range and allocated.
+    /// `port`'s state, or `None` if it is out of range (not a valid port).
     pub fn get(&self, port: u32) -> Option<Port> {
-        self.ports
-            .get(port as usize)
-            .copied()
-            .filter(|p| p.state != PortState::Free)
+        if port >= NR_PORTS {
+            return None;
+        }
+        Some(self.ports.get(port as usize).copied().unwrap_or(FREE))
     }
 
-    /// Allocates the lowest free port (port 0 is never valid).
+    /// Allocated ports (not free, not reserved), in ascending order.
+    pub fn bound(&self) -> impl Iterator<Item = (u32, Port)> + '_ {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !matches!(p.state, PortState::Free | PortState::Reserved))
+            .map(|(i, p)| (i as u32, *p))
+    }
+
+    /// Allocates the lowest free port (port 0 is reserved).
     pub fn alloc(&mut self, state: PortState, vcpu: u32) -> Result<u32, Errno> {
-        if self.ports.is_empty() {
-            self.ports.push(Port {
-                state: PortState::Unbound { remote: u16::MAX },
-                vcpu: 0,
-            });
-        }
         let port = match self.ports.iter().position(|p| p.state == PortState::Free) {
             Some(i) => i,
             None if self.ports.len() < NR_PORTS as usize => {
-                self.ports.push(Port {
-                    state: PortState::Free,
-                    vcpu: 0,
-                });
+                self.ports.push(FREE);
                 self.ports.len() - 1
             }
             None => return Err(Errno::ENOSPC),
@@ -86,218 +141,395 @@ impl EvtchnTable {
         Ok(port as u32)
     }
 
-    fn find(&self, want: PortState, vcpu: u32) -> Option<u32> {
-        self.ports
-            .iter()
-            .position(|p| p.state == want && p.vcpu == vcpu)
-            .map(|i| i as u32)
-    }
-
-    fn valid(&self, port: u32) -> Result<Port, Errno> {
-        if port == 0 {
-            return Err(Errno::EINVAL);
+    /// Changes the state of an allocated port.
+    pub(crate) fn set_state(&mut self, port: u32, state: PortState) {
+        if let Some(slot) = self.ports.get_mut(port as usize) {
+            slot.state = state;
         }
-        self.get(port).ok_or(Errno::EINVAL)
+    }
+
+    fn set(&mut self, port: u32, p: Port) {
+        if let Some(slot) = self.ports.get_mut(port as usize) {
+            *slot = p;
+        }
+    }
+
+    fn free(&mut self, port: u32) {
+        self.set(port, FREE);
+        while self.ports.len() > 1 && self.ports.last() == Some(&FREE) {
+            self.ports.pop();
+        }
     }
 }
 
-fn test_and_set_bit(dom: &Domain, host: &mut impl Host, hpa: u64, bit: u32) -> bool {
-    let word = hpa + (bit as u64 / 64) * 8;
-    let mut b = [0u8; 8];
-    host.read_phys(word, &mut b);
-    let v = u64::from_le_bytes(b);
-    let mask = 1u64 << (bit % 64);
-    if v & mask != 0 {
-        return true;
-    }
-    host.write_phys(word, &(v | mask).to_le_bytes());
-    let _ = dom;
-    false
-}
-
-fn bit_is_set(host: &impl Host, hpa: u64, bit: u32) -> bool {
-    let mut b = [0u8; 8];
-    host.read_phys(hpa + (bit as u64 / 64) * 8, &mut b);
-    u64::from_le_bytes(b) & (1 << (bit % 64)) != 0
-}
-
-/// Marks `port` pending and raises an upcall on its vCPU (steps 1-5 of the
-/// 2-level delivery: pending bit, mask check, selector, upcall flag).
+/// Marks `port` pending and, unless masked, raises an upcall on its vCPU (Xen's
+/// `evtchn_2l_set_pending`: pending bit, mask check, selector bit, upcall flag).
+/// Pending a port a vCPU polls ends that poll's wait. Ports that are not
+/// allocated are ignored.
 pub fn set_pending(dom: &mut Domain, host: &mut impl Host, port: u32) {
     let Some(p) = dom.evtchn.get(port) else {
         return;
     };
+    if matches!(p.state, PortState::Free | PortState::Reserved) {
+        return;
+    }
     let si = dom.shared_info_mfn * 4096;
-    if test_and_set_bit(dom, host, si + EVTCHN_PENDING, port) {
+    if test_and_set_bit(host, si + EVTCHN_PENDING, port) {
         return;
     }
-    if bit_is_set(host, si + EVTCHN_MASK, port) {
-        return;
+    if !test_bit(host, si + EVTCHN_MASK, port) {
+        raise_selector(dom, host, p.vcpu, port);
     }
-    raise_upcall(dom, host, p.vcpu, port / 64);
 }
 
-/// Sets the selector bit and the upcall flag in `vcpu`'s vcpu_info.
-fn raise_upcall(dom: &mut Domain, host: &mut impl Host, vcpu: u32, sel_bit: u32) {
+/// Sets the selector bit of `port` in `vcpu`'s vcpu_info and, if it was clear,
+/// the upcall flag.
+fn raise_selector(dom: &mut Domain, host: &mut impl Host, vcpu: u32, port: u32) {
     let Some(hpa) = dom.vcpu_info_hpa(vcpu) else {
         return;
     };
-    if test_and_set_bit(dom, host, hpa + 8, sel_bit) {
-        return;
+    if !test_and_set_bit(host, hpa + PENDING_SEL, port / 64) {
+        dom.mark_events_pending(host, vcpu);
     }
-    let mut flag = [0u8];
-    host.read_phys(hpa, &mut flag);
-    if flag[0] == 0 {
-        host.write_phys(hpa, &[1]);
+}
+
+impl Domain {
+    /// Whether `port`'s bit is set in shared_info's `evtchn_pending`.
+    pub fn port_is_pending(&self, host: &impl Host, port: u32) -> bool {
+        port < NR_PORTS && test_bit(host, self.shared_info_mfn * 4096 + EVTCHN_PENDING, port)
     }
-    if let Some(v) = dom.vcpus.get_mut(vcpu as usize) {
-        v.needs_upcall = true;
+
+    /// Whether `port`'s bit is set in shared_info's `evtchn_mask`.
+    pub fn port_is_masked(&self, host: &impl Host, port: u32) -> bool {
+        port >= NR_PORTS || test_bit(host, self.shared_info_mfn * 4096 + EVTCHN_MASK, port)
+    }
+
+    /// A backend signals the guest on `port`, whose remote end must be domain 0
+    /// (unbound for it or bound to it); `-EINVAL` otherwise.
+    pub fn notify_port(&mut self, host: &mut impl Host, port: u32) -> Result<(), Errno> {
+        match self.evtchn.get(port) {
+            Some(p) if p.state.is_backend() => {
+                set_pending(self, host, port);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Sends `virq` to vCPU `vcpu` if the guest bound it (global VIRQs are bound on
+    /// vCPU 0); returns whether a port was bound.
+    pub fn send_virq(&mut self, host: &mut impl Host, vcpu: u32, virq: u32) -> bool {
+        let slot = if gx::virq_is_per_vcpu(virq) { vcpu } else { 0 };
+        let port = self
+            .vcpus
+            .get(slot as usize)
+            .and_then(|v| v.virq_ports.get(virq as usize).copied())
+            .unwrap_or(0);
+        if port == 0 {
+            return false;
+        }
+        set_pending(self, host, port);
+        true
+    }
+
+    /// Takes the guest ports signalled towards domain 0 since the last call, in
+    /// ascending order, each once.
+    pub fn take_backend_kicks(&mut self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (w, word) in self.backend_kicks.iter_mut().enumerate() {
+            let mut bits = core::mem::take(word);
+            while bits != 0 {
+                out.push(w as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        out
+    }
+
+    fn record_kick(&mut self, port: u32) {
+        self.backend_kicks[port as usize / 64] |= 1 << (port % 64);
+    }
+
+    /// Closes `port` (Xen's `evtchn_close`): `-EINVAL` unless it is allocated.
+    /// Its pending bit is cleared; a loopback peer goes back to unbound.
+    pub fn close_port(&mut self, host: &mut impl Host, port: u32) -> Result<(), Errno> {
+        let p = self.evtchn.get(port).ok_or(Errno::EINVAL)?;
+        match p.state {
+            PortState::Free | PortState::Reserved => return Err(Errno::EINVAL),
+            PortState::Virq { virq } => {
+                let slot = if gx::virq_is_per_vcpu(virq) {
+                    p.vcpu
+                } else {
+                    0
+                };
+                if let Some(v) = self.vcpus.get_mut(slot as usize) {
+                    v.virq_ports[virq as usize] = 0;
+                }
+            }
+            PortState::Interdomain {
+                remote_dom,
+                remote_port,
+            } if remote_dom == self.domid => {
+                if let Some(mut peer) = self.evtchn.get(remote_port) {
+                    peer.state = PortState::Unbound { remote: self.domid };
+                    self.evtchn.set(remote_port, peer);
+                }
+            }
+            _ => {}
+        }
+        test_and_clear_bit(host, self.shared_info_mfn * 4096 + EVTCHN_PENDING, port);
+        self.backend_kicks[port as usize / 64] &= !(1 << (port % 64));
+        self.evtchn.free(port);
+        if self.console_port == Some(port) {
+            self.console_port = None;
+        }
+        if self.store_port == Some(port) {
+            self.store_port = None;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the `dom` field of an argument: this domain (by id or `DOMID_SELF`);
+/// domain 0 (the hypervisor) exists but is not the guest's to touch (`-EPERM`);
+/// any other domain is invisible to it (`-ESRCH`).
+pub(crate) fn check_target(dom: &Domain, domid: u16) -> Result<(), Errno> {
+    if domid == DOMID_SELF || domid == dom.domid {
+        Ok(())
+    } else if domid == BACKEND_DOMID {
+        Err(Errno::EPERM)
+    } else {
+        Err(Errno::ESRCH)
+    }
+}
+
+/// The kind of a VIRQ (Xen's `get_virq_type`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VirqType {
+    /// Bound per vCPU.
+    Vcpu,
+    /// Bound once per domain, on vCPU 0.
+    Domain,
+    /// Bound by the one domain that handles it system-wide (not a domU).
+    Global,
+}
+
+fn virq_type(virq: u32) -> VirqType {
+    if gx::virq_is_per_vcpu(virq) {
+        VirqType::Vcpu
+    } else if virq == gx::VIRQ_ARGO {
+        VirqType::Domain
+    } else {
+        VirqType::Global
     }
 }
 
 fn read<T: FromBytes + IntoBytes>(
     dom: &Domain,
     host: &impl Host,
-    vcpu: &VcpuContext,
+    ctx: &VcpuContext,
     gva: u64,
 ) -> Result<T, Errno> {
-    crate::dispatch::read_arg(dom, host, vcpu, gva)
-}
-
-fn check_self(dom: &Domain, domid: u16) -> Result<(), Errno> {
-    if domid == DOMID_SELF || domid == dom.domid {
-        Ok(())
-    } else {
-        Err(Errno::ESRCH)
-    }
+    read_arg(dom, host, ctx, gva)
 }
 
 /// `HYPERVISOR_event_channel_op(cmd, arg)`.
 pub fn event_channel_op(
     dom: &mut Domain,
     host: &mut impl Host,
-    vcpu: &VcpuContext,
+    ctx: &VcpuContext,
     args: [u64; 5],
 ) -> HypercallResult {
     let (cmd, arg) = (args[0], args[1]);
+    if cmd > u32::MAX as u64 {
+        return Err(Errno::ENOSYS);
+    }
     let nr_vcpus = dom.vcpus.len() as u32;
     match cmd as u32 {
-        _ if cmd > u32::MAX as u64 => Err(Errno::ENOSYS),
         ev::EVTCHNOP_ALLOC_UNBOUND => {
-            let mut a: ev::EvtchnAllocUnbound = read(dom, host, vcpu, arg)?;
-            check_self(dom, a.dom)?;
+            let mut a: ev::EvtchnAllocUnbound = read(dom, host, ctx, arg)?;
+            check_target(dom, a.dom)?;
             let remote = if a.remote_dom == DOMID_SELF {
                 dom.domid
             } else {
                 a.remote_dom
             };
-            if remote != 0 && remote != dom.domid {
+            a.port = dom.evtchn.alloc(PortState::Unbound { remote }, 0)?;
+            write_back(dom, host, ctx, arg, a.as_bytes(), a.port)
+        }
+        ev::EVTCHNOP_BIND_INTERDOMAIN => {
+            let mut a: ev::EvtchnBindInterdomain = read(dom, host, ctx, arg)?;
+            let rdom = if a.remote_dom == DOMID_SELF {
+                dom.domid
+            } else {
+                a.remote_dom
+            };
+            if rdom != dom.domid && rdom != BACKEND_DOMID {
                 return Err(Errno::ESRCH);
             }
-            a.port = dom.evtchn.alloc(PortState::Unbound { remote }, 0)?;
-            crate::dispatch::write_arg(dom, host, vcpu, arg, a.as_bytes())?;
-            Ok(0)
+            let rport = a.remote_port;
+            if rdom == dom.domid {
+                // Loopback: the remote port must be unbound for this domain.
+                let ok = matches!(
+                    dom.evtchn.get(rport).map(|p| p.state),
+                    Some(PortState::Unbound { remote }) if remote == dom.domid
+                );
+                if !ok {
+                    return Err(Errno::EINVAL);
+                }
+            } else if rport == 0 || rport >= NR_PORTS {
+                return Err(Errno::EINVAL);
+            }
+            let state = PortState::Interdomain {
+                remote_dom: rdom,
+                remote_port: rport,
+            };
+            let lport = dom.evtchn.alloc(state, 0)?;
+            if rdom == dom.domid {
+                let mut peer = dom.evtchn.get(rport).unwrap_or(FREE);
+                peer.state = PortState::Interdomain {
+                    remote_dom: rdom,
+                    remote_port: lport,
+                };
+                dom.evtchn.set(rport, peer);
+            }
+            // Notifications sent to the unbound end may have been lost (Xen).
+            set_pending(dom, host, lport);
+            a.local_port = lport;
+            write_back(dom, host, ctx, arg, a.as_bytes(), lport)
         }
         ev::EVTCHNOP_BIND_VIRQ => {
-            let mut a: ev::EvtchnBindVirq = read(dom, host, vcpu, arg)?;
-            if a.virq >= NR_VIRQS {
+            let mut a: ev::EvtchnBindVirq = read(dom, host, ctx, arg)?;
+            if a.virq >= gx::NR_VIRQS {
+                return Err(Errno::EINVAL);
+            }
+            let ty = virq_type(a.virq);
+            if ty != VirqType::Vcpu && a.vcpu != 0 {
                 return Err(Errno::EINVAL);
             }
             if a.vcpu >= nr_vcpus {
                 return Err(Errno::ENOENT);
             }
-            let state = PortState::Virq { virq: a.virq };
-            if dom.evtchn.find(state, a.vcpu).is_some() {
+            if ty == VirqType::Global {
+                return Err(Errno::EBUSY);
+            }
+            if dom.vcpus[a.vcpu as usize].virq_ports[a.virq as usize] != 0 {
                 return Err(Errno::EEXIST);
             }
-            a.port = dom.evtchn.alloc(state, a.vcpu)?;
-            crate::dispatch::write_arg(dom, host, vcpu, arg, a.as_bytes())?;
-            Ok(0)
+            a.port = dom.evtchn.alloc(PortState::Virq { virq: a.virq }, a.vcpu)?;
+            dom.vcpus[a.vcpu as usize].virq_ports[a.virq as usize] = a.port;
+            write_back(dom, host, ctx, arg, a.as_bytes(), a.port)
         }
         ev::EVTCHNOP_BIND_IPI => {
-            let mut a: ev::EvtchnBindIpi = read(dom, host, vcpu, arg)?;
+            let mut a: ev::EvtchnBindIpi = read(dom, host, ctx, arg)?;
             if a.vcpu >= nr_vcpus {
                 return Err(Errno::ENOENT);
             }
             a.port = dom.evtchn.alloc(PortState::Ipi, a.vcpu)?;
-            crate::dispatch::write_arg(dom, host, vcpu, arg, a.as_bytes())?;
-            Ok(0)
+            write_back(dom, host, ctx, arg, a.as_bytes(), a.port)
         }
         ev::EVTCHNOP_CLOSE => {
-            let a: ev::EvtchnClose = read(dom, host, vcpu, arg)?;
-            dom.evtchn.valid(a.port)?;
-            if Some(a.port) == dom.console_port || Some(a.port) == dom.store_port {
-                // The toolstack's ports stay reserved for their backends.
-                return Ok(0);
-            }
-            dom.evtchn.ports[a.port as usize].state = PortState::Free;
+            let a: ev::EvtchnClose = read(dom, host, ctx, arg)?;
+            dom.close_port(host, a.port)?;
             Ok(0)
         }
         ev::EVTCHNOP_SEND => {
-            let a: ev::EvtchnSend = read(dom, host, vcpu, arg)?;
-            match dom.evtchn.valid(a.port)?.state {
+            let a: ev::EvtchnSend = read(dom, host, ctx, arg)?;
+            let p = dom.evtchn.get(a.port).ok_or(Errno::EINVAL)?;
+            match p.state {
+                s if s.is_backend() => dom.record_kick(a.port),
+                PortState::Interdomain { remote_port, .. } => set_pending(dom, host, remote_port),
                 PortState::Ipi => set_pending(dom, host, a.port),
-                PortState::Unbound { remote: 0 } => dom.backend_kicks.push(a.port),
-                PortState::Unbound { .. } => {} // nobody listens: dropped, as in Xen
+                // Nobody is listening: dropped, as in Xen.
+                PortState::Unbound { .. } => {}
                 _ => return Err(Errno::EINVAL),
             }
             Ok(0)
         }
-        ev::EVTCHNOP_UNMASK => {
-            let a: ev::EvtchnUnmask = read(dom, host, vcpu, arg)?;
-            let p = dom.evtchn.valid(a.port)?;
-            let si = dom.shared_info_mfn * 4096;
-            let word = si + EVTCHN_MASK + (a.port as u64 / 64) * 8;
-            let mut b = [0u8; 8];
-            host.read_phys(word, &mut b);
-            let v = u64::from_le_bytes(b);
-            let bit = 1u64 << (a.port % 64);
-            if v & bit != 0 {
-                host.write_phys(word, &(v & !bit).to_le_bytes());
-                if bit_is_set(host, si + EVTCHN_PENDING, a.port) {
-                    raise_upcall(dom, host, p.vcpu, a.port / 64);
+        ev::EVTCHNOP_STATUS => {
+            let mut a: ev::EvtchnStatus = read(dom, host, ctx, arg)?;
+            check_target(dom, a.dom)?;
+            let p = dom.evtchn.get(a.port).ok_or(Errno::EINVAL)?;
+            let (status, u) = match p.state {
+                PortState::Free | PortState::Reserved => {
+                    (ev::EVTCHNSTAT_CLOSED, ev::EvtchnStatusU::default())
                 }
-            }
+                PortState::Unbound { remote } => {
+                    (ev::EVTCHNSTAT_UNBOUND, ev::EvtchnStatusU::unbound(remote))
+                }
+                PortState::Interdomain {
+                    remote_dom,
+                    remote_port,
+                } => (
+                    ev::EVTCHNSTAT_INTERDOMAIN,
+                    ev::EvtchnStatusU::interdomain(remote_dom, remote_port),
+                ),
+                PortState::Virq { virq } => {
+                    (ev::EVTCHNSTAT_VIRQ, ev::EvtchnStatusU::pirq_or_virq(virq))
+                }
+                PortState::Ipi => (ev::EVTCHNSTAT_IPI, ev::EvtchnStatusU::default()),
+            };
+            a.status = status;
+            a.vcpu = p.vcpu;
+            a.u = u;
+            write_arg(dom, host, ctx, arg, a.as_bytes())?;
             Ok(0)
         }
         ev::EVTCHNOP_BIND_VCPU => {
-            let a: ev::EvtchnBindVcpu = read(dom, host, vcpu, arg)?;
-            dom.evtchn.valid(a.port)?;
+            let a: ev::EvtchnBindVcpu = read(dom, host, ctx, arg)?;
             if a.vcpu >= nr_vcpus {
                 return Err(Errno::ENOENT);
             }
-            dom.evtchn.ports[a.port as usize].vcpu = a.vcpu;
+            let mut p = dom.evtchn.get(a.port).ok_or(Errno::EINVAL)?;
+            match p.state {
+                PortState::Virq { virq } if virq_type(virq) != VirqType::Vcpu => {}
+                PortState::Unbound { .. } | PortState::Interdomain { .. } => {}
+                _ => return Err(Errno::EINVAL),
+            }
+            p.vcpu = a.vcpu;
+            dom.evtchn.set(a.port, p);
             Ok(0)
         }
-        ev::EVTCHNOP_STATUS => {
-            let mut a: ev::EvtchnStatus = read(dom, host, vcpu, arg)?;
-            check_self(dom, a.dom)?;
-            let p = dom.evtchn.get(a.port);
-            let (status, u) = match p.map(|p| p.state) {
-                None => (ev::EVTCHNSTAT_CLOSED, ev::EvtchnStatusU::default()),
-                Some(PortState::Unbound { remote }) => {
-                    (ev::EVTCHNSTAT_UNBOUND, ev::EvtchnStatusU::unbound(remote))
-                }
-                Some(PortState::Virq { virq }) => {
-                    (ev::EVTCHNSTAT_VIRQ, ev::EvtchnStatusU::pirq_or_virq(virq))
-                }
-                Some(PortState::Ipi) => (ev::EVTCHNSTAT_IPI, ev::EvtchnStatusU::default()),
-                Some(PortState::Free) => (ev::EVTCHNSTAT_CLOSED, ev::EvtchnStatusU::default()),
-            };
-            a.status = status;
-            a.vcpu = p.map_or(0, |p| p.vcpu);
-            a.u = u;
-            crate::dispatch::write_arg(dom, host, vcpu, arg, a.as_bytes())?;
+        ev::EVTCHNOP_UNMASK => {
+            let a: ev::EvtchnUnmask = read(dom, host, ctx, arg)?;
+            let p = dom.evtchn.get(a.port).ok_or(Errno::EINVAL)?;
+            // Xen's evtchn_2l_unmask: clear the mask; if it was masked and the
+            // port is pending, raise the selector and upcall.
+            let si = dom.shared_info_mfn * 4096;
+            if test_and_clear_bit(host, si + EVTCHN_MASK, a.port)
+                && test_bit(host, si + EVTCHN_PENDING, a.port)
+            {
+                raise_selector(dom, host, p.vcpu, a.port);
+            }
             Ok(0)
         }
-        // FIFO ABI and priorities: not offered, so Linux uses the 2-level ABI.
+        ev::EVTCHNOP_RESET | ev::EVTCHNOP_RESET_CONT => {
+            let a: ev::EvtchnReset = read(dom, host, ctx, arg)?;
+            check_target(dom, a.dom)?;
+            let ports: Vec<u32> = dom.evtchn.bound().map(|(port, _)| port).collect();
+            for port in ports {
+                let _ = dom.close_port(host, port);
+            }
+            Ok(0)
+        }
+        // PIRQs are not offered (no XENFEAT_hvm_pirqs); neither is the FIFO ABI.
         _ => Err(Errno::ENOSYS),
     }
 }
 
-/// Fires VIRQ_TIMER on `vcpu` if it is bound.
-pub fn fire_timer(dom: &mut Domain, host: &mut impl Host, vcpu: u32) {
-    if let Some(port) = dom.evtchn.find(PortState::Virq { virq: VIRQ_TIMER }, vcpu) {
-        set_pending(dom, host, port);
+/// Copies an updated argument back; if that faults, the port just allocated is
+/// closed again so that a failed call leaves nothing behind.
+fn write_back(
+    dom: &mut Domain,
+    host: &mut impl Host,
+    ctx: &VcpuContext,
+    arg: u64,
+    bytes: &[u8],
+    port: u32,
+) -> HypercallResult {
+    if let Err(e) = write_arg(dom, host, ctx, arg, bytes) {
+        let _ = dom.close_port(host, port);
+        return Err(e);
     }
+    Ok(0)
 }

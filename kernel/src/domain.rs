@@ -5,7 +5,6 @@
 use crate::cpu;
 use crate::devices::{Devices, IoResult};
 use crate::host::KernelHost;
-use crate::shim::XenState;
 use crate::vcpu::{RunState, Vcpu, VmcsConfig};
 use crate::vmx::{self, EntryResult, VmxCaps};
 use crate::{kprintln, mem, Module};
@@ -358,7 +357,7 @@ impl DomainRun<'_> {
                 .map(|k| (next + k) % n)
                 .find(|&i| self.vcpus[i].state == RunState::Runnable);
             let Some(i) = pick else {
-                if let Some(outcome) = self.idle(host, now) {
+                if let Some(outcome) = self.idle(now) {
                     return outcome;
                 }
                 continue;
@@ -409,11 +408,12 @@ impl DomainRun<'_> {
     }
 
     /// Deadline (TSC) of the earliest timer of vCPU `i`.
-    fn deadline(&self, host: &KernelHost, i: usize) -> Option<u64> {
+    fn deadline(&self, i: usize) -> Option<u64> {
+        // Single-shot and periodic timers, and a SCHEDOP_poll timeout.
         let xen = self
             .dom
-            .singleshot_deadline(i)
-            .map(|ns| self.dom.ns_to_tsc(host, ns));
+            .next_deadline(i as u32)
+            .map(|ns| self.dom.time.tsc(ns));
         let lapic = self.vcpus[i].lapic.next_timer_deadline_tsc();
         match (xen, lapic) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -422,8 +422,8 @@ impl DomainRun<'_> {
     }
 
     fn fire_timers(&mut self, host: &mut KernelHost, now: u64) {
-        let now_ns = self.dom.tsc_to_ns(host, now);
-        self.dom.poll_timers(host, now_ns);
+        let now_ns = self.dom.time.ns(now);
+        hypercalls::hvm::poll_timers(&mut self.dom, host, now_ns);
         for v in &mut self.vcpus {
             v.lapic.poll_timer(now);
         }
@@ -435,11 +435,25 @@ impl DomainRun<'_> {
             || (self.dom.callback_vector().is_some() && self.dom.upcall_pending(host, i as u32))
     }
 
+    /// Makes halted vCPUs runnable: after HLT on an interrupt; after
+    /// SCHEDOP_block or SCHEDOP_poll when the hypercall layer says so (an
+    /// upcall, a polled port pending, or the poll's timeout).
     fn wake_halted(&mut self, host: &KernelHost) {
+        let now_ns = self.dom.time.ns(cpu::rdtsc());
         for i in 0..self.vcpus.len() {
-            if self.vcpus[i].state == RunState::Halted && self.has_interrupt(host, i) {
+            if self.vcpus[i].state != RunState::Halted {
+                continue;
+            }
+            let x = &self.dom.vcpus[i];
+            let wake = if x.blocked || x.polling {
+                self.dom.should_wake(host, i as u32, now_ns)
+                    || self.vcpus[i].lapic.highest_deliverable().is_some()
+            } else {
+                self.has_interrupt(host, i)
+            };
+            if wake {
                 self.vcpus[i].state = RunState::Runnable;
-                self.dom.clear_blocked(i);
+                self.dom.wake(i as u32);
             }
         }
         for i in 0..self.vcpus.len() {
@@ -450,10 +464,10 @@ impl DomainRun<'_> {
     }
 
     /// No vCPU can run: wait for the earliest timer. `Some` if none ever can.
-    fn idle(&mut self, host: &mut KernelHost, now: u64) -> Option<Outcome> {
+    fn idle(&mut self, now: u64) -> Option<Outcome> {
         let waiting = (0..self.vcpus.len())
             .filter(|&i| self.vcpus[i].state == RunState::Halted)
-            .filter_map(|i| self.deadline(host, i).map(|d| (d, i)))
+            .filter_map(|i| self.deadline(i).map(|d| (d, i)))
             .min();
         if self.vcpus.iter().all(|v| v.state != RunState::Halted) {
             return Some(Outcome::Crashed(
@@ -580,9 +594,7 @@ impl DomainRun<'_> {
         crate::vcpu::sync_ia32e_mode(self.caps);
         self.inject_interrupts(host, i);
         let now = cpu::rdtsc();
-        let until = self
-            .deadline(host, i)
-            .map_or(slice_end, |d| d.min(slice_end));
+        let until = self.deadline(i).map_or(slice_end, |d| d.min(slice_end));
         self.arm_timer(until.saturating_sub(now));
         if let Err(outcome) = self.enter(i) {
             return Next::End(outcome);
@@ -603,8 +615,8 @@ impl DomainRun<'_> {
     /// Runs the backends the guest kicked (console ring; xenstore to come).
     fn serve_backends(&mut self, host: &mut KernelHost) {
         for port in self.dom.take_backend_kicks() {
-            if Some(port) == self.dom.console_port() {
-                self.dom.drain_console_ring(host);
+            if Some(port) == self.dom.console_port {
+                hypercalls::hvm::drain_console_ring(&mut self.dom, host);
             } else if Some(port) == self.dom.store_port {
                 let (notify, _others) =
                     crate::store::serve(self.dom.domid, self.dom.store_mfn * 4096);
@@ -819,7 +831,7 @@ impl DomainRun<'_> {
         if let Some(r) = self.dom.shutdown {
             return Next::End(Outcome::Shutdown(r));
         }
-        if self.dom.is_blocked(i) {
+        if self.dom.vcpus[i].blocked || self.dom.vcpus[i].polling {
             self.vcpus[i].state = RunState::Halted;
             return Next::Yield;
         }
@@ -918,7 +930,7 @@ impl DomainRun<'_> {
             }
             hypercalls::cpuid::HYPERCALL_MSR => {
                 let gpa = value & !0xFFF;
-                let page = crate::shim::hypercall_page();
+                let page = hypercalls::hvm::hypercall_page();
                 write_gpa(&self.dom.p2m, host, gpa, &page).is_ok()
             }
             IA32_DEBUGCTL => {

@@ -19,7 +19,6 @@ mod host;
 mod idt;
 mod mem;
 mod serial;
-mod shim;
 mod store;
 mod vcpu;
 mod vmx;

@@ -1,0 +1,270 @@
+//! The in-memory guest the host tests run hypercalls against.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use guest_abi::Errno;
+use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
+use hypercalls::{builder, dispatch, Domain, Host, VcpuContext};
+use p2m::testmem::TestMem;
+use p2m::{EptTableMemory, Mapping, MtrrState, P2m, P2mConfig, P2mType};
+use zerocopy::{FromBytes, IntoBytes};
+
+pub const RAM_MIB: u64 = 8;
+pub const RAM_MFN_BASE: u64 = 0x4_0000;
+/// Where tests put hypercall argument structures (identity-mapped GVA = GPA).
+pub const ARG: u64 = 0x30_0000;
+/// A second scratch buffer.
+pub const BUF: u64 = 0x31_0000;
+/// Mapped by no guest page table entry.
+pub const UNMAPPED_GVA: u64 = 0xFFFF_8000_DEAD_0000;
+/// Not canonical.
+pub const NONCANONICAL_GVA: u64 = 0x0000_8000_0000_0000;
+/// Mapped by the guest's page tables (identity 0-4 GiB) but not guest RAM.
+pub const BEYOND_RAM_GVA: u64 = 0x8000_0000;
+/// The TSC frequency of the fake host.
+pub const TSC_KHZ: u64 = 2_500_000;
+
+/// Fake host: EPT tables from `TestMem`, other frames as a sparse map, a TSC the
+/// test moves.
+pub struct FakeHost {
+    pub tables: TestMem,
+    pub pages: HashMap<u64, Box<[u8; 4096]>>,
+    pub next_page: u64,
+    pub freed: Vec<u64>,
+    pub console: Vec<(u16, String)>,
+    pub tsc: u64,
+    pub tsc_khz: u64,
+    /// Every `write_phys` while `logging` is set.
+    pub log: Vec<(u64, Vec<u8>)>,
+    pub logging: bool,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        FakeHost {
+            tables: TestMem::default(),
+            pages: HashMap::new(),
+            next_page: 0,
+            freed: Vec::new(),
+            console: Vec::new(),
+            tsc: 1_000_000,
+            tsc_khz: TSC_KHZ,
+            log: Vec::new(),
+            logging: false,
+        }
+    }
+}
+
+impl EptTableMemory for FakeHost {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.tables.alloc_table()
+    }
+    fn free_table(&mut self, table: u64) {
+        self.tables.free_table(table)
+    }
+    fn read_entry(&self, table: u64, index: usize) -> u64 {
+        self.tables.read_entry(table, index)
+    }
+    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
+        self.tables.write_entry(table, index, value)
+    }
+}
+
+impl Host for FakeHost {
+    fn read_phys(&self, hpa: u64, buf: &mut [u8]) {
+        let off = (hpa % 4096) as usize;
+        assert!(off + buf.len() <= 4096, "read crosses a page");
+        match self.pages.get(&(hpa / 4096)) {
+            Some(p) => buf.copy_from_slice(&p[off..off + buf.len()]),
+            None => buf.fill(0),
+        }
+    }
+    fn write_phys(&mut self, hpa: u64, data: &[u8]) {
+        let off = (hpa % 4096) as usize;
+        assert!(off + data.len() <= 4096, "write crosses a page");
+        if self.logging {
+            self.log.push((hpa, data.to_vec()));
+        }
+        let page = self
+            .pages
+            .entry(hpa / 4096)
+            .or_insert_with(|| Box::new([0; 4096]));
+        page[off..off + data.len()].copy_from_slice(data);
+    }
+    fn alloc_page(&mut self) -> Option<u64> {
+        self.next_page += 1;
+        Some((0x10_0000 + self.next_page) * 4096)
+    }
+    fn free_page(&mut self, hpa: u64) {
+        self.pages.remove(&(hpa / 4096));
+        self.freed.push(hpa / 4096);
+    }
+    fn console_line(&mut self, domid: u16, line: &str) {
+        self.console.push((domid, line.to_string()));
+    }
+    fn wallclock(&self) -> (u64, u32) {
+        (1_795_588_215, 250)
+    }
+    fn tsc(&self) -> u64 {
+        self.tsc
+    }
+    fn tsc_khz(&self) -> u64 {
+        self.tsc_khz
+    }
+}
+
+/// A guest with RAM at gfn 0.., the builder's identity page tables in it, and
+/// `vcpus` vCPUs in 64-bit mode with CR0.WP set.
+pub struct Guest {
+    pub dom: Domain,
+    pub host: FakeHost,
+    pub ctx: VcpuContext,
+}
+
+pub fn setup(iommu: bool) -> (Domain, FakeHost, VcpuContext) {
+    let g = Guest::new(iommu, 1);
+    (g.dom, g.host, g.ctx)
+}
+
+impl Guest {
+    pub fn new(iommu: bool, vcpus: u32) -> Guest {
+        let mut host = FakeHost::default();
+        let cfg = P2mConfig {
+            honour_guest_mem_types: iommu,
+            host_mtrr: MtrrState::new_default_wb(),
+            ept_2m: true,
+            ept_1g: true,
+        };
+        let mut p2m = P2m::new(cfg, &mut host).unwrap();
+        let ram = Mapping {
+            p2m_type: P2mType::RamRw,
+            owner: 1,
+            special: false,
+        };
+        let pages = RAM_MIB << 8;
+        for gfn in (0..pages).step_by(512) {
+            p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram))
+                .unwrap();
+        }
+        let dom = Domain::new(1, "t".into(), p2m, pages, vcpus, &mut host).unwrap();
+        write_gpa(
+            &dom.p2m,
+            &mut host,
+            builder::PML4_GPA,
+            &builder::identity_page_tables(),
+        )
+        .unwrap();
+        let ctx = VcpuContext {
+            vcpu_id: 0,
+            cpl: 0,
+            paging: PagingState {
+                cr0: 0x8001_0031,
+                cr3: builder::PML4_GPA,
+                cr4: 0x20,
+                efer: 0x500,
+            },
+        };
+        Guest { dom, host, ctx }
+    }
+
+    /// Runs hypercall `nr` on vCPU `vcpu`; returns RAX as a signed value.
+    pub fn call_on(&mut self, vcpu: u32, nr: u64, args: [u64; 5]) -> i64 {
+        let ctx = VcpuContext {
+            vcpu_id: vcpu,
+            ..self.ctx
+        };
+        dispatch(&mut self.dom, &mut self.host, &ctx, nr, args) as i64
+    }
+
+    /// Runs hypercall `nr` on vCPU 0.
+    pub fn call(&mut self, nr: u64, args: [u64; 5]) -> i64 {
+        self.call_on(0, nr, args)
+    }
+
+    /// Writes `v` at `ARG` and runs `nr(cmd, ARG)`; returns RAX and the structure
+    /// as the hypervisor left it.
+    pub fn op<T: IntoBytes + FromBytes + zerocopy::Immutable>(
+        &mut self,
+        nr: u64,
+        cmd: u64,
+        v: T,
+    ) -> (i64, T) {
+        self.op_on(0, nr, cmd, v)
+    }
+
+    /// [`Guest::op`] on vCPU `vcpu`.
+    pub fn op_on<T: IntoBytes + FromBytes + zerocopy::Immutable>(
+        &mut self,
+        vcpu: u32,
+        nr: u64,
+        cmd: u64,
+        v: T,
+    ) -> (i64, T) {
+        self.write(ARG, v.as_bytes());
+        let r = self.call_on(vcpu, nr, [cmd, ARG, 0, 0, 0]);
+        (r, self.read_obj(ARG))
+    }
+
+    pub fn write(&mut self, gpa: u64, data: &[u8]) {
+        write_gpa(&self.dom.p2m, &mut self.host, gpa, data).unwrap();
+    }
+
+    pub fn read(&self, gpa: u64, len: usize) -> Vec<u8> {
+        let mut b = vec![0; len];
+        read_gpa(&self.dom.p2m, &self.host, gpa, &mut b).unwrap();
+        b
+    }
+
+    pub fn read_obj<T: FromBytes>(&self, gpa: u64) -> T {
+        T::read_from_bytes(&self.read(gpa, core::mem::size_of::<T>())).unwrap()
+    }
+
+    pub fn read_u64(&self, gpa: u64) -> u64 {
+        u64::from_le_bytes(self.read(gpa, 8).try_into().unwrap())
+    }
+
+    /// Reads host-physical memory (a hypervisor page).
+    pub fn phys(&self, hpa: u64, len: usize) -> Vec<u8> {
+        let mut b = vec![0; len];
+        self.host.read_phys(hpa, &mut b);
+        b
+    }
+
+    pub fn phys_u64(&self, hpa: u64) -> u64 {
+        u64::from_le_bytes(self.phys(hpa, 8).try_into().unwrap())
+    }
+
+    /// Moves the TSC to system time `ns`.
+    pub fn set_time(&mut self, ns: u64) {
+        self.host.tsc = self.dom.time.tsc(ns);
+        assert_eq!(self.dom.system_time_ns(&self.host), ns);
+    }
+
+    /// Whether `port` is pending in shared_info.
+    pub fn pending(&self, port: u32) -> bool {
+        self.dom.port_is_pending(&self.host, port)
+    }
+
+    /// Sets `port`'s mask bit in shared_info (as Linux does, without a hypercall).
+    pub fn mask(&mut self, port: u32) {
+        let hpa = self.dom.shared_info_mfn * 4096 + 2560 + (port as u64 / 64) * 8;
+        let v = self.phys_u64(hpa) | 1 << (port % 64);
+        self.host.write_phys(hpa, &v.to_le_bytes());
+    }
+
+    /// What the guest does when it handles events on `vcpu`: clears the upcall
+    /// flag, the selector and the pending bits (the vcpu_info at `hpa`).
+    pub fn ack_all(&mut self, vcpu: u32) {
+        let vi = self.dom.vcpu_info_hpa(vcpu).unwrap();
+        self.host.write_phys(vi, &[0]);
+        self.host.write_phys(vi + 8, &[0; 8]);
+        let si = self.dom.shared_info_mfn * 4096;
+        self.host.write_phys(si + 2048, &[0; 512]);
+        self.dom.vcpus[vcpu as usize].needs_upcall = false;
+    }
+}
+
+pub fn err(e: Errno) -> i64 {
+    e.to_return() as i64
+}
