@@ -12,14 +12,14 @@
 //! (`init_control`, `expand_array` and `set_priority` are `-ENOSYS`), so Linux
 //! uses the 2-level ABI.
 
-use crate::dispatch::{read_arg, write_arg};
+use crate::dispatch::{read_arg as read, write_arg};
 use crate::domain::Domain;
 use crate::{test_and_clear_bit, test_and_set_bit, test_bit};
 use crate::{Errno, Host, HypercallResult, VcpuContext};
 use alloc::vec::Vec;
 use guest_abi::event_channel as ev;
 use guest_abi::xen::{self as gx, DOMID_SELF};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 /// Ports of the two-level ABI on a 64-bit guest (`EVTCHN_2L_NR_CHANNELS`).
 pub const NR_PORTS: u32 = ev::EVTCHN_2L_NR_CHANNELS;
@@ -322,15 +322,6 @@ fn virq_type(virq: u32) -> VirqType {
     } else {
         VirqType::Global
     }
-}
-
-fn read<T: FromBytes + IntoBytes>(
-    dom: &Domain,
-    host: &impl Host,
-    ctx: &VcpuContext,
-    gva: u64,
-) -> Result<T, Errno> {
-    read_arg(dom, host, ctx, gva)
 }
 
 /// `HYPERVISOR_event_channel_op(cmd, arg)`.

@@ -8,7 +8,7 @@
 //! maps or copies grants itself: `map_grant_ref`, `unmap_grant_ref`, `copy` and
 //! `swap_grant_ref` are `-ENOSYS`.
 
-use crate::dispatch::{read_arg, write_arg};
+use crate::dispatch::{read_arg as read, write_arg};
 use crate::domain::Domain;
 use crate::evtchn::check_target;
 use crate::guest_mem::copy_to_guest;
@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use guest_abi::grant_table as gt;
 use guest_abi::grant_table::GrantEntryV1;
 use p2m::{Gfn, Mfn, P2mType};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 /// Frames a domain may have (`max_grant_frames`; Xen's and QEMU's default).
 pub const MAX_GRANT_FRAMES: u32 = 64;
@@ -302,15 +302,6 @@ pub(crate) fn map_frame(
     dom.map_special(host, gpfn, mfn)?;
     dom.grant.frames[idx as usize].gfn = Some(gpfn);
     Ok(0)
-}
-
-fn read<T: FromBytes + IntoBytes>(
-    dom: &Domain,
-    host: &impl Host,
-    ctx: &VcpuContext,
-    gva: u64,
-) -> Result<T, Errno> {
-    read_arg(dom, host, ctx, gva)
 }
 
 /// `HYPERVISOR_grant_table_op(cmd, uop, count)` as Xen answers an HVM guest.

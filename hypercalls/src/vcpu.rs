@@ -7,7 +7,7 @@
 //! are translated once, at registration, as KVM and QEMU do; an address that does
 //! not translate is refused with `-EFAULT` (Xen would accept it and retry later).
 
-use crate::dispatch::{read_arg, write_arg};
+use crate::dispatch::{read_arg as read, write_arg};
 use crate::domain::Domain;
 use crate::guest_mem::{translate_gva, write_gpa, PagingState};
 use crate::{Errno, Host, HypercallResult, VcpuContext};
@@ -335,15 +335,6 @@ impl Domain {
             v.poll_timeout = None;
         }
     }
-}
-
-fn read<T: zerocopy::FromBytes + IntoBytes>(
-    dom: &Domain,
-    host: &impl Host,
-    ctx: &VcpuContext,
-    gva: u64,
-) -> Result<T, Errno> {
-    read_arg(dom, host, ctx, gva)
 }
 
 /// `HYPERVISOR_vcpu_op(cmd, vcpuid, arg)`.

@@ -1,83 +1,17 @@
 //! Hypercall handlers against an in-memory guest: what a guest sees for good
 //! and bad arguments, and what the EPT looks like afterwards.
 
-use std::collections::HashMap;
-
 use guest_abi::memory::XenAddToPhysmap;
 use guest_abi::{hypercall, Errno};
 use hypercalls::builder;
 use hypercalls::domain::ShutdownReason;
 use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
 use hypercalls::{dispatch, Domain, Host, VcpuContext};
-use p2m::testmem::TestMem;
-use p2m::{EptTableMemory, Mapping, MemType, MtrrState, P2m, P2mConfig, P2mType};
+use p2m::{Mapping, MemType, MtrrState, P2m, P2mConfig, P2mType};
 use zerocopy::IntoBytes;
 
-const RAM_MIB: u64 = 8;
-const RAM_MFN_BASE: u64 = 0x4_0000;
-
-/// Fake host: EPT tables from `TestMem`, other frames as a sparse map.
-#[derive(Default)]
-struct FakeHost {
-    tables: TestMem,
-    pages: HashMap<u64, Box<[u8; 4096]>>,
-    next_page: u64,
-    console: Vec<(u16, String)>,
-    /// TSC ticks since the fake boot (at 50 MHz).
-    elapsed: u64,
-}
-
-impl EptTableMemory for FakeHost {
-    fn alloc_table(&mut self) -> Option<u64> {
-        self.tables.alloc_table()
-    }
-    fn free_table(&mut self, table: u64) {
-        self.tables.free_table(table)
-    }
-    fn read_entry(&self, table: u64, index: usize) -> u64 {
-        self.tables.read_entry(table, index)
-    }
-    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
-        self.tables.write_entry(table, index, value)
-    }
-}
-
-impl Host for FakeHost {
-    fn read_phys(&self, hpa: u64, buf: &mut [u8]) {
-        let off = (hpa % 4096) as usize;
-        match self.pages.get(&(hpa / 4096)) {
-            Some(p) => buf.copy_from_slice(&p[off..off + buf.len()]),
-            None => buf.fill(0),
-        }
-    }
-    fn write_phys(&mut self, hpa: u64, data: &[u8]) {
-        let off = (hpa % 4096) as usize;
-        let page = self
-            .pages
-            .entry(hpa / 4096)
-            .or_insert_with(|| Box::new([0; 4096]));
-        page[off..off + data.len()].copy_from_slice(data);
-    }
-    fn alloc_page(&mut self) -> Option<u64> {
-        self.next_page += 1;
-        Some((0x10_0000 + self.next_page) * 4096)
-    }
-    fn free_page(&mut self, hpa: u64) {
-        self.pages.remove(&(hpa / 4096));
-    }
-    fn console_line(&mut self, domid: u16, line: &str) {
-        self.console.push((domid, line.to_string()));
-    }
-    fn wallclock(&self) -> (u64, u32) {
-        (1_795_588_215, 0)
-    }
-    fn tsc(&self) -> u64 {
-        1_000_000 + self.elapsed
-    }
-    fn tsc_khz(&self) -> u64 {
-        50_000
-    }
-}
+mod common;
+use common::{FakeHost, BEYOND_RAM_GVA, NONCANONICAL_GVA, RAM_MFN_BASE, RAM_MIB, UNMAPPED_GVA};
 
 /// A domain with RAM at gfn 0.., the builder's identity page tables in it,
 /// and a vCPU in 64-bit mode with CR0.WP set.
@@ -133,11 +67,6 @@ fn extraversion_to(dom: &mut Domain, host: &mut FakeHost, vcpu: &VcpuContext, gv
 fn err(e: Errno) -> i64 {
     e.to_return() as i64
 }
-
-const UNMAPPED_GVA: u64 = 0xFFFF_8000_DEAD_0000;
-const NONCANONICAL_GVA: u64 = 0x0000_8000_0000_0000;
-/// Mapped by the guest's page tables (identity 0-4 GiB) but not guest RAM.
-const BEYOND_RAM_GVA: u64 = 0x8000_0000;
 
 #[test]
 fn xen_version_reports_4_17_and_extraversion() {
