@@ -345,8 +345,9 @@ enum Next {
 impl DomainRun<'_> {
     /// Runs the vCPUs until the domain ends.
     fn run(&mut self, host: &mut KernelHost) -> Outcome {
-        crate::host::LAUNCH_TSC.store(cpu::rdtsc(), core::sync::atomic::Ordering::Relaxed);
-        log::info!("domain {}: launched", self.dom.domid);
+        let launch = cpu::rdtsc();
+        crate::host::LAUNCH_TSC.store(launch, core::sync::atomic::Ordering::Relaxed);
+        log::info!("domain {}: launched at tsc={launch}", self.dom.domid);
         let n = self.vcpus.len();
         let mut next = 0;
         loop {

@@ -2,9 +2,9 @@
 //! xenolith, beside the same kernel and initramfs booted by GRUB on bare
 //! Bochs. Wall time comes from when each marker line first appears in the
 //! serial log; emulated instructions from the TSC (under Bochs with
-//! `clock: sync=none` it counts instructions): exactly, from xenolith's
-//! `console_timestamps=tsc` stamps, and for both runs from the guest's own
-//! `/proc/uptime` at `/init` times the TSC rate.
+//! `clock: sync=none` it counts instructions), read by the guest's own
+//! `/init` with `/bin/rdtsc`, less the TSC at VM launch that the hypervisor
+//! logs (the bare machine's TSC starts at power-on).
 
 use crate::emulator::{self, files, Emulator};
 use crate::paths::Paths;
@@ -29,23 +29,31 @@ const BOCHS_TSC_HZ: f64 = 50e6;
 pub struct BootCost {
     /// Wall seconds from the start marker to `/init`.
     pub wall: Option<f64>,
-    /// Exact TSC ticks from VM launch to `/init` (xenolith only).
+    /// TSC ticks to `/init`: from VM launch (xenolith) or from power-on (bare).
     pub tsc: Option<u64>,
     /// The guest's uptime at `/init`, seconds.
     pub uptime: Option<f64>,
 }
 
-/// The `[tsc+N]` stamp and the uptime in a console log.
+/// The number after `key` on the first line that has it.
+fn value_after<T: std::str::FromStr>(log: &str, key: &str) -> Option<T> {
+    log.lines().find_map(|l| {
+        let s = l.split(key).nth(1)?;
+        s.split(|c: char| c.is_whitespace() || c == ']')
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// TSC ticks from launch to `/init` and the uptime in a console log: the
+/// guest's own `GUEST tsc=` (its TSC at `/init`) less the hypervisor's
+/// `launched at tsc=` (0 on bare hardware, where the TSC starts at power-on).
 pub fn parse_log(log: &str) -> (Option<u64>, Option<f64>) {
-    let tsc = log.lines().find(|l| l.contains(INIT_MARK)).and_then(|l| {
-        let s = l.split("[tsc+").nth(1)?;
-        s.split(']').next()?.parse().ok()
-    });
-    let uptime = log.lines().find_map(|l| {
-        let s = l.split("GUEST uptime=").nth(1)?;
-        s.trim().parse().ok()
-    });
-    (tsc, uptime)
+    let at_init: Option<u64> = value_after(log, "GUEST tsc=");
+    let launch: u64 = value_after(log, "launched at tsc=").unwrap_or(0);
+    let tsc = at_init.and_then(|t| t.checked_sub(launch));
+    (tsc, value_after(log, "GUEST uptime="))
 }
 
 fn run_emulator(
@@ -120,10 +128,10 @@ fn bare(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
     }
     // From GRUB's hand-over ("Booting") to /init.
     let (outcome, times) = run_emulator(&dir, emulator, &["Booting `linux'", INIT_MARK], true)?;
-    let (_, uptime) = parse_log(&outcome.log);
+    let (tsc, uptime) = parse_log(&outcome.log);
     Ok(BootCost {
         wall: between(&times),
-        tsc: None,
+        tsc,
         uptime,
     })
 }
@@ -170,16 +178,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_stamps_and_uptime() {
-        let log = "(d1) [tsc+123] GUEST init mode=boot\r\n(d1) [tsc+130] GUEST uptime=12.34\r\n";
-        assert_eq!(parse_log(log), (Some(123), Some(12.34)));
-        assert_eq!(
-            parse_log("GUEST init mode=bare\nGUEST uptime=70.5 1.0\n").1,
-            None
-        );
-        assert_eq!(
-            parse_log("GUEST init mode=bare\nGUEST uptime=70.5\n"),
-            (None, Some(70.5))
-        );
+    fn parses_tsc_and_uptime() {
+        let log = "xenolith: domain 1: launched at tsc=1000\r\n\
+                   (d1) [tsc+123] GUEST init mode=boot\r\n\
+                   (d1) [tsc+125] GUEST tsc=5000\r\n(d1) [tsc+130] GUEST uptime=12.34\r\n";
+        assert_eq!(parse_log(log), (Some(4000), Some(12.34)));
+        let bare = "GUEST init mode=bare\nGUEST tsc=777\nGUEST uptime=70.5\n";
+        assert_eq!(parse_log(bare), (Some(777), Some(70.5)));
+        assert_eq!(parse_log("GUEST uptime=x\n"), (None, None));
     }
 }

@@ -93,6 +93,7 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         CpioEntry::dir("sys"),
         CpioEntry::dir("tmp"),
         CpioEntry::file("bin/busybox", 0o755, busybox),
+        CpioEntry::file("bin/rdtsc", 0o755, rdtsc_elf()),
         CpioEntry::file("init", 0o755, init),
     ];
     let moddir = format!("lib/modules/{KERNEL_RELEASE}");
@@ -117,6 +118,58 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         bzimage,
         initramfs,
     })
+}
+
+/// A 189-byte static x86-64 Linux program that prints the TSC in decimal and
+/// exits: `/bin/rdtsc`, which busybox lacks. Under Bochs with `clock:
+/// sync=none` the TSC counts emulated instructions since power-on, so the
+/// bare-Bochs benchmark reads its cost to `/init` from inside the guest.
+pub fn rdtsc_elf() -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    #[rustfmt::skip]
+    let code: [u8; 69] = [
+        0x0F, 0x31,                         // rdtsc
+        0x48, 0xC1, 0xE2, 0x20,             // shl rdx, 32
+        0x48, 0x09, 0xD0,                   // or rax, rdx
+        0x48, 0x8D, 0x74, 0x24, 0xF0,       // lea rsi, [rsp-16]
+        0xC6, 0x06, 0x0A,                   // mov byte [rsi], '\n'
+        0xB9, 0x0A, 0x00, 0x00, 0x00,       // mov ecx, 10
+        0x31, 0xD2,                         // 1: xor edx, edx
+        0x48, 0xF7, 0xF1,                   // div rcx
+        0x80, 0xC2, 0x30,                   // add dl, '0'
+        0x48, 0xFF, 0xCE,                   // dec rsi
+        0x88, 0x16,                         // mov [rsi], dl
+        0x48, 0x85, 0xC0,                   // test rax, rax
+        0x75, 0xEE,                         // jnz 1b
+        0x48, 0x8D, 0x54, 0x24, 0xF1,       // lea rdx, [rsp-15]
+        0x48, 0x29, 0xF2,                   // sub rdx, rsi
+        0xB8, 0x01, 0x00, 0x00, 0x00,       // mov eax, 1 (write)
+        0xBF, 0x01, 0x00, 0x00, 0x00,       // mov edi, 1
+        0x0F, 0x05,                         // syscall
+        0xB8, 0x3C, 0x00, 0x00, 0x00,       // mov eax, 60 (exit)
+        0x31, 0xFF,                         // xor edi, edi
+        0x0F, 0x05,                         // syscall
+    ];
+    let total = (64 + 56 + code.len()) as u64;
+    let mut e = Vec::with_capacity(total as usize);
+    e.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    e.extend_from_slice(&0x3Eu16.to_le_bytes()); // x86-64
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&(BASE + 120).to_le_bytes()); // entry
+    e.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    e.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    e.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 64, 0, 0] {
+        e.extend_from_slice(&v.to_le_bytes());
+    }
+    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    e.extend_from_slice(&5u32.to_le_bytes()); // R+X
+    for v in [0, BASE, BASE, total, total, 0x1000] {
+        e.extend_from_slice(&v.to_le_bytes());
+    }
+    e.extend_from_slice(&code);
+    e
 }
 
 /// `apt-get download` of `package` (at `version`) into `cache`, once.
@@ -371,6 +424,20 @@ mod tests {
         assert_eq!(t.len(), off + 100);
         assert_eq!(le(&t, 0x28, 8).unwrap(), 0);
         assert!(trim_elf(b"not an elf at all").is_err());
+    }
+
+    #[test]
+    fn rdtsc_program_prints_a_number() {
+        let dir = std::env::temp_dir().join(format!("xenolith-rdtsc-{}", std::process::id()));
+        std::fs::write(&dir, rdtsc_elf()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new(&dir).output().unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.ends_with('\n'));
+        assert!(text.trim().parse::<u64>().unwrap() > 0, "{text:?}");
     }
 
     #[test]
