@@ -21,8 +21,6 @@ pub const BARE_CMDLINE: &str =
     "console=ttyS0,115200 quiet cryptomgr.notests rodata=off clearcpuid=fsrm noxsave xenolith.test=bare";
 /// The marker of `/init` (its first line).
 pub const INIT_MARK: &str = "GUEST init mode=";
-/// TSC rate under Bochs with `ips=50000000` (one tick per instruction).
-const BOCHS_TSC_HZ: f64 = 50e6;
 
 /// What one boot measured.
 #[derive(Debug, Default)]
@@ -148,27 +146,31 @@ pub fn run(paths: &Paths) -> Result<()> {
     guest_image::ensure(paths)?;
     let x = xenolith(paths, choice.emulator)?;
     let b = bare(paths, choice.emulator)?;
-    let ginstr = |u: Option<f64>| u.map(|u| u * BOCHS_TSC_HZ / 1e9);
+    let g = |t: Option<u64>| t.map_or("-".into(), |t| format!("{:.3} G", t as f64 / 1e9));
     println!(
-        "boot cost of Debian {} to /init on {}:",
+        "boot cost of Debian {} to /init on {} (TSC ticks = emulated instructions under Bochs with sync=none):",
         guest_image::KERNEL_RELEASE,
         choice.emulator
     );
     println!(
-        "  xenolith (vmlinux, 2 vCPUs): launch->/init wall {}, TSC {} (= emulated instructions under Bochs), guest uptime {} (~{} G instructions)",
+        "  xenolith, vmlinux, 2 vCPUs:  VM launch -> /init: wall {}, TSC {}, guest uptime {}",
         show(x.wall, "s"),
-        x.tsc.map_or("-".into(), |t| format!("{:.3} G", t as f64 / 1e9)),
-        show(x.uptime, "s"),
-        show(ginstr(x.uptime), "").trim_end()
+        g(x.tsc),
+        show(x.uptime, "s")
     );
     println!(
-        "  bare Bochs (bzImage, GRUB, 1 CPU): GRUB hand-over->/init wall {}, guest uptime {} (~{} G instructions after the decompressor)",
+        "  bare Bochs, bzImage, 1 CPU:  GRUB hand-over -> /init: wall {}; power-on -> /init: TSC {}",
         show(b.wall, "s"),
-        show(b.uptime, "s"),
-        show(ginstr(b.uptime), "").trim_end()
+        g(b.tsc)
     );
     if let (Some(xw), Some(bw)) = (x.wall, b.wall) {
         println!("  wall ratio xenolith/bare: {:.2}", xw / bw);
+    }
+    if let (Some(xt), Some(bt)) = (x.tsc, b.tsc) {
+        println!(
+            "  instruction ratio xenolith/bare: {:.2}",
+            xt as f64 / bt as f64
+        );
     }
     Ok(())
 }
