@@ -138,6 +138,27 @@ fn show(v: Option<f64>, unit: &str) -> String {
     v.map_or("-".into(), |v| format!("{v:.1} {unit}"))
 }
 
+/// Only the bare boot (its figures do not change with the hypervisor): `bench boot-cost-bare`.
+pub fn run_bare(paths: &Paths) -> Result<()> {
+    let choice = emulator::choose_from_env()?;
+    setup::ensure(choice.emulator == Emulator::Qemu, true)?;
+    let b = bare(paths, choice.emulator)?;
+    let g = |t: Option<u64>| t.map_or("-".into(), |t| format!("{:.3} G", t as f64 / 1e9));
+    println!(
+        "bare {}: {} to /init (GRUB hand-over -> /init), TSC {} from power-on, guest uptime {}; \
+         Debian {}, bzImage, 1 CPU",
+        choice.emulator,
+        show(b.wall, "s"),
+        g(b.tsc),
+        show(b.uptime, "s"),
+        guest_image::KERNEL_RELEASE
+    );
+    if b.wall.is_none() {
+        bail!("the bare boot never reached /init (log in build/bench-boot-bare/)");
+    }
+    Ok(())
+}
+
 /// Runs both boots and prints the table.
 pub fn run(paths: &Paths) -> Result<()> {
     let choice = emulator::choose_from_env()?;

@@ -14,6 +14,12 @@ pub const KERNEL_PACKAGE: &str = "linux-image-6.1.0-56-amd64";
 pub const KERNEL_VERSION: &str = "6.1.192-2";
 /// The kernel release (`uname -r`) inside that package.
 pub const KERNEL_RELEASE: &str = "6.1.0-56-amd64";
+/// SHA-256 of that package's `.deb` (as `apt-get download --print-uris` lists it), checked on
+/// the cached file. Debian drops an ABI's packages from bookworm-security once the next one is
+/// out: then `apt-get download` fails, and either the pin moves (all four constants) or the
+/// `.deb` is put by hand at `build/guest/cache/<KERNEL_PACKAGE>.deb` (from snapshot.debian.org).
+pub const KERNEL_DEB_SHA256: &str =
+    "a86e2049672f52354c4536a089203b6c82639420424d31c91cf31a181fd4d8f1";
 /// The package providing a static busybox for the initramfs.
 pub const BUSYBOX_PACKAGE: &str = "busybox-static";
 /// Modules put into the initramfs (paths under `lib/modules/<release>/`).
@@ -65,6 +71,7 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     let cache = dir.join("cache");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
+    check_sha256(&kernel_deb, KERNEL_DEB_SHA256)?;
     let busybox_deb = download(&cache, BUSYBOX_PACKAGE, None)?;
     let kroot = extract(&kernel_deb, &cache.join("kernel-root"))?;
     let broot = extract(&busybox_deb, &cache.join("busybox-root"))?;
@@ -72,16 +79,16 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     let bzimage = dir.join("vmlinuz");
     let shipped = kroot.join(format!("boot/vmlinuz-{KERNEL_RELEASE}"));
     if !bzimage.exists() {
-        std::fs::copy(&shipped, &bzimage)
-            .with_context(|| format!("copying {}", shipped.display()))?;
+        let data =
+            std::fs::read(&shipped).with_context(|| format!("reading {}", shipped.display()))?;
+        write_atomic(&bzimage, &data)?;
     }
     let vmlinux = dir.join("vmlinux");
     if !vmlinux.exists() {
         let bz = std::fs::read(&bzimage)?;
-        let payload = bzimage_payload(&bz)?;
-        let elf = xz_decompress(payload)?;
-        let trimmed = trim_elf(&elf)?;
-        std::fs::write(&vmlinux, trimmed)?;
+        let elf = vmlinux_from_bzimage(&bz)
+            .with_context(|| format!("extracting vmlinux from {}", bzimage.display()))?;
+        write_atomic(&vmlinux, &trim_elf(&elf)?)?;
     }
     let initramfs = dir.join("initramfs.cpio");
     let init = std::fs::read(paths.root.join("guest/init")).context("reading guest/init")?;
@@ -96,6 +103,10 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         CpioEntry::file("bin/rdtsc", 0o755, rdtsc_elf()),
         CpioEntry::file("init", 0o755, init),
     ];
+    files.push(CpioEntry::dir("test"));
+    for (name, data) in test_scripts(&paths.root.join("guest/test"))? {
+        files.push(CpioEntry::file(&format!("test/{name}"), 0o644, data));
+    }
     let moddir = format!("lib/modules/{KERNEL_RELEASE}");
     let mut made = String::new();
     for m in MODULES {
@@ -112,12 +123,38 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         }
         files.push(CpioEntry::file(&dest, 0o644, data));
     }
-    std::fs::write(&initramfs, cpio_newc(&files))?;
+    let archive = cpio_newc(&files);
+    // Rewritten only when it changed, and never in place: an ISO being built beside this
+    // (`make test` while `make bench` prepares) reads the old file or the new one, whole.
+    if std::fs::read(&initramfs).ok().as_deref() != Some(&archive[..]) {
+        write_atomic(&initramfs, &archive)?;
+    }
     Ok(GuestImage {
         vmlinux,
         bzimage,
         initramfs,
     })
+}
+
+/// The per-mode scripts `guest/test/<mode>.sh` (name, content), sorted; none if the directory
+/// is absent. `/init` sources `/test/<mode>.sh` for `xenolith.test=<mode>`.
+fn test_scripts(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut v = Vec::new();
+    for e in rd {
+        let p = e?.path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".sh") && p.is_file() {
+            let data = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            v.push((name.to_string(), data));
+        }
+    }
+    v.sort();
+    Ok(v)
 }
 
 /// A 189-byte static x86-64 Linux program that prints the TSC in decimal and
@@ -182,15 +219,32 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
         Some(v) => format!("{package}={v}"),
         None => package.to_string(),
     };
-    let out = Command::new("apt-get")
-        .arg("download")
-        .arg(&spec)
-        .current_dir(cache)
-        .output()
-        .context("running apt-get download")?;
+    let fetch = || {
+        Command::new("apt-get")
+            .arg("download")
+            .arg(&spec)
+            .current_dir(cache)
+            .output()
+            .context("running apt-get download")
+    };
+    let mut out = fetch()?;
+    if !out.status.success() && crate::setup::is_root() {
+        // A fresh machine may have no package lists yet.
+        println!("guest image: apt-get download {spec} failed; running apt-get update");
+        let updated = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .context("running apt-get update")?;
+        if updated.success() {
+            out = fetch()?;
+        }
+    }
     if !out.status.success() {
         bail!(
-            "apt-get download {spec} failed:\n{}",
+            "apt-get download {spec} failed (run `apt-get update`; if Debian no longer \
+             carries that version, move the pin in tools/src/guest_image.rs or put the package \
+             at {}):\n{}",
+            dest.display(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -245,6 +299,128 @@ pub fn bzimage_payload(bz: &[u8]) -> Result<&[u8]> {
     let len = le(bz, 0x24C, 4)? as usize;
     bz.get(start..start + len)
         .context("bzImage payload out of range")
+}
+
+/// The uncompressed kernel ELF inside a bzImage: its payload's XZ stream decompressed, checked
+/// against the size word that ends the payload, and checked to be an x86-64 ELF64 executable
+/// with loadable segments.
+pub fn vmlinux_from_bzimage(bz: &[u8]) -> Result<Vec<u8>> {
+    let payload = bzimage_payload(bz)?;
+    if !payload.starts_with(XZ_MAGIC) {
+        bail!("the bzImage payload is not an XZ stream (only CONFIG_KERNEL_XZ is supported)");
+    }
+    let size = le(payload, payload.len().saturating_sub(4), 4)? as usize;
+    let elf = xz_decompress(payload)?;
+    if elf.len() != size {
+        bail!(
+            "the payload decompressed to {} bytes, its size word says {size}",
+            elf.len()
+        );
+    }
+    let segments = load_segments(&elf)?;
+    if segments.is_empty() {
+        bail!("the kernel ELF has no PT_LOAD segment");
+    }
+    Ok(elf)
+}
+
+/// The magic bytes an XZ stream starts with.
+const XZ_MAGIC: &[u8] = b"\xfd7zXZ\0";
+
+/// One PT_LOAD program header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadSegment {
+    /// Guest-physical load address.
+    pub paddr: u64,
+    /// Virtual address.
+    pub vaddr: u64,
+    /// Bytes taken from the file.
+    pub filesz: u64,
+    /// Bytes in memory (the rest zero-filled).
+    pub memsz: u64,
+}
+
+/// The entry point and PT_LOAD segments of a little-endian x86-64 ELF64 executable.
+pub fn load_segments(elf: &[u8]) -> Result<Vec<LoadSegment>> {
+    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        bail!("not a little-endian ELF64 file");
+    }
+    if le(elf, 0x12, 2)? != 62 {
+        bail!("not an x86-64 ELF (e_machine {})", le(elf, 0x12, 2)?);
+    }
+    let phoff = le(elf, 0x20, 8)? as usize;
+    let phentsize = le(elf, 0x36, 2)? as usize;
+    let phnum = le(elf, 0x38, 2)? as usize;
+    if phentsize < 56 {
+        bail!("bad program header size {phentsize}");
+    }
+    let mut v = Vec::new();
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if le(elf, ph, 4)? != 1 {
+            continue;
+        }
+        let seg = LoadSegment {
+            vaddr: le(elf, ph + 16, 8)?,
+            paddr: le(elf, ph + 24, 8)?,
+            filesz: le(elf, ph + 32, 8)?,
+            memsz: le(elf, ph + 40, 8)?,
+        };
+        let off = le(elf, ph + 8, 8)? as usize;
+        if elf.len() < off.saturating_add(seg.filesz as usize) || seg.filesz > seg.memsz {
+            bail!("PT_LOAD segment {i} out of range");
+        }
+        v.push(seg);
+    }
+    Ok(v)
+}
+
+/// Writes `data` to `path` through a temporary file beside it and a rename.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// Fails unless `file`'s SHA-256 (by `sha256sum`) is `want`.
+fn check_sha256(file: &Path, want: &str) -> Result<()> {
+    let out = Command::new("sha256sum")
+        .arg(file)
+        .output()
+        .context("running sha256sum")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let got = text.split_whitespace().next().unwrap_or("");
+    if !out.status.success() || got != want {
+        bail!(
+            "{} has SHA-256 {got:?}, the pin says {want} (delete it to download it again)",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// A one-line description of the image files, for `xenolith-tools guest-image`.
+pub fn describe(paths: &Paths, img: &GuestImage) -> Result<String> {
+    let mut s = format!("guest image: Debian {KERNEL_PACKAGE} {KERNEL_VERSION}\n");
+    for (what, p) in [
+        ("bzImage", &img.bzimage),
+        ("vmlinux", &img.vmlinux),
+        ("initramfs", &img.initramfs),
+    ] {
+        let len = std::fs::metadata(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .len();
+        s.push_str(&format!("  {what:<10} {} ({len} bytes)\n", paths.show(p)));
+    }
+    let elf = std::fs::read(&img.vmlinux)?;
+    s.push_str(&format!("  vmlinux entry {:#x}\n", le(&elf, 0x18, 8)?));
+    for seg in load_segments(&elf)? {
+        s.push_str(&format!(
+            "  PT_LOAD paddr {:#010x} vaddr {:#x} filesz {:#x} memsz {:#x}\n",
+            seg.paddr, seg.vaddr, seg.filesz, seg.memsz
+        ));
+    }
+    Ok(s)
 }
 
 /// Decompresses the first XZ stream of `data` (the payload ends in a size word).
@@ -392,6 +568,89 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(xz_decompress(&out.stdout).unwrap(), b"hello vmlinux");
+    }
+
+    /// A bzImage-like buffer: a 1-sector setup, then the protected-mode part with `payload` at
+    /// offset 0x40 (as in Linux's boot protocol 2.08+).
+    fn fake_bzimage(payload: &[u8]) -> Vec<u8> {
+        let mut bz = vec![0u8; 2 * 512 + 0x40];
+        bz[0x1F1] = 1;
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        bz[0x248..0x24C].copy_from_slice(&0x40u32.to_le_bytes());
+        bz[0x24C..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        bz.extend_from_slice(payload);
+        bz.extend_from_slice(&[0xAA; 100]); // what follows the payload in a real image
+        bz
+    }
+
+    fn xz(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = Command::new("xz")
+            .args(["-c", "--check=crc32"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(data).unwrap();
+        child.wait_with_output().unwrap().stdout
+    }
+
+    #[test]
+    fn vmlinux_comes_out_of_a_bzimage() {
+        // A small real x86-64 ELF stands in for the kernel.
+        let elf = rdtsc_elf();
+        let mut payload = xz(&elf);
+        payload.extend_from_slice(&(elf.len() as u32).to_le_bytes());
+        let out = vmlinux_from_bzimage(&fake_bzimage(&payload)).unwrap();
+        assert_eq!(out, elf);
+        let segs = load_segments(&out).unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(segs[0].paddr, 0x40_0000);
+        assert_eq!(segs[0].filesz, elf.len() as u64);
+
+        // A size word that does not match.
+        let n = payload.len();
+        payload[n - 4] ^= 1;
+        let e = vmlinux_from_bzimage(&fake_bzimage(&payload)).unwrap_err();
+        assert!(format!("{e}").contains("size word"), "{e}");
+        // Not XZ (e.g. a gzip kernel).
+        assert!(vmlinux_from_bzimage(&fake_bzimage(b"\x1f\x8b\x08\0rest1234")).is_err());
+        // XZ, but not an ELF inside.
+        let mut text = xz(b"plain text, not an ELF");
+        text.extend_from_slice(&22u32.to_le_bytes());
+        let e = vmlinux_from_bzimage(&fake_bzimage(&text)).unwrap_err();
+        assert!(format!("{e}").contains("ELF64"), "{e}");
+    }
+
+    #[test]
+    fn load_segments_checks_the_machine() {
+        let mut elf = rdtsc_elf();
+        assert_eq!(load_segments(&elf).unwrap().len(), 1);
+        elf[0x12] = 3; // EM_386
+        assert!(load_segments(&elf).is_err());
+        assert!(load_segments(b"\x7fELF").is_err());
+    }
+
+    #[test]
+    fn test_scripts_are_the_sh_files() {
+        let d = std::env::temp_dir().join(format!("xenolith-tests-{}", std::process::id()));
+        assert!(test_scripts(&d).unwrap().is_empty(), "absent dir");
+        std::fs::create_dir_all(d.join("sub.sh")).unwrap();
+        std::fs::write(d.join("b.sh"), "B").unwrap();
+        std::fs::write(d.join("a.sh"), "A").unwrap();
+        std::fs::write(d.join("notes.txt"), "x").unwrap();
+        let names: Vec<String> = test_scripts(&d).unwrap().into_iter().map(|t| t.0).collect();
+        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(names, ["a.sh", "b.sh"]);
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let p = std::env::temp_dir().join(format!("xenolith-atomic-{}", std::process::id()));
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        std::fs::remove_file(&p).unwrap();
     }
 
     fn elf_with_segment(data: &[u8], memsz: u64) -> Vec<u8> {

@@ -29,7 +29,9 @@ commands:
                         (default scenario: {default})
   test [--scenario <name>]... [--no-host] [--no-scenarios] [--jobs <1|2>]
                         host tests, then every scenario; last line `xenolith: N passed, M failed`
-  bench [<name>]        run the benchmarks
+  bench [<name>]        run the benchmarks (boot-cost, boot-cost-bare, p2m-resolver)
+  guest-image           download Debian's kernel and busybox (once), make build/guest/{vmlinuz,
+                        vmlinux,initramfs.cpio} and print them
   list                  list the scenarios
 
 environment:
@@ -110,6 +112,12 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 bail!("bench takes at most one benchmark name");
             }
             bench::run(&paths, rest.first().map(String::as_str))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "guest-image" => {
+            no_more(rest)?;
+            let img = guest_image::ensure(&paths)?;
+            print!("{}", guest_image::describe(&paths, &img)?);
             Ok(ExitCode::SUCCESS)
         }
         "list" => {
