@@ -19,6 +19,8 @@ pub const HOST_CRATES: &[&str] = &[
     "platform",
     "xenstore",
     "loader",
+    "netback",
+    "netswitch",
     "tests",
     "tools",
 ];
