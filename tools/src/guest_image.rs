@@ -25,6 +25,15 @@ pub const BUSYBOX_PACKAGE: &str = "busybox-static";
 /// Modules put into the initramfs (paths under `lib/modules/<release>/`).
 pub const MODULES: &[&str] = &["kernel/drivers/net/xen-netfront.ko"];
 
+/// The version of how `vmlinux` is made from the bzImage: bump it when that changes, and
+/// cached images are made again. 2: PT_NOTE offsets follow the trimmed PT_LOAD data.
+const IMAGE_FORMAT: u32 = 2;
+
+/// What `build/guest/stamp` holds when `vmlinuz` and `vmlinux` are those of the pin.
+fn stamp() -> String {
+    format!("{KERNEL_PACKAGE} {KERNEL_VERSION} {KERNEL_DEB_SHA256} format {IMAGE_FORMAT}\n")
+}
+
 /// The files a Linux domain boots from.
 #[derive(Debug, Clone)]
 pub struct GuestImage {
@@ -70,8 +79,26 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     let dir = dir(paths);
     let cache = dir.join("cache");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
-    check_sha256(&kernel_deb, KERNEL_DEB_SHA256)?;
+    // Outputs of another pin, or of an older way of making them, are made again.
+    let stamp_path = dir.join("stamp");
+    let stamp = stamp();
+    let stale = std::fs::read_to_string(&stamp_path).ok().as_deref() != Some(&stamp[..]);
+    if stale {
+        for old in [dir.join("vmlinuz"), dir.join("vmlinux"), dir.join("stamp")] {
+            let _ = std::fs::remove_file(old);
+        }
+        let _ = std::fs::remove_dir_all(cache.join("kernel-root"));
+    }
+    let mut kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
+    if check_sha256(&kernel_deb, KERNEL_DEB_SHA256).is_err() {
+        println!(
+            "guest image: {} is not the pinned package; fetching it again",
+            kernel_deb.display()
+        );
+        std::fs::remove_file(&kernel_deb)?;
+        kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
+        check_sha256(&kernel_deb, KERNEL_DEB_SHA256)?;
+    }
     let busybox_deb = download(&cache, BUSYBOX_PACKAGE, None)?;
     let kroot = extract(&kernel_deb, &cache.join("kernel-root"))?;
     let broot = extract(&busybox_deb, &cache.join("busybox-root"))?;
@@ -89,6 +116,9 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         let elf = vmlinux_from_bzimage(&bz)
             .with_context(|| format!("extracting vmlinux from {}", bzimage.display()))?;
         write_atomic(&vmlinux, &trim_elf(&elf)?)?;
+    }
+    if stale {
+        std::fs::write(&stamp_path, &stamp)?;
     }
     let initramfs = dir.join("initramfs.cpio");
     let init = std::fs::read(paths.root.join("guest/init")).context("reading guest/init")?;
@@ -446,7 +476,9 @@ fn xz_decompress(data: &[u8]) -> Result<Vec<u8>> {
 /// Rewrites an ELF64 so that each PT_LOAD segment's file data drops its
 /// trailing zeros (the loader zero-fills up to `p_memsz`) and section headers
 /// go: about half of Debian's vmlinux is zeros, and the hypervisor's boot
-/// modules are read through the BIOS.
+/// modules are read through the BIOS. Other segments with file data (PT_NOTE:
+/// the Xen and PVH ELF notes) keep pointing at their bytes: inside the kept
+/// part of a PT_LOAD they move with it, elsewhere they are copied to the end.
 pub fn trim_elf(elf: &[u8]) -> Result<Vec<u8>> {
     if elf.get(..4) != Some(b"\x7fELF") || elf[4] != 2 {
         bail!("not an ELF64 file");
@@ -459,6 +491,8 @@ pub fn trim_elf(elf: &[u8]) -> Result<Vec<u8>> {
         .get(..headers_end)
         .context("truncated headers")?
         .to_vec();
+    // (old offset, kept length, new offset) of each PT_LOAD.
+    let mut moved: Vec<(usize, usize, usize)> = Vec::new();
     for i in 0..phnum {
         let ph = phoff + i * phentsize;
         if le(elf, ph, 4)? != 1 {
@@ -466,13 +500,40 @@ pub fn trim_elf(elf: &[u8]) -> Result<Vec<u8>> {
         }
         let off = le(elf, ph + 8, 8)? as usize;
         let filesz = le(elf, ph + 32, 8)? as usize;
-        let data = elf.get(off..off + filesz).context("segment out of range")?;
+        let data = elf
+            .get(off..off.saturating_add(filesz))
+            .context("segment out of range")?;
         let keep = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
         let new_off = out.len().next_multiple_of(4096);
         out.resize(new_off, 0);
         out.extend_from_slice(&data[..keep]);
         out[ph + 8..ph + 16].copy_from_slice(&(new_off as u64).to_le_bytes());
         out[ph + 32..ph + 40].copy_from_slice(&(keep as u64).to_le_bytes());
+        moved.push((off, keep, new_off));
+    }
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let filesz = le(elf, ph + 32, 8)? as usize;
+        if le(elf, ph, 4)? == 1 || filesz == 0 {
+            continue;
+        }
+        let off = le(elf, ph + 8, 8)? as usize;
+        let end = off.saturating_add(filesz);
+        let inside = moved
+            .iter()
+            .find(|&&(o, k, _)| o <= off && end <= o + k)
+            .map(|&(o, _, n)| n + (off - o));
+        let new_off = match inside {
+            Some(n) => n,
+            None => {
+                let data = elf.get(off..end).context("segment out of range")?;
+                let n = out.len().next_multiple_of(8);
+                out.resize(n, 0);
+                out.extend_from_slice(data);
+                n
+            }
+        };
+        out[ph + 8..ph + 16].copy_from_slice(&(new_off as u64).to_le_bytes());
     }
     // No section headers.
     out[0x28..0x30].fill(0);
@@ -683,6 +744,40 @@ mod tests {
         assert_eq!(t.len(), off + 100);
         assert_eq!(le(&t, 0x28, 8).unwrap(), 0);
         assert!(trim_elf(b"not an elf at all").is_err());
+    }
+
+    /// Adds a second program header of type `p_type` over `off..off+len` to an
+    /// [`elf_with_segment`] file.
+    fn add_segment(e: &mut [u8], p_type: u32, off: u64, len: u64) {
+        e[0x38..0x3A].copy_from_slice(&2u16.to_le_bytes());
+        let ph = 64 + 56;
+        e[ph..ph + 4].copy_from_slice(&p_type.to_le_bytes());
+        e[ph + 8..ph + 16].copy_from_slice(&off.to_le_bytes());
+        e[ph + 32..ph + 40].copy_from_slice(&len.to_le_bytes());
+        e[ph + 40..ph + 48].copy_from_slice(&len.to_le_bytes());
+    }
+
+    #[test]
+    fn trimming_keeps_notes_pointing_at_their_bytes() {
+        // A note inside the PT_LOAD's data moves with it.
+        let mut data = b"....NOTE-BYTES..".to_vec();
+        data.extend(vec![0u8; 3000]);
+        let mut e = elf_with_segment(&data, 8192);
+        add_segment(&mut e, 4, 0x1004, 10);
+        let t = trim_elf(&e).unwrap();
+        let ph = 64 + 56;
+        let off = le(&t, ph + 8, 8).unwrap() as usize;
+        assert_eq!(&t[off..off + 10], b"NOTE-BYTES");
+        assert_eq!(le(&t, ph + 32, 8).unwrap(), 10);
+
+        // A note outside every PT_LOAD (here, in the headers' page) is copied to the end.
+        let mut e = elf_with_segment(&data, 8192);
+        e[0x800..0x808].copy_from_slice(b"XENNOTE!");
+        add_segment(&mut e, 4, 0x800, 8);
+        let t = trim_elf(&e).unwrap();
+        let off = le(&t, ph + 8, 8).unwrap() as usize;
+        assert_eq!(&t[off..off + 8], b"XENNOTE!");
+        assert_eq!(off % 8, 0);
     }
 
     #[test]
