@@ -1,6 +1,63 @@
 //! The virtual switch (an L2 learning bridge) that joins every vif, and the
 //! built-in peer host on it, with no privileged instruction.
+//!
+//! * [`Switch`] is the bridge: one [`PortId`] per vif plus one for the
+//!   peer, MAC learning with ageing, flooding, bounded per-port output
+//!   queues and counters.
+//! * [`Peer`] is a small IPv4 host made with `smoltcp` that answers ARP and
+//!   ping and serves TCP discard (port 9) and an endless source (port 19),
+//!   so that guests can measure throughput both ways with busybox `nc` and
+//!   `dd`.
+//!
+//! Neither has a clock: every call that needs the time takes a
+//! caller-supplied monotonic `now_ms`.
+//!
+//! # Wiring
+//!
+//! ```
+//! use netswitch::{Peer, PeerConfig, PortConfig, Switch, SwitchConfig};
+//!
+//! let mut now_ms = 0;
+//! let mut switch = Switch::new(SwitchConfig::default());
+//! let peer_port = switch.add_port(PortConfig::large());
+//! let vif_port = switch.add_port(PortConfig::standard());
+//! let mut peer = Peer::new(PeerConfig::default(), now_ms).unwrap();
+//!
+//! // Whenever netback has taken frames off a vif's TX ring:
+//! # let frame = [0xffu8; 60];
+//! switch.input(vif_port, &frame, now_ms);
+//! // ... then let the peer answer, and give every vif what is queued for it.
+//! peer.exchange(&mut switch, peer_port, now_ms);
+//! while let Some(frame) = switch.take_output(vif_port) {
+//!     // netback copies `frame` into the vif's RX ring.
+//! #   drop(frame);
+//! }
+//! while let Some(report) = peer.take_report() {
+//!     // e.g. "netpeer: discard received 67108864 bytes from 10.0.0.2:40000 in 812 ms"
+//! #   let _ = report;
+//! }
+//! // Arm a timer for the peer's next deadline (retransmission, keep-alive).
+//! let next = peer.poll_at(now_ms);
+//! # assert_eq!(next, None);
+//! # now_ms += 1;
+//! # let _ = now_ms;
+//! ```
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+mod device;
+pub mod peer;
+pub mod switch;
+
+pub use peer::{
+    fill_source_pattern, ConnectionReport, Peer, PeerConfig, PeerConfigError, PeerStats, Service,
+    DEFAULT_PEER_IPV4, DEFAULT_PEER_MAC, DEFAULT_PREFIX_LEN, DISCARD_PORT, SOURCE_PORT,
+};
+pub use switch::{
+    is_group_mac, is_link_local_mac, Delivery, DropReason, MacAddr, MacTableEntry, PortConfig,
+    PortId, PortStats, Switch, SwitchConfig, SwitchStats, BROADCAST_MAC, DEFAULT_AGEING_MS,
+    DEFAULT_MAX_MAC_ENTRIES, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_FRAMES, ETH_HEADER_LEN,
+    MAX_FRAME_LEN, MIN_FRAME_LEN, STANDARD_FRAME_LEN,
+};

@@ -1,0 +1,679 @@
+//! The virtual switch: an IEEE 802.1D-style learning bridge with no clock of
+//! its own.
+//!
+//! Every vif and the built-in peer host is one [`PortId`]. A frame handed to
+//! [`Switch::input`] (or [`Switch::input_vec`]) teaches the switch where its
+//! source MAC lives and is queued on the output queue of every port that
+//! should see it:
+//!
+//! * a unicast destination that the switch has learned, and whose entry has
+//!   not aged out, goes to that one port (or nowhere, when it lives on the
+//!   port the frame came in on: no hairpin);
+//! * unknown unicast, broadcast and multicast destinations are flooded to
+//!   every other port that is up;
+//! * a frame never goes back out of its ingress port.
+//!
+//! The owner of a port drains its queue with [`Switch::take_output`],
+//! [`Switch::peek_output`] or [`Switch::drain`]. Queues are bounded both in
+//! frames and in bytes; a frame that does not fit is dropped and counted
+//! (tail drop).
+//!
+//! # Frame sizes
+//!
+//! A frame is the Ethernet header (destination MAC, source MAC, EtherType:
+//! [`ETH_HEADER_LEN`] bytes) and its payload, with no preamble, no padding
+//! requirement and no FCS. The switch accepts frames of [`MIN_FRAME_LEN`]
+//! (a bare header) to [`MAX_FRAME_LEN`] (a header and a 65535-byte IPv4
+//! packet, the size of a GSO/TSO "super-frame" from a netfront with TSO)
+//! bytes; anything else is dropped at ingress. Each port then has its own
+//! [`PortConfig::max_frame_len`]: a frame longer than that is not queued on
+//! that port (counted in [`PortStats::tx_dropped_too_big`]).
+//! [`PortConfig::standard`] accepts [`STANDARD_FRAME_LEN`] (MTU 1500),
+//! [`PortConfig::large`] accepts everything up to [`MAX_FRAME_LEN`].
+//!
+//! # Time
+//!
+//! Time is a caller-supplied monotonic count of milliseconds (`now_ms`); it
+//! is only used to age the MAC table. A time that goes backwards is treated
+//! as "no time has passed".
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Length of an Ethernet header: destination MAC, source MAC, EtherType.
+pub const ETH_HEADER_LEN: usize = 14;
+
+/// The shortest frame the switch accepts: a bare Ethernet header.
+///
+/// Virtual NICs do not pad frames to the 60 bytes of a wire, so nothing
+/// longer is required.
+pub const MIN_FRAME_LEN: usize = ETH_HEADER_LEN;
+
+/// The longest frame the switch accepts: an Ethernet header followed by a
+/// 65535-byte IPv4 packet (a GSO/TSO super-frame), i.e. 65549 bytes.
+pub const MAX_FRAME_LEN: usize = ETH_HEADER_LEN + 65535;
+
+/// The longest frame of a standard 1500-byte-MTU link, without VLAN tag or
+/// FCS: 1514 bytes.
+pub const STANDARD_FRAME_LEN: usize = ETH_HEADER_LEN + 1500;
+
+/// Default MAC table ageing time, 300 s, as in IEEE 802.1D.
+pub const DEFAULT_AGEING_MS: u64 = 300_000;
+
+/// Default capacity of the MAC table.
+pub const DEFAULT_MAX_MAC_ENTRIES: usize = 1024;
+
+/// Default bound on the number of frames queued on one port.
+pub const DEFAULT_QUEUE_FRAMES: usize = 512;
+
+/// Default bound on the number of bytes queued on one port (2 MiB).
+pub const DEFAULT_QUEUE_BYTES: usize = 2 * 1024 * 1024;
+
+/// A 48-bit Ethernet MAC address.
+pub type MacAddr = [u8; 6];
+
+/// The broadcast MAC address.
+pub const BROADCAST_MAC: MacAddr = [0xff; 6];
+
+/// Whether `mac` is a group (multicast or broadcast) address: the I/G bit,
+/// the lowest bit of the first octet, is set.
+pub const fn is_group_mac(mac: &MacAddr) -> bool {
+    mac[0] & 1 != 0
+}
+
+/// Whether `mac` is one of the IEEE 802.1D reserved link-local group
+/// addresses 01:80:C2:00:00:00 to 01:80:C2:00:00:0F (STP, pause, LACP,
+/// 802.1X, LLDP, ...), which a bridge must not forward.
+pub const fn is_link_local_mac(mac: &MacAddr) -> bool {
+    mac[0] == 0x01
+        && mac[1] == 0x80
+        && mac[2] == 0xc2
+        && mac[3] == 0
+        && mac[4] == 0
+        && mac[5] & 0xf0 == 0
+}
+
+/// Identifies a port of a [`Switch`].
+///
+/// Ids are handed out in increasing order by [`Switch::add_port`] and never
+/// reused, so an id kept after [`Switch::remove_port`] cannot reach a later
+/// port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortId(u32);
+
+impl PortId {
+    /// The number of the port (0 for the first port added).
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for PortId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "port{}", self.0)
+    }
+}
+
+/// Switch-wide settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchConfig {
+    /// How long (ms) a learned MAC stays valid without a frame from it.
+    pub ageing_ms: u64,
+    /// Capacity of the MAC table (at least 1). When it is full the oldest
+    /// entry is evicted to make room.
+    pub max_mac_entries: usize,
+}
+
+impl Default for SwitchConfig {
+    fn default() -> Self {
+        Self {
+            ageing_ms: DEFAULT_AGEING_MS,
+            max_mac_entries: DEFAULT_MAX_MAC_ENTRIES,
+        }
+    }
+}
+
+/// Per-port settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Most frames held on the port's output queue (at least 1).
+    pub queue_frames: usize,
+    /// Most bytes held on the port's output queue. A single frame longer
+    /// than this is still accepted by an empty queue.
+    pub queue_bytes: usize,
+    /// Longest frame queued on this port, clamped to
+    /// [`MIN_FRAME_LEN`]..=[`MAX_FRAME_LEN`]. Longer frames are dropped on
+    /// this port (and still delivered to ports that accept them).
+    pub max_frame_len: usize,
+}
+
+impl PortConfig {
+    /// A port for a standard 1500-byte-MTU link: frames up to
+    /// [`STANDARD_FRAME_LEN`], default queue bounds.
+    pub const fn standard() -> Self {
+        Self {
+            queue_frames: DEFAULT_QUEUE_FRAMES,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            max_frame_len: STANDARD_FRAME_LEN,
+        }
+    }
+
+    /// A port that also takes GSO-sized frames up to [`MAX_FRAME_LEN`],
+    /// default queue bounds.
+    pub const fn large() -> Self {
+        Self {
+            max_frame_len: MAX_FRAME_LEN,
+            ..Self::standard()
+        }
+    }
+}
+
+impl Default for PortConfig {
+    /// Same as [`PortConfig::standard`].
+    fn default() -> Self {
+        Self::standard()
+    }
+}
+
+/// Counters of one port. "rx" is from the port into the switch, "tx" from
+/// the switch onto the port's output queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames accepted from the port.
+    pub rx_frames: u64,
+    /// Bytes of the frames accepted from the port.
+    pub rx_bytes: u64,
+    /// Frames from the port dropped for their length (outside
+    /// [`MIN_FRAME_LEN`]..=[`MAX_FRAME_LEN`]).
+    pub rx_dropped_bad_size: u64,
+    /// Frames from the port dropped because their source MAC is a group
+    /// address.
+    pub rx_dropped_bad_source: u64,
+    /// Frames from the port dropped because they were sent to a reserved
+    /// link-local group address (see [`is_link_local_mac`]).
+    pub rx_dropped_link_local: u64,
+    /// Frames from the port dropped because the port is down.
+    pub rx_dropped_port_down: u64,
+    /// Frames from the port whose destination lives on the same port and so
+    /// were not forwarded anywhere.
+    pub rx_filtered: u64,
+    /// Frames queued on the port.
+    pub tx_frames: u64,
+    /// Bytes of the frames queued on the port.
+    pub tx_bytes: u64,
+    /// Frames for the port dropped because its queue was full.
+    pub tx_dropped_queue_full: u64,
+    /// Frames for the port dropped because they exceed its
+    /// [`PortConfig::max_frame_len`].
+    pub tx_dropped_too_big: u64,
+}
+
+/// Switch-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwitchStats {
+    /// Frames sent to one known port.
+    pub unicast: u64,
+    /// Frames flooded (unknown unicast, broadcast, multicast).
+    pub flooded: u64,
+    /// Frames dropped at ingress (any `rx_dropped_*` or `rx_filtered`
+    /// reason, or an unknown port).
+    pub dropped: u64,
+    /// MAC addresses newly learned.
+    pub learned: u64,
+    /// Learned MAC addresses seen again on another port.
+    pub moved: u64,
+    /// Entries removed because they aged out.
+    pub aged_out: u64,
+    /// Entries evicted because the table was full.
+    pub evicted: u64,
+}
+
+/// Why a frame was not delivered (see [`Delivery::Dropped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The ingress port does not exist (never added, or removed).
+    NoSuchPort,
+    /// The ingress port is down.
+    PortDown,
+    /// The frame is shorter than [`MIN_FRAME_LEN`] or longer than
+    /// [`MAX_FRAME_LEN`].
+    BadSize,
+    /// The source MAC is a group address.
+    BadSource,
+    /// The destination is a reserved link-local group address.
+    LinkLocal,
+    /// The destination lives on the ingress port (no hairpin).
+    Filtered,
+    /// The one egress port's queue was full.
+    QueueFull,
+    /// The frame is longer than the one egress port accepts.
+    TooBig,
+    /// The egress port is down.
+    EgressDown,
+}
+
+/// What [`Switch::input`] did with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued on the one port where the destination lives.
+    Unicast(PortId),
+    /// Flooded to every other port that is up; `queued` of them took it
+    /// (the others were full or take shorter frames).
+    Flooded {
+        /// Ports whose queue took the frame.
+        queued: usize,
+    },
+    /// Not queued anywhere.
+    Dropped(DropReason),
+}
+
+#[derive(Debug)]
+struct Port {
+    config: PortConfig,
+    up: bool,
+    queue: VecDeque<Vec<u8>>,
+    queued_bytes: usize,
+    stats: PortStats,
+}
+
+impl Port {
+    /// Queue `frame` if the port takes it, counting either way.
+    fn offer(&mut self, frame: Vec<u8>) -> Result<(), DropReason> {
+        if !self.up {
+            return Err(DropReason::EgressDown);
+        }
+        if frame.len() > self.config.max_frame_len {
+            self.stats.tx_dropped_too_big += 1;
+            return Err(DropReason::TooBig);
+        }
+        let full = self.queue.len() >= self.config.queue_frames
+            || (!self.queue.is_empty()
+                && self.queued_bytes + frame.len() > self.config.queue_bytes);
+        if full {
+            self.stats.tx_dropped_queue_full += 1;
+            return Err(DropReason::QueueFull);
+        }
+        self.stats.tx_frames += 1;
+        self.stats.tx_bytes += frame.len() as u64;
+        self.queued_bytes += frame.len();
+        self.queue.push_back(frame);
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MacEntry {
+    port: PortId,
+    last_seen: u64,
+}
+
+/// An entry of the MAC table, as listed by [`Switch::mac_table`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MacTableEntry {
+    /// The learned address.
+    pub mac: MacAddr,
+    /// The port it was last seen on.
+    pub port: PortId,
+    /// When (caller's ms) a frame from it was last seen.
+    pub last_seen_ms: u64,
+}
+
+/// The learning bridge. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Switch {
+    config: SwitchConfig,
+    ports: BTreeMap<PortId, Port>,
+    next_port: u32,
+    table: BTreeMap<MacAddr, MacEntry>,
+    stats: SwitchStats,
+}
+
+impl Default for Switch {
+    fn default() -> Self {
+        Self::new(SwitchConfig::default())
+    }
+}
+
+impl Switch {
+    /// A switch with no ports.
+    pub fn new(config: SwitchConfig) -> Self {
+        Self {
+            config: SwitchConfig {
+                max_mac_entries: config.max_mac_entries.max(1),
+                ..config
+            },
+            ports: BTreeMap::new(),
+            next_port: 0,
+            table: BTreeMap::new(),
+            stats: SwitchStats::default(),
+        }
+    }
+
+    /// The switch's settings.
+    pub fn config(&self) -> SwitchConfig {
+        self.config
+    }
+
+    /// Add a port with `config` (see [`PortConfig`]); it starts up with an
+    /// empty queue.
+    ///
+    /// # Panics
+    /// After 2^32 ports have been added over the switch's life.
+    pub fn add_port(&mut self, config: PortConfig) -> PortId {
+        let id = PortId(self.next_port);
+        self.next_port = self
+            .next_port
+            .checked_add(1)
+            .expect("netswitch: port ids exhausted");
+        let config = PortConfig {
+            queue_frames: config.queue_frames.max(1),
+            queue_bytes: config.queue_bytes,
+            max_frame_len: config.max_frame_len.clamp(MIN_FRAME_LEN, MAX_FRAME_LEN),
+        };
+        self.ports.insert(
+            id,
+            Port {
+                config,
+                up: true,
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+                stats: PortStats::default(),
+            },
+        );
+        id
+    }
+
+    /// Remove a port: its queue is discarded and every MAC learned on it is
+    /// forgotten. Returns its counters, or `None` if there was no such port.
+    pub fn remove_port(&mut self, port: PortId) -> Option<PortStats> {
+        let removed = self.ports.remove(&port)?;
+        self.table.retain(|_, e| e.port != port);
+        Some(removed.stats)
+    }
+
+    /// Bring a port up or down. A port that is down takes no frame in
+    /// either direction; taking it down discards its queue and forgets the
+    /// MACs learned on it. Returns `false` if there is no such port.
+    pub fn set_port_up(&mut self, port: PortId, up: bool) -> bool {
+        let Some(p) = self.ports.get_mut(&port) else {
+            return false;
+        };
+        p.up = up;
+        if !up {
+            p.clear();
+            self.table.retain(|_, e| e.port != port);
+        }
+        true
+    }
+
+    /// Whether `port` exists and is up.
+    pub fn is_port_up(&self, port: PortId) -> bool {
+        self.ports.get(&port).is_some_and(|p| p.up)
+    }
+
+    /// The settings of `port`.
+    pub fn port_config(&self, port: PortId) -> Option<PortConfig> {
+        self.ports.get(&port).map(|p| p.config)
+    }
+
+    /// The ports, in the order they were added.
+    pub fn ports(&self) -> impl Iterator<Item = PortId> + '_ {
+        self.ports.keys().copied()
+    }
+
+    /// The ports with at least one frame queued.
+    pub fn ports_with_output(&self) -> impl Iterator<Item = PortId> + '_ {
+        self.ports
+            .iter()
+            .filter(|(_, p)| !p.queue.is_empty())
+            .map(|(id, _)| *id)
+    }
+
+    /// Counters of `port`.
+    pub fn port_stats(&self, port: PortId) -> Option<PortStats> {
+        self.ports.get(&port).map(|p| p.stats)
+    }
+
+    /// Switch-wide counters.
+    pub fn stats(&self) -> SwitchStats {
+        self.stats
+    }
+
+    /// Frames queued on `port` (0 if there is no such port).
+    pub fn queued_frames(&self, port: PortId) -> usize {
+        self.ports.get(&port).map_or(0, |p| p.queue.len())
+    }
+
+    /// Bytes queued on `port` (0 if there is no such port).
+    pub fn queued_bytes(&self, port: PortId) -> usize {
+        self.ports.get(&port).map_or(0, |p| p.queued_bytes)
+    }
+
+    /// The next frame queued on `port`, left on the queue (for an owner that
+    /// must check it has room for it first).
+    pub fn peek_output(&self, port: PortId) -> Option<&[u8]> {
+        self.ports.get(&port)?.queue.front().map(Vec::as_slice)
+    }
+
+    /// Take the next frame queued on `port`.
+    pub fn take_output(&mut self, port: PortId) -> Option<Vec<u8>> {
+        let p = self.ports.get_mut(&port)?;
+        let frame = p.queue.pop_front()?;
+        p.queued_bytes -= frame.len();
+        Some(frame)
+    }
+
+    /// Take every frame queued on `port`, oldest first. Frames the iterator
+    /// has not yielded when it is dropped are discarded.
+    pub fn drain(&mut self, port: PortId) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.ports.get_mut(&port).into_iter().flat_map(|p| {
+            p.queued_bytes = 0;
+            p.queue.drain(..)
+        })
+    }
+
+    /// Switch `frame`, received on `port` at `now_ms`, copying it onto
+    /// every egress queue that takes it.
+    pub fn input(&mut self, port: PortId, frame: &[u8], now_ms: u64) -> Delivery {
+        self.switch(port, Frame::Borrowed(frame), now_ms)
+    }
+
+    /// Like [`Switch::input`], but takes the frame by value, so that a
+    /// unicast frame is queued without a copy.
+    pub fn input_vec(&mut self, port: PortId, frame: Vec<u8>, now_ms: u64) -> Delivery {
+        self.switch(port, Frame::Owned(frame), now_ms)
+    }
+
+    /// The port where `mac` was learned, if its entry has not aged out by
+    /// `now_ms`.
+    pub fn lookup(&self, mac: &MacAddr, now_ms: u64) -> Option<PortId> {
+        let e = self.table.get(mac)?;
+        (!self.aged(e, now_ms)).then_some(e.port)
+    }
+
+    /// The MAC table, including entries that have aged out but have not yet
+    /// been removed (see [`Switch::expire`]).
+    pub fn mac_table(&self) -> impl Iterator<Item = MacTableEntry> + '_ {
+        self.table.iter().map(|(mac, e)| MacTableEntry {
+            mac: *mac,
+            port: e.port,
+            last_seen_ms: e.last_seen,
+        })
+    }
+
+    /// Remove every entry that has aged out by `now_ms`; returns how many.
+    /// Calling it is optional (aged entries are ignored anyway and make
+    /// room when the table is full); it keeps [`Switch::mac_table`] tidy.
+    pub fn expire(&mut self, now_ms: u64) -> usize {
+        let before = self.table.len();
+        let ageing = self.config.ageing_ms;
+        self.table
+            .retain(|_, e| now_ms.saturating_sub(e.last_seen) < ageing);
+        let n = before - self.table.len();
+        self.stats.aged_out += n as u64;
+        n
+    }
+
+    /// Forget every learned MAC.
+    pub fn flush_mac_table(&mut self) {
+        self.table.clear();
+    }
+
+    fn aged(&self, e: &MacEntry, now_ms: u64) -> bool {
+        now_ms.saturating_sub(e.last_seen) >= self.config.ageing_ms
+    }
+
+    fn learn(&mut self, mac: MacAddr, port: PortId, now_ms: u64) {
+        if let Some(e) = self.table.get_mut(&mac) {
+            if e.port != port {
+                self.stats.moved += 1;
+                e.port = port;
+            }
+            e.last_seen = e.last_seen.max(now_ms);
+            return;
+        }
+        if self.table.len() >= self.config.max_mac_entries {
+            self.expire(now_ms);
+        }
+        if self.table.len() >= self.config.max_mac_entries {
+            let oldest = self
+                .table
+                .iter()
+                .min_by_key(|(_, e)| e.last_seen)
+                .map(|(mac, _)| *mac);
+            if let Some(oldest) = oldest {
+                self.table.remove(&oldest);
+                self.stats.evicted += 1;
+            }
+        }
+        self.table.insert(
+            mac,
+            MacEntry {
+                port,
+                last_seen: now_ms,
+            },
+        );
+        self.stats.learned += 1;
+    }
+
+    fn drop_rx(&mut self, reason: DropReason) -> Delivery {
+        self.stats.dropped += 1;
+        Delivery::Dropped(reason)
+    }
+
+    fn switch(&mut self, ingress: PortId, frame: Frame<'_>, now_ms: u64) -> Delivery {
+        let bytes = frame.as_slice();
+        let len = bytes.len();
+        let Some(p) = self.ports.get_mut(&ingress) else {
+            return self.drop_rx(DropReason::NoSuchPort);
+        };
+        if !p.up {
+            p.stats.rx_dropped_port_down += 1;
+            return self.drop_rx(DropReason::PortDown);
+        }
+        if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&len) {
+            p.stats.rx_dropped_bad_size += 1;
+            return self.drop_rx(DropReason::BadSize);
+        }
+        let mut dst = [0u8; 6];
+        let mut src = [0u8; 6];
+        dst.copy_from_slice(&bytes[0..6]);
+        src.copy_from_slice(&bytes[6..12]);
+        if is_group_mac(&src) {
+            p.stats.rx_dropped_bad_source += 1;
+            return self.drop_rx(DropReason::BadSource);
+        }
+        if is_link_local_mac(&dst) {
+            p.stats.rx_dropped_link_local += 1;
+            return self.drop_rx(DropReason::LinkLocal);
+        }
+        p.stats.rx_frames += 1;
+        p.stats.rx_bytes += len as u64;
+        if src != [0; 6] {
+            self.learn(src, ingress, now_ms);
+        }
+
+        let known = if is_group_mac(&dst) {
+            None
+        } else {
+            self.lookup(&dst, now_ms)
+        };
+        match known {
+            Some(egress) if egress == ingress => {
+                if let Some(p) = self.ports.get_mut(&ingress) {
+                    p.stats.rx_filtered += 1;
+                }
+                self.drop_rx(DropReason::Filtered)
+            }
+            Some(egress) => {
+                self.stats.unicast += 1;
+                let Some(p) = self.ports.get_mut(&egress) else {
+                    return Delivery::Dropped(DropReason::EgressDown);
+                };
+                match p.offer(frame.into_vec()) {
+                    Ok(()) => Delivery::Unicast(egress),
+                    Err(reason) => Delivery::Dropped(reason),
+                }
+            }
+            None => {
+                self.stats.flooded += 1;
+                let targets: Vec<PortId> = self
+                    .ports
+                    .iter()
+                    .filter(|(id, p)| **id != ingress && p.up)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut queued = 0;
+                let mut frame = Some(frame);
+                let last = targets.len().saturating_sub(1);
+                for (i, id) in targets.into_iter().enumerate() {
+                    let Some(p) = self.ports.get_mut(&id) else {
+                        continue;
+                    };
+                    let copy = if i == last {
+                        frame.take().map(Frame::into_vec).unwrap_or_default()
+                    } else {
+                        frame
+                            .as_ref()
+                            .map(|f| f.as_slice().to_vec())
+                            .unwrap_or_default()
+                    };
+                    if p.offer(copy).is_ok() {
+                        queued += 1;
+                    }
+                }
+                Delivery::Flooded { queued }
+            }
+        }
+    }
+}
+
+enum Frame<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Frame<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Frame::Borrowed(b) => b,
+            Frame::Owned(v) => v,
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Frame::Borrowed(b) => b.to_vec(),
+            Frame::Owned(v) => v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
