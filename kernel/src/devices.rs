@@ -11,6 +11,8 @@ pub enum IoResult {
     Done,
     /// The guest entered ACPI S5: power the domain off.
     Poweroff,
+    /// The guest reset the machine (port 0xCF9, the FADT's reset register).
+    Reboot,
 }
 
 /// Per-domain device state.
@@ -18,6 +20,7 @@ pub struct Devices {
     pci: platform::pci::PciBus,
     pic: platform::pic::Pic,
     pm: platform::acpi::PmRegisters,
+    unplug: platform::unplug::PlatformPorts,
     sipi: Vec<Option<u8>>,
 }
 
@@ -28,6 +31,7 @@ impl Devices {
             pci: platform::pci::PciBus::new(),
             pic: platform::pic::Pic::new(),
             pm: platform::acpi::PmRegisters::new(),
+            unplug: platform::unplug::PlatformPorts::new(),
             sipi: vec![None; nr_vcpus as usize],
         }
     }
@@ -43,11 +47,10 @@ impl Devices {
         if size == 1 && self.pic.handles_port(port) {
             return self.pic.io_read(port) as u32;
         }
-        match (port, size) {
-            (0x10, 2) => 0x49d2,
-            (0x12, 1) => 1,
-            _ => u32::MAX,
+        if self.unplug.handles_port(port) {
+            return self.unplug.io_read(port, size);
         }
+        u32::MAX
     }
 
     /// An OUT of `size` bytes to `port`. Writes to unclaimed ports are dropped.
@@ -55,8 +58,11 @@ impl Devices {
         if size == 1 && self.pic.handles_port(port) {
             self.pic.io_write(port, value as u8);
         }
-        if self.pci.handles_port(port) {
-            self.pci.io_write(port, size, value);
+        if self.pci.handles_port(port) && self.pci.io_write(port, size, value).is_some() {
+            return IoResult::Reboot;
+        }
+        if self.unplug.handles_port(port) {
+            self.unplug.io_write(port, size, value);
         }
         if self.pm.handles_port(port) {
             if let Some(platform::acpi::SleepRequest::S5) = self.pm.io_write(port, size, value) {
@@ -64,6 +70,11 @@ impl Devices {
             }
         }
         IoResult::Done
+    }
+
+    /// Lines the guest wrote to the platform device's log port.
+    pub fn take_log_lines(&mut self) -> Vec<alloc::string::String> {
+        self.unplug.take_log_lines()
     }
 
     /// Records a startup IPI for vCPU `vcpu`.

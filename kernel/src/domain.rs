@@ -869,9 +869,15 @@ impl DomainRun<'_> {
                 .push(&[value as u8], |line| host.console_line(domid, line));
             return Next::Continue;
         }
-        match self.devices.io_out(port, size, value) {
+        let result = self.devices.io_out(port, size, value);
+        // The platform device's log port (0x12) prints on the domain's console, as in Xen.
+        for line in self.devices.take_log_lines() {
+            host.console_line(self.dom.domid, &line);
+        }
+        match result {
             IoResult::Done => Next::Continue,
             IoResult::Poweroff => Next::End(Outcome::Shutdown(ShutdownReason::Poweroff)),
+            IoResult::Reboot => Next::End(Outcome::Shutdown(ShutdownReason::Reboot)),
         }
     }
 

@@ -119,28 +119,15 @@ pub fn load(
         }
         None => None,
     };
-    let e820 = [
-        loader::E820Entry {
-            addr: 0,
-            size: 0x9F000,
-            kind: 1,
-        },
-        loader::E820Entry {
-            addr: 0x9F000,
-            size: 0x61000,
-            kind: 2,
-        },
-        loader::E820Entry {
-            addr: 0x10_0000,
-            size: ram_bytes - 0x10_0000,
-            kind: 1,
-        },
-        loader::E820Entry {
-            addr: 0xFEFF_8000,
-            size: 0x2000,
-            kind: 2,
-        },
-    ];
+    let e820: alloc::vec::Vec<loader::E820Entry> = platform::e820::e820_map(ram_bytes)
+        .map_err(|e| format!("memory map: {e:?}"))?
+        .iter()
+        .map(|e| loader::E820Entry {
+            addr: e.addr,
+            size: e.size,
+            kind: e.kind,
+        })
+        .collect();
     let acpi = platform::acpi::build_tables(platform::layout::ACPI_TABLES_GPA, spec.nr_vcpus);
     put(
         dom,

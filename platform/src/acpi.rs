@@ -1,12 +1,16 @@
 //! ACPI tables for an HVM domain and the PM1 registers behind them.
 //!
-//! Layout at [`crate::layout::ACPI_TABLES_GPA`]: RSDP (revision 2), XSDT,
-//! FADT (revision 5, no SMI command port so ACPI is already enabled, PM1a
-//! event/control blocks on I/O ports, no PM timer), FACS, a DSDT whose only
-//! object is `Name (_S5, Package () { 5, 5, 0, 0 })` so that Linux registers
-//! ACPI power-off, and a MADT with one enabled local APIC per vCPU (ACPI
-//! processor UID = APIC id = Xen vcpu id), no I/O APIC, and PCAT_COMPAT set
-//! for the 8259 pair of [`crate::pic`], through which Linux maps the SCI. Linux needs the MADT to start Xen's per-vCPU timers
+//! The tables, at [`crate::layout::ACPI_TABLES_GPA`]: an RSDP (revision 2) pointing to both
+//! an RSDT and an XSDT; a FADT (revision 5, ACPI 5.0) with no SMI command port (the platform
+//! is already in ACPI mode), PM1a event and control blocks on I/O ports, no PM timer, no GPE
+//! blocks, the PIIX reset register 0xCF9, SCI_INT 9 and IAPC_BOOT_ARCH 0 (never both NO_VGA
+//! and NO_CMOS_RTC: Linux would take the guest for PVH); a FACS; a DSDT with
+//! `Name (_S5, Package () { 5, 5, 0, 0 })`, so that Linux registers ACPI power-off, and the
+//! PCI root bridge `\_SB.PCI0`; and a MADT (the "APIC" table) with one enabled local APIC per
+//! vCPU (ACPI processor UID = APIC id = Xen vcpu id; Linux takes the UID as the Xen vcpu id of
+//! an AP), no I/O APIC, and PCAT_COMPAT set for the 8259 pair of [`crate::pic`], through which
+//! Linux maps the SCI (without a legacy PIC ACPI cannot install its SCI handler and turns
+//! itself off, and with it power-off). Linux needs the MADT to start Xen's per-vCPU timers
 //! (pitfall P1 of the Linux checklist).
 
 use alloc::vec::Vec;
@@ -19,14 +23,36 @@ pub const PM1A_EVT_LEN: u8 = 4;
 pub const PM1A_CNT_PORT: u16 = 0xB004;
 /// Length of the PM1a control block.
 pub const PM1A_CNT_LEN: u8 = 2;
-/// The SCI interrupt (not delivered: there is no interrupt controller for it).
+/// The SCI interrupt (never raised: no event source is emulated).
 pub const SCI_IRQ: u16 = 9;
-/// PM1_CNT.SCI_EN: the platform is in ACPI mode.
+/// PM1_STS.WAK_STS: set when the platform leaves a sleep state.
+pub const PM1_STS_WAK: u16 = 1 << 15;
+/// PM1_CNT.SCI_EN: the platform is in ACPI mode (always set).
 pub const PM1_CNT_SCI_EN: u16 = 1 << 0;
-/// PM1_CNT.SLP_EN.
+/// PM1_CNT.SLP_EN (write-only).
 pub const PM1_CNT_SLP_EN: u16 = 1 << 13;
+/// PM1_CNT bits that hold what was written: SCI_EN, BM_RLD and SLP_TYP.
+const PM1_CNT_KEEP: u16 = PM1_CNT_SCI_EN | (1 << 1) | (7 << 10);
 /// The SLP_TYP value of S5 in the DSDT's `_S5` package.
 pub const SLP_TYP_S5: u16 = 5;
+/// The FADT's reset register (the PIIX reset control register, see [`crate::pci`]).
+pub const RESET_REG_PORT: u16 = crate::pci::RESET_CONTROL;
+/// The value the FADT tells the guest to write to the reset register.
+pub const RESET_VALUE: u8 = 0x06;
+
+/// FADT flags: WBINVD works.
+pub const FADT_WBINVD: u32 = 1 << 0;
+/// FADT flags: C1 (HLT) is supported on all processors.
+pub const FADT_PROC_C1: u32 = 1 << 2;
+/// FADT flags: there is no fixed-feature sleep button.
+pub const FADT_SLP_BUTTON: u32 = 1 << 5;
+/// FADT flags: the reset register is supported.
+pub const FADT_RESET_REG_SUP: u32 = 1 << 10;
+/// The FADT's flags. PWR_BUTTON (bit 4) is clear: a fixed-feature power button exists, so
+/// Linux enables PWRBTN_EN; HW_REDUCED_ACPI (bit 20) is clear.
+pub const FADT_FLAGS: u32 = FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
+/// MADT flags: PCAT_COMPAT, a dual 8259 is present.
+pub const MADT_PCAT_COMPAT: u32 = 1;
 
 /// The tables as bytes, to be copied to their base address.
 pub struct AcpiTables {
@@ -36,20 +62,23 @@ pub struct AcpiTables {
     pub rsdp_gpa: u64,
 }
 
-const RSDP_OFF: usize = 0;
-const XSDT_OFF: usize = 0x40;
-const FACS_OFF: usize = 0x80;
-const FADT_OFF: usize = 0x100;
-const DSDT_OFF: usize = 0x240;
-const MADT_OFF: usize = 0x300;
 /// Size of a standard ACPI table header.
 const HEADER_LEN: usize = 36;
+/// Size of the RSDP (revision 2).
+const RSDP_LEN: usize = 36;
+/// Size of the FACS.
+const FACS_LEN: usize = 64;
+/// Size of an ACPI 5.0 FADT.
 const FADT_LEN: usize = 268;
+/// Size of the MADT before its entries.
+const MADT_FIXED_LEN: usize = 44;
+/// Largest APIC id a type-0 (Processor Local APIC) MADT entry can hold; above it, type 9.
+const MAX_XAPIC_ID: u32 = 254;
 
 /// The DSDT's AML: `Name (_S5, Package () { 5, 5, 0, 0 })` for power-off, and
 /// `Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0)
-/// Name (_BBN, 0) } }`: the PCI root bridge through which Linux, once ACPI is
-/// on, enumerates bus 0 (it then finds the Xen platform device).
+/// Name (_BBN, 0) } }`: the PCI root bridge through which Linux, once ACPI is on,
+/// enumerates bus 0 (it then finds the Xen platform device).
 pub const DSDT_AML: [u8; 50] = [
     0x08, b'_', b'S', b'5', b'_', // NameOp "_S5_"
     0x12, 0x08, 0x04, // PackageOp, PkgLength 8, NumElements 4
@@ -66,107 +95,188 @@ fn put(b: &mut [u8], off: usize, v: u64, n: usize) {
     b[off..off + n].copy_from_slice(&v.to_le_bytes()[..n]);
 }
 
+/// The byte that makes `b` sum to zero when it replaces a zero byte.
 fn checksum(b: &[u8]) -> u8 {
     0u8.wrapping_sub(b.iter().fold(0u8, |a, &x| a.wrapping_add(x)))
 }
 
-/// Writes a table header and fixes the checksum over `len` bytes.
+/// Writes a table header (checksum 0 for now).
 fn header(b: &mut [u8], off: usize, sig: &[u8; 4], len: usize, rev: u8) {
     b[off..off + 4].copy_from_slice(sig);
     put(b, off + 4, len as u64, 4);
     b[off + 8] = rev;
     b[off + 10..off + 16].copy_from_slice(b"XENLTH");
     b[off + 16..off + 24].copy_from_slice(b"XENOLITH");
-    put(b, off + 24, 1, 4);
-    b[off + 28..off + 32].copy_from_slice(b"XNLT");
-    put(b, off + 32, 1, 4);
+    put(b, off + 24, 1, 4); // OEM revision
+    b[off + 28..off + 32].copy_from_slice(b"XNLT"); // creator
+    put(b, off + 32, 1, 4); // creator revision
 }
 
+/// Sets the checksum of the table of `len` bytes at `off`.
 fn seal(b: &mut [u8], off: usize, len: usize) {
     b[off + 9] = 0;
     b[off + 9] = checksum(&b[off..off + len]);
 }
 
-/// A Generic Address Structure for a system-I/O register.
-fn gas_io(b: &mut [u8], off: usize, port: u16, bits: u8) {
+/// A Generic Address Structure for a system-I/O register of `bits` bits, accessed
+/// `access` (1 byte, 2 word, 3 dword) at a time.
+fn gas_io(b: &mut [u8], off: usize, port: u16, bits: u8, access: u8) {
     b[off] = 1; // system I/O
     b[off + 1] = bits;
     b[off + 2] = 0;
-    b[off + 3] = if bits >= 32 { 3 } else { 2 }; // dword / word access
+    b[off + 3] = access;
     put(b, off + 4, port as u64, 8);
 }
 
-/// Builds the tables for `nr_vcpus` vCPUs at guest-physical `base`.
+/// Where each table goes, as offsets from the base.
+struct Layout {
+    rsdp: usize,
+    facs: usize,
+    rsdt: usize,
+    xsdt: usize,
+    fadt: usize,
+    dsdt: usize,
+    madt: usize,
+    madt_len: usize,
+    end: usize,
+}
+
+/// The MADT length for `nr_vcpus` vCPUs (8-byte local APIC entries, 16-byte local x2APIC
+/// entries above APIC id 254).
+fn madt_len(nr_vcpus: u32) -> usize {
+    let small = nr_vcpus.min(MAX_XAPIC_ID + 1) as usize;
+    let large = nr_vcpus as usize - small;
+    MADT_FIXED_LEN + 8 * small + 16 * large
+}
+
+impl Layout {
+    fn new(nr_vcpus: u32) -> Self {
+        let align = |x: usize, a: usize| x.next_multiple_of(a);
+        let rsdp = 0;
+        let facs = align(rsdp + RSDP_LEN, 64);
+        let rsdt = align(facs + FACS_LEN, 16);
+        let xsdt = align(rsdt + HEADER_LEN + 4 * 2, 16);
+        let fadt = align(xsdt + HEADER_LEN + 8 * 2, 16);
+        let dsdt = align(fadt + FADT_LEN, 16);
+        let madt = align(dsdt + HEADER_LEN + DSDT_AML.len(), 16);
+        let madt_len = madt_len(nr_vcpus);
+        Layout {
+            rsdp,
+            facs,
+            rsdt,
+            xsdt,
+            fadt,
+            dsdt,
+            madt,
+            madt_len,
+            end: madt + madt_len,
+        }
+    }
+}
+
+/// The most vCPUs whose tables fit in [`crate::layout::ACPI_TABLES_MAX`] bytes.
+pub const MAX_VCPUS: u32 = 3000;
+
+/// Builds the tables for `nr_vcpus` vCPUs (APIC ids `0..nr_vcpus`) at guest-physical `base`.
+///
+/// # Panics
+/// If `nr_vcpus` exceeds [`MAX_VCPUS`].
 pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
-    let madt_len = HEADER_LEN + 8 + 8 * nr_vcpus as usize;
-    let mut b = alloc::vec![0u8; MADT_OFF + madt_len];
+    assert!(
+        nr_vcpus <= MAX_VCPUS,
+        "{nr_vcpus} vCPUs do not fit the ACPI area"
+    );
+    let l = Layout::new(nr_vcpus);
+    debug_assert!(l.end <= crate::layout::ACPI_TABLES_MAX);
+    let mut b = alloc::vec![0u8; l.end];
     let gpa = |off: usize| base + off as u64;
 
     // MADT.
-    header(&mut b, MADT_OFF, b"APIC", madt_len, 4);
-    put(&mut b, MADT_OFF + 36, 0xFEE0_0000, 4);
-    put(&mut b, MADT_OFF + 40, 1, 4); // PCAT_COMPAT: a (silent) 8259 pair is present
-    for id in 0..nr_vcpus as usize {
-        let e = MADT_OFF + 44 + 8 * id;
-        b[e] = 0; // processor local APIC
-        b[e + 1] = 8;
-        b[e + 2] = id as u8; // ACPI processor UID = Xen vcpu id
-        b[e + 3] = id as u8; // APIC id
-        put(&mut b, e + 4, 1, 4); // enabled
+    let m = l.madt;
+    header(&mut b, m, b"APIC", l.madt_len, 4);
+    put(&mut b, m + 36, crate::layout::LAPIC_GPA, 4);
+    put(&mut b, m + 40, MADT_PCAT_COMPAT as u64, 4);
+    let mut e = m + MADT_FIXED_LEN;
+    for id in 0..nr_vcpus {
+        if id <= MAX_XAPIC_ID {
+            b[e] = 0; // Processor Local APIC
+            b[e + 1] = 8;
+            b[e + 2] = id as u8; // ACPI processor UID = Xen vcpu id
+            b[e + 3] = id as u8; // APIC id
+            put(&mut b, e + 4, 1, 4); // enabled
+            e += 8;
+        } else {
+            b[e] = 9; // Processor Local x2APIC
+            b[e + 1] = 16;
+            put(&mut b, e + 4, id as u64, 4); // x2APIC id
+            put(&mut b, e + 8, 1, 4); // enabled
+            put(&mut b, e + 12, id as u64, 4); // ACPI processor UID
+            e += 16;
+        }
     }
-    seal(&mut b, MADT_OFF, madt_len);
+    seal(&mut b, m, l.madt_len);
 
     // DSDT.
     let dsdt_len = HEADER_LEN + DSDT_AML.len();
-    header(&mut b, DSDT_OFF, b"DSDT", dsdt_len, 2);
-    b[DSDT_OFF + HEADER_LEN..DSDT_OFF + dsdt_len].copy_from_slice(&DSDT_AML);
-    seal(&mut b, DSDT_OFF, dsdt_len);
+    header(&mut b, l.dsdt, b"DSDT", dsdt_len, 2);
+    b[l.dsdt + HEADER_LEN..l.dsdt + dsdt_len].copy_from_slice(&DSDT_AML);
+    seal(&mut b, l.dsdt, dsdt_len);
 
     // FACS (no checksum).
-    b[FACS_OFF..FACS_OFF + 4].copy_from_slice(b"FACS");
-    put(&mut b, FACS_OFF + 4, 64, 4);
-    b[FACS_OFF + 32] = 2; // version
+    b[l.facs..l.facs + 4].copy_from_slice(b"FACS");
+    put(&mut b, l.facs + 4, FACS_LEN as u64, 4);
+    b[l.facs + 32] = 2; // version
 
     // FADT.
-    let f = FADT_OFF;
+    let f = l.fadt;
     header(&mut b, f, b"FACP", FADT_LEN, 5);
-    put(&mut b, f + 36, gpa(FACS_OFF), 4);
-    put(&mut b, f + 40, gpa(DSDT_OFF), 4);
+    put(&mut b, f + 36, gpa(l.facs), 4); // FIRMWARE_CTRL (X_FIRMWARE_CTRL stays 0)
+    put(&mut b, f + 40, gpa(l.dsdt), 4);
     put(&mut b, f + 46, SCI_IRQ as u64, 2);
     // SMI_CMD (48) = 0: no transition needed, the platform is in ACPI mode.
     put(&mut b, f + 56, PM1A_EVT_PORT as u64, 4);
     put(&mut b, f + 64, PM1A_CNT_PORT as u64, 4);
+    // PM_TMR_BLK (76) and its length stay 0: no PM timer (optional since ACPI 5.0A).
     b[f + 88] = PM1A_EVT_LEN;
     b[f + 89] = PM1A_CNT_LEN;
-    // IAPC_BOOT_ARCH (109) = 0: neither NO_VGA nor NO_CMOS_RTC (pitfall P8).
-    put(&mut b, f + 112, 1, 4); // flags: WBINVD
-    put(&mut b, f + 132, gpa(FACS_OFF), 8);
-    put(&mut b, f + 140, gpa(DSDT_OFF), 8);
-    gas_io(&mut b, f + 148, PM1A_EVT_PORT, PM1A_EVT_LEN * 8);
-    gas_io(&mut b, f + 172, PM1A_CNT_PORT, PM1A_CNT_LEN * 8);
+    put(&mut b, f + 96, 101, 2); // P_LVL2_LAT > 100: no C2
+    put(&mut b, f + 98, 1001, 2); // P_LVL3_LAT > 1000: no C3
+                                  // IAPC_BOOT_ARCH (109) = 0: neither NO_VGA nor NO_CMOS_RTC (pitfall P8); no 8042.
+    put(&mut b, f + 112, FADT_FLAGS as u64, 4);
+    gas_io(&mut b, f + 116, RESET_REG_PORT, 8, 1);
+    b[f + 128] = RESET_VALUE;
+    put(&mut b, f + 140, gpa(l.dsdt), 8); // X_DSDT
+    gas_io(&mut b, f + 148, PM1A_EVT_PORT, PM1A_EVT_LEN * 8, 2);
+    gas_io(&mut b, f + 172, PM1A_CNT_PORT, PM1A_CNT_LEN * 8, 2);
     seal(&mut b, f, FADT_LEN);
 
-    // XSDT.
-    let entries = [gpa(FADT_OFF), gpa(MADT_OFF)];
+    // RSDT and XSDT.
+    let entries = [gpa(l.fadt), gpa(l.madt)];
+    let rsdt_len = HEADER_LEN + 4 * entries.len();
+    header(&mut b, l.rsdt, b"RSDT", rsdt_len, 1);
     let xsdt_len = HEADER_LEN + 8 * entries.len();
-    header(&mut b, XSDT_OFF, b"XSDT", xsdt_len, 1);
+    header(&mut b, l.xsdt, b"XSDT", xsdt_len, 1);
     for (i, &e) in entries.iter().enumerate() {
-        put(&mut b, XSDT_OFF + HEADER_LEN + 8 * i, e, 8);
+        put(&mut b, l.rsdt + HEADER_LEN + 4 * i, e, 4);
+        put(&mut b, l.xsdt + HEADER_LEN + 8 * i, e, 8);
     }
-    seal(&mut b, XSDT_OFF, xsdt_len);
+    seal(&mut b, l.rsdt, rsdt_len);
+    seal(&mut b, l.xsdt, xsdt_len);
 
-    // RSDP, revision 2 (no RSDT: ACPI 2.0+ readers use the XSDT).
-    b[RSDP_OFF..RSDP_OFF + 8].copy_from_slice(b"RSD PTR ");
-    b[RSDP_OFF + 9..RSDP_OFF + 15].copy_from_slice(b"XENLTH");
-    b[RSDP_OFF + 15] = 2;
-    put(&mut b, RSDP_OFF + 20, 36, 4);
-    put(&mut b, RSDP_OFF + 24, gpa(XSDT_OFF), 8);
-    b[RSDP_OFF + 8] = checksum(&b[RSDP_OFF..RSDP_OFF + 20]);
-    b[RSDP_OFF + 32] = checksum(&b[RSDP_OFF..RSDP_OFF + 36]);
+    // RSDP, revision 2.
+    let r = l.rsdp;
+    b[r..r + 8].copy_from_slice(b"RSD PTR ");
+    b[r + 9..r + 15].copy_from_slice(b"XENLTH");
+    b[r + 15] = 2;
+    put(&mut b, r + 16, gpa(l.rsdt), 4);
+    put(&mut b, r + 20, RSDP_LEN as u64, 4);
+    put(&mut b, r + 24, gpa(l.xsdt), 8);
+    b[r + 8] = checksum(&b[r..r + 20]);
+    b[r + 32] = checksum(&b[r..r + RSDP_LEN]);
 
     AcpiTables {
         bytes: b,
-        rsdp_gpa: gpa(RSDP_OFF),
+        rsdp_gpa: gpa(r),
     }
 }
 
@@ -175,21 +285,34 @@ pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
 pub enum SleepRequest {
     /// S5: soft off.
     S5,
-    /// Another sleep state (not supported: the domain keeps running).
+    /// Another SLP_TYP (not supported: the domain "wakes" at once, WAK_STS set).
     Other(u16),
 }
 
-/// The PM1a event and control registers.
+/// Decodes a PM1a_CNT value: a sleep request when SLP_EN is set.
+pub fn sleep_request(pm1_cnt: u16) -> Option<SleepRequest> {
+    if pm1_cnt & PM1_CNT_SLP_EN == 0 {
+        return None;
+    }
+    Some(match (pm1_cnt >> 10) & 7 {
+        SLP_TYP_S5 => SleepRequest::S5,
+        typ => SleepRequest::Other(typ),
+    })
+}
+
+/// The PM1a event (status, enable) and control registers.
 #[derive(Clone, Debug, Default)]
 pub struct PmRegisters {
+    status: u16,
     enable: u16,
     control: u16,
 }
 
 impl PmRegisters {
-    /// Registers after reset: in ACPI mode (SCI_EN set), nothing enabled.
+    /// Registers after reset: in ACPI mode (SCI_EN set), nothing enabled or pending.
     pub fn new() -> Self {
         PmRegisters {
+            status: 0,
             enable: 0,
             control: PM1_CNT_SCI_EN,
         }
@@ -201,45 +324,55 @@ impl PmRegisters {
             || (PM1A_CNT_PORT..PM1A_CNT_PORT + PM1A_CNT_LEN as u16).contains(&port)
     }
 
+    /// The six register bytes from [`PM1A_EVT_PORT`].
     fn regs(&self) -> [u8; 6] {
         let mut r = [0u8; 6];
-        // PM1_STS reads 0: no event is ever raised.
+        r[0..2].copy_from_slice(&self.status.to_le_bytes());
         r[2..4].copy_from_slice(&self.enable.to_le_bytes());
         r[4..6].copy_from_slice(&self.control.to_le_bytes());
         r
     }
 
-    /// Reads `size` bytes at `port`.
+    /// Reads `size` bytes at `port`; bytes outside the blocks read all-ones.
     pub fn io_read(&self, port: u16, size: u8) -> u32 {
         let r = self.regs();
-        let off = (port - PM1A_EVT_PORT) as usize;
-        (0..size as usize).fold(0u32, |v, i| {
-            v | (*r.get(off + i).unwrap_or(&0xFF) as u32) << (8 * i)
+        (0..size as u16).fold(0u32, |v, i| {
+            let off = port.wrapping_add(i).wrapping_sub(PM1A_EVT_PORT) as usize;
+            v | (*r.get(off).unwrap_or(&0xFF) as u32) << (8 * i)
         })
     }
 
-    /// Writes `size` bytes at `port`; returns a sleep request on SLP_EN.
+    /// Writes `size` bytes at `port`: status bits are write-1-to-clear, enable bits hold what
+    /// was written, and a PM1a_CNT write with SLP_EN returns the sleep request.
     pub fn io_write(&mut self, port: u16, size: u8, value: u32) -> Option<SleepRequest> {
         let mut r = self.regs();
-        let off = (port - PM1A_EVT_PORT) as usize;
-        for i in 0..size as usize {
-            if let Some(byte) = r.get_mut(off + i) {
+        let mut touched = [false; 6];
+        for i in 0..size as u16 {
+            let off = port.wrapping_add(i).wrapping_sub(PM1A_EVT_PORT) as usize;
+            if let Some(byte) = r.get_mut(off) {
                 *byte = (value >> (8 * i)) as u8;
+                touched[off] = true;
             }
         }
-        // Status bits are write-1-to-clear and always 0 here.
+        // Only the status bytes written clear anything.
+        let written = |i: usize| if touched[i] { r[i] } else { 0 };
+        self.status &= !u16::from_le_bytes([written(0), written(1)]);
         self.enable = u16::from_le_bytes([r[2], r[3]]);
-        let control = u16::from_le_bytes([r[4], r[5]]);
-        self.control = (control & !PM1_CNT_SLP_EN) | PM1_CNT_SCI_EN;
-        if control & PM1_CNT_SLP_EN != 0 && off + size as usize > 4 {
-            let typ = (control >> 10) & 7;
-            return Some(if typ == SLP_TYP_S5 {
-                SleepRequest::S5
-            } else {
-                SleepRequest::Other(typ)
-            });
+        if touched[4] || touched[5] {
+            return self.pm1a_cnt_write(u16::from_le_bytes([r[4], r[5]]));
         }
         None
+    }
+
+    /// A write of `value` to PM1a_CNT: keeps SLP_TYP and BM_RLD (SCI_EN stays set), and
+    /// returns the sleep request SLP_EN makes.
+    pub fn pm1a_cnt_write(&mut self, value: u16) -> Option<SleepRequest> {
+        self.control = (value & PM1_CNT_KEEP) | PM1_CNT_SCI_EN;
+        let request = sleep_request(value);
+        if let Some(SleepRequest::Other(_)) = request {
+            self.status |= PM1_STS_WAK;
+        }
+        request
     }
 }
 
@@ -254,56 +387,156 @@ mod tests {
             .fold(0, |a, &x| (a << 8) | x as u64)
     }
 
+    fn sum(b: &[u8]) -> u8 {
+        b.iter().fold(0u8, |a, &x| a.wrapping_add(x))
+    }
+
+    /// The table at `gpa`, after checking its signature, length and checksum.
     fn table_at<'a>(t: &'a AcpiTables, base: u64, gpa: u64, sig: &[u8; 4]) -> &'a [u8] {
         let off = (gpa - base) as usize;
         assert_eq!(&t.bytes[off..off + 4], sig);
         let len = rd(&t.bytes, off + 4, 4) as usize;
+        assert!(len >= HEADER_LEN && off + len <= t.bytes.len());
         let table = &t.bytes[off..off + len];
-        assert_eq!(checksum(table), 0, "checksum of {sig:?}");
+        assert_eq!(sum(table), 0, "checksum of {sig:?}");
+        assert_eq!(&table[10..16], b"XENLTH");
         table
     }
 
-    #[test]
-    fn tables_chain_from_rsdp_with_valid_checksums() {
-        let base = 0xE0000;
-        let t = build_tables(base, 2);
-        assert_eq!(t.rsdp_gpa, base);
-        let rsdp = &t.bytes[..36];
+    struct Parsed<'a> {
+        fadt: &'a [u8],
+        madt: &'a [u8],
+        dsdt: &'a [u8],
+        facs: &'a [u8],
+    }
+
+    fn parse(t: &AcpiTables, base: u64) -> Parsed<'_> {
+        let rsdp = &t.bytes[(t.rsdp_gpa - base) as usize..][..RSDP_LEN];
         assert_eq!(&rsdp[..8], b"RSD PTR ");
-        assert_eq!(checksum(&rsdp[..20]), 0);
-        assert_eq!(checksum(rsdp), 0);
-        assert_eq!(rsdp[15], 2);
-        let xsdt = table_at(&t, base, rd(rsdp, 24, 8), b"XSDT");
+        assert_eq!(sum(&rsdp[..20]), 0, "ACPI 1.0 checksum");
+        assert_eq!(sum(rsdp), 0, "extended checksum");
+        assert_eq!(rsdp[15], 2, "revision");
+        assert_eq!(rd(rsdp, 20, 4), 36);
+        let xsdt = table_at(t, base, rd(rsdp, 24, 8), b"XSDT");
+        let rsdt = table_at(t, base, rd(rsdp, 16, 4), b"RSDT");
         assert_eq!(xsdt.len(), 36 + 16);
-        let fadt = table_at(&t, base, rd(xsdt, 36, 8), b"FACP");
-        let madt = table_at(&t, base, rd(xsdt, 44, 8), b"APIC");
-        let dsdt = table_at(&t, base, rd(fadt, 140, 8), b"DSDT");
-        assert_eq!(&dsdt[36..], &DSDT_AML[..]);
-        assert_eq!(rd(fadt, 40, 4), rd(fadt, 140, 8));
-        let facs = (rd(fadt, 132, 8) - base) as usize;
-        assert_eq!(facs % 64, 0);
-        assert_eq!(&t.bytes[facs..facs + 4], b"FACS");
-        assert_eq!(rd(fadt, 48, 4), 0, "no SMI_CMD: already in ACPI mode");
-        assert_eq!(rd(fadt, 64, 4), PM1A_CNT_PORT as u64);
-        assert_eq!(rd(fadt, 109, 2), 0, "pitfall P8");
-        assert_eq!(madt.len(), 44 + 16);
-        for id in 0..2 {
-            let e = &madt[44 + 8 * id..52 + 8 * id];
-            assert_eq!(e, [0, 8, id as u8, id as u8, 1, 0, 0, 0]);
+        assert_eq!(rsdt.len(), 36 + 8);
+        for i in 0..2 {
+            assert_eq!(rd(xsdt, 36 + 8 * i, 8), rd(rsdt, 36 + 4 * i, 4));
+        }
+        let fadt = table_at(t, base, rd(xsdt, 36, 8), b"FACP");
+        let madt = table_at(t, base, rd(xsdt, 44, 8), b"APIC");
+        let dsdt = table_at(t, base, rd(fadt, 140, 8), b"DSDT");
+        assert_eq!(rd(fadt, 40, 4), rd(fadt, 140, 8), "DSDT and X_DSDT agree");
+        let facs_gpa = rd(fadt, 36, 4);
+        assert_eq!(rd(fadt, 132, 8), 0, "only one FACS address");
+        assert_eq!(facs_gpa % 64, 0, "FACS alignment");
+        let facs = &t.bytes[(facs_gpa - base) as usize..][..64];
+        Parsed {
+            fadt,
+            madt,
+            dsdt,
+            facs,
         }
     }
 
     #[test]
-    fn aml_package_lengths() {
-        assert_eq!(DSDT_AML[5], 0x12);
-        // PkgLength counts itself, NumElements and the elements.
+    fn tables_chain_from_rsdp_with_valid_checksums() {
+        let base = crate::layout::ACPI_TABLES_GPA;
+        let t = build_tables(base, 2);
+        assert_eq!(t.rsdp_gpa, base);
+        assert_eq!(t.rsdp_gpa % 16, 0, "scannable RSDP alignment");
+        let p = parse(&t, base);
+        assert_eq!(&p.facs[..4], b"FACS");
+        assert_eq!(rd(p.facs, 4, 4), 64);
+        assert_eq!(p.facs[32], 2);
+        assert_eq!(&p.dsdt[36..], &DSDT_AML[..]);
+        assert_eq!(p.dsdt[8], 2, "DSDT revision 2: 64-bit integers");
+    }
+
+    #[test]
+    fn fadt_fields() {
+        let base = 0x1234_0000;
+        let t = build_tables(base, 1);
+        let f = parse(&t, base).fadt;
+        assert_eq!(f.len(), 268);
+        assert_eq!(f[8], 5, "revision");
+        assert_eq!(rd(f, 46, 2), 9, "SCI_INT");
+        assert_eq!(rd(f, 48, 4), 0, "no SMI_CMD: already in ACPI mode");
+        assert_eq!(rd(f, 56, 4), 0xB000);
+        assert_eq!(rd(f, 64, 4), 0xB004);
+        assert_eq!(rd(f, 76, 4), 0, "no PM timer");
+        assert_eq!(f[91], 0, "PM_TMR_LEN");
+        assert_eq!(rd(f, 80, 4), 0, "no GPE0");
+        assert_eq!((f[88], f[89]), (4, 2));
+        assert_eq!(rd(f, 109, 2), 0, "IAPC_BOOT_ARCH: pitfall P8");
+        let flags = rd(f, 112, 4) as u32;
+        assert_eq!(flags & (1 << 20), 0, "not HW-reduced");
+        assert_ne!(flags & FADT_RESET_REG_SUP, 0);
+        assert_eq!(&f[116..120], &[1, 8, 0, 1]);
+        assert_eq!(rd(f, 120, 8), 0xCF9);
+        assert_eq!(f[128], 0x06);
+        // X_PM1a_EVT_BLK and X_PM1a_CNT_BLK: system I/O, same ports and widths.
+        assert_eq!(&f[148..151], &[1, 32, 0]);
+        assert_eq!(rd(f, 152, 8), 0xB000);
+        assert_eq!(&f[172..175], &[1, 16, 0]);
+        assert_eq!(rd(f, 176, 8), 0xB004);
+        assert_eq!(&f[208..220], &[0; 12], "no X_PM_TMR_BLK");
+    }
+
+    #[test]
+    fn madt_entries() {
+        let base = 0xE0000;
+        let t = build_tables(base, 4);
+        let m = parse(&t, base).madt;
+        assert_eq!(m.len(), 44 + 4 * 8);
+        assert_eq!(rd(m, 36, 4), 0xFEE0_0000);
+        assert_eq!(rd(m, 40, 4), MADT_PCAT_COMPAT as u64);
+        for id in 0..4 {
+            let e = &m[44 + 8 * id..52 + 8 * id];
+            assert_eq!(e, [0, 8, id as u8, id as u8, 1, 0, 0, 0]);
+        }
+        assert!(!m[44..].chunks(8).any(|e| e[0] == 1), "no I/O APIC");
+    }
+
+    #[test]
+    fn madt_switches_to_x2apic_entries_above_254() {
+        let base = 0xE0000;
+        let n = 300;
+        let t = build_tables(base, n);
+        assert!(t.bytes.len() <= crate::layout::ACPI_TABLES_MAX);
+        let m = parse(&t, base).madt;
+        assert_eq!(m.len(), 44 + 255 * 8 + 45 * 16);
+        let e = &m[44 + 254 * 8..][..8];
+        assert_eq!(e, [0, 8, 254, 254, 1, 0, 0, 0]);
+        let x = &m[44 + 255 * 8..][..16];
+        assert_eq!((x[0], x[1]), (9, 16));
+        assert_eq!(rd(x, 4, 4), 255);
+        assert_eq!(rd(x, 8, 4), 1);
+        assert_eq!(rd(x, 12, 4), 255);
+        let last = &m[m.len() - 16..];
+        assert_eq!(rd(last, 4, 4), 299);
+        let big = build_tables(base, MAX_VCPUS);
+        assert!(big.bytes.len() <= crate::layout::ACPI_TABLES_MAX);
+    }
+
+    #[test]
+    fn aml_of_s5_and_the_root_bridge() {
+        assert_eq!(&DSDT_AML[..5], &[0x08, b'_', b'S', b'5', b'_']);
+        assert_eq!(DSDT_AML[5], 0x12, "PackageOp");
+        // One-byte PkgLength (< 64): it counts itself, NumElements and the elements.
         assert_eq!(DSDT_AML[6] as usize, 14 - 6);
-        assert_eq!(DSDT_AML[7], 4);
-        // The scope runs to the end of the table; the device too.
+        assert_eq!(DSDT_AML[7], 4, "NumElements");
+        assert_eq!(&DSDT_AML[8..14], &[0x0A, 5, 0x0A, 5, 0, 0]);
+        // The scope and the device run to the end of the table.
         assert_eq!(DSDT_AML[14], 0x10);
         assert_eq!(DSDT_AML[15] as usize, DSDT_AML.len() - 15);
         assert_eq!(&DSDT_AML[21..23], &[0x5B, 0x82]);
         assert_eq!(DSDT_AML[23] as usize, DSDT_AML.len() - 23);
+        assert!(
+            DSDT_AML[15] < 0x40 && DSDT_AML[23] < 0x40,
+            "one-byte PkgLengths"
+        );
         // EisaId("PNP0A03").
         assert_eq!(
             u32::from_le_bytes([DSDT_AML[34], DSDT_AML[35], DSDT_AML[36], DSDT_AML[37]]),
@@ -312,24 +545,78 @@ mod tests {
     }
 
     #[test]
-    fn pm1_control_poweroff() {
-        let mut pm = PmRegisters::new();
-        assert!(pm.handles_port(PM1A_CNT_PORT));
-        assert!(!pm.handles_port(PM1A_CNT_PORT + 2));
+    fn sleep_request_decoding() {
+        assert_eq!(sleep_request(5 << 10), None, "SLP_EN clear");
+        assert_eq!(sleep_request(5 << 10 | 1 << 13), Some(SleepRequest::S5));
         assert_eq!(
-            pm.io_read(PM1A_CNT_PORT, 2) as u16 & PM1_CNT_SCI_EN,
-            PM1_CNT_SCI_EN
+            sleep_request(5 << 10 | 1 << 13 | 1),
+            Some(SleepRequest::S5),
+            "with SCI_EN"
         );
-        pm.io_write(PM1A_EVT_PORT + 2, 2, 0x0100);
-        assert_eq!(pm.io_read(PM1A_EVT_PORT + 2, 2), 0x0100);
-        assert_eq!(pm.io_read(PM1A_EVT_PORT, 2), 0);
-        let s3 = (3 << 10) | PM1_CNT_SLP_EN as u32;
+        assert_eq!(
+            sleep_request(3 << 10 | 1 << 13),
+            Some(SleepRequest::Other(3))
+        );
+        assert_eq!(sleep_request(1 << 13), Some(SleepRequest::Other(0)));
+    }
+
+    #[test]
+    fn pm1_control_poweroff() {
+        // ACPICA's acpi_hw_legacy_sleep: clear WAK_STS and all status, write SLP_TYP, then
+        // SLP_TYP | SLP_EN.
+        let mut pm = PmRegisters::new();
+        assert!(pm.handles_port(PM1A_CNT_PORT) && pm.handles_port(PM1A_CNT_PORT + 1));
+        assert!(!pm.handles_port(PM1A_CNT_PORT + 2) && !pm.handles_port(PM1A_EVT_PORT - 1));
+        assert_eq!(pm.io_read(PM1A_CNT_PORT, 2), PM1_CNT_SCI_EN as u32);
+        assert_eq!(pm.io_write(PM1A_EVT_PORT, 2, 0xFFFF), None);
+        let cnt = pm.io_read(PM1A_CNT_PORT, 2);
+        assert_eq!(pm.io_write(PM1A_CNT_PORT, 2, cnt | 5 << 10), None);
+        assert_eq!(pm.io_read(PM1A_CNT_PORT, 2), 5 << 10 | 1);
+        let s5 = 5 << 10 | PM1_CNT_SLP_EN as u32 | 1;
+        assert_eq!(pm.io_write(PM1A_CNT_PORT, 2, s5), Some(SleepRequest::S5));
+        assert_eq!(
+            pm.io_read(PM1A_CNT_PORT, 2) & PM1_CNT_SLP_EN as u32,
+            0,
+            "write-only"
+        );
+        // SCI_EN cannot be cleared.
+        pm.io_write(PM1A_CNT_PORT, 2, 0);
+        assert_eq!(pm.io_read(PM1A_CNT_PORT, 2), 1);
+        // A byte write of the high half alone also sleeps.
+        assert_eq!(
+            pm.io_write(PM1A_CNT_PORT + 1, 1, (5 << 2 | 1 << 5) as u32),
+            Some(SleepRequest::S5)
+        );
+    }
+
+    #[test]
+    fn pm1_event_block() {
+        let mut pm = PmRegisters::new();
+        // ACPICA enables the power button and global lock events and reads them back.
+        pm.io_write(PM1A_EVT_PORT + 2, 2, 0x0120);
+        assert_eq!(pm.io_read(PM1A_EVT_PORT + 2, 2), 0x0120);
+        assert_eq!(pm.io_read(PM1A_EVT_PORT, 4), 0x0120_0000);
+        assert_eq!(pm.io_read(PM1A_EVT_PORT, 2), 0, "no event pending");
+        // A dword write of the whole block: status write-1-to-clear, enable as written.
+        pm.io_write(PM1A_EVT_PORT, 4, 0x0000_FFFF);
+        assert_eq!(pm.io_read(PM1A_EVT_PORT, 4), 0);
+        // An unsupported sleep state returns at once with WAK_STS set, which then clears.
+        let s3 = 3 << 10 | PM1_CNT_SLP_EN as u32;
         assert_eq!(
             pm.io_write(PM1A_CNT_PORT, 2, s3),
             Some(SleepRequest::Other(3))
         );
-        assert_eq!(pm.io_write(PM1A_CNT_PORT, 2, 5 << 10), None);
-        let s5 = (5 << 10) | PM1_CNT_SLP_EN as u32;
-        assert_eq!(pm.io_write(PM1A_CNT_PORT, 2, s5), Some(SleepRequest::S5));
+        assert_eq!(pm.io_read(PM1A_EVT_PORT, 2), PM1_STS_WAK as u32);
+        pm.io_write(PM1A_EVT_PORT, 1, 0xFF);
+        assert_eq!(
+            pm.io_read(PM1A_EVT_PORT, 2),
+            PM1_STS_WAK as u32,
+            "other byte"
+        );
+        pm.io_write(PM1A_EVT_PORT + 1, 1, 0x80);
+        assert_eq!(pm.io_read(PM1A_EVT_PORT, 2), 0);
+        // Reads past the blocks are all-ones (SLP_TYP 3 is still in PM1a_CNT).
+        assert_eq!(pm.io_read(PM1A_CNT_PORT + 1, 2), 0xFF0C);
+        assert_eq!(pm.io_read(0x1234, 1), 0xFF);
     }
 }

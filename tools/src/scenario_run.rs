@@ -131,15 +131,31 @@ fn try_run(
     let limit = timeout(std::env::var(TIMEOUT_ENV).ok().as_deref(), scenario.timeout)?;
     iso::make_iso(paths, scenario, choice.emulator).context("iso")?;
     let dir = paths.scenario_dir(&scenario.name);
-    let mut cmd = emulator::prepare(choice.emulator, &dir)?;
     let out_path = dir.join(files::EMULATOR_OUT);
-    let out =
-        File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
-    cmd.stdout(Stdio::from(out.try_clone()?))
-        .stderr(Stdio::from(out));
     let serial = dir.join(files::SERIAL);
-    let outcome = runner::run(cmd, &serial, &RunOptions::new(limit, stream))
-        .with_context(|| format!("running {}", choice.emulator))?;
+    let mut attempt = 0;
+    let outcome = loop {
+        let mut cmd = emulator::prepare(choice.emulator, &dir)?;
+        let out =
+            File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
+        cmd.stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out));
+        let outcome = runner::run(cmd, &serial, &RunOptions::new(limit, stream))
+            .with_context(|| format!("running {}", choice.emulator))?;
+        // Bochs' headless display needs a free VNC port; with many emulators running on one
+        // machine it can find none and exit before the machine starts. That is not a result.
+        let emulator_out = std::fs::read_to_string(&out_path).unwrap_or_default();
+        attempt += 1;
+        if attempt < 3 && emulator_out.contains(RFB_NO_PORT) && outcome.log.is_empty() {
+            println!(
+                "scenario {}: Bochs found no free VNC port, starting it again",
+                scenario.name
+            );
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            continue;
+        }
+        break outcome;
+    };
     let verdict = decide(scenario, &outcome, choice.emulator);
     let detail = format!(
         "wall {:.1} s, {}, log {}",
@@ -161,6 +177,9 @@ fn try_run(
         excerpt,
     })
 }
+
+/// What Bochs says when its headless (VNC) display finds no port to listen on.
+const RFB_NO_PORT: &str = "RFB could not bind any port";
 
 /// How many serial lines a failure shows.
 const EXCERPT_SERIAL_LINES: usize = 20;
