@@ -1,0 +1,1139 @@
+//! One virtual interface: the XenbusState handshake and the data path of its
+//! queues.
+
+use crate::csum;
+use crate::error::{ErrorKind, RingKind, VifError};
+use crate::ring::{AttachError, Ring};
+use crate::{backend_features, Frame, Gso, GsoKind, MAX_RX_FRAME, MAX_TX_SLOTS, RING_SIZE};
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use guest_abi::netif as nf;
+use hypercalls::evtchn::BACKEND_DOMID;
+use hypercalls::{Domain, Host};
+use xenstore::toolstack::{vif_backend_path, vif_frontend_path};
+use xenstore::{WatchEvent, Xenstore, XsError};
+
+const PAGE: usize = 4096;
+const TX_ENTRY: u64 = 12;
+const RX_ENTRY: u64 = 8;
+/// Extra-info slots one TX packet may carry (one per extra type).
+const MAX_EXTRAS: u32 = nf::XEN_NETIF_EXTRA_TYPE_MAX as u32 - 1;
+
+/// `enum xenbus_state` (`io/xenbus.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XenbusState {
+    /// 0: no state (also what a missing `state` node reads as).
+    Unknown,
+    /// 1.
+    Initialising,
+    /// 2: the backend waits for the frontend's details.
+    InitWait,
+    /// 3.
+    Initialised,
+    /// 4.
+    Connected,
+    /// 5: the device is being closed.
+    Closing,
+    /// 6.
+    Closed,
+    /// 7.
+    Reconfiguring,
+    /// 8.
+    Reconfigured,
+}
+
+impl XenbusState {
+    /// The state numbered `v`, if there is one.
+    pub fn from_u32(v: u32) -> Option<XenbusState> {
+        use XenbusState::*;
+        Some(match v {
+            0 => Unknown,
+            1 => Initialising,
+            2 => InitWait,
+            3 => Initialised,
+            4 => Connected,
+            5 => Closing,
+            6 => Closed,
+            7 => Reconfiguring,
+            8 => Reconfigured,
+            _ => return None,
+        })
+    }
+
+    /// Its number, as written in xenstore.
+    pub fn as_u32(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Limits and policy of a vif.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VifConfig {
+    /// `multi-queue-max-queues`: at most this many queues (1..=[`crate::MAX_QUEUES`]).
+    pub max_queues: u32,
+    /// Frames waiting for receive buffers, per queue; more are dropped.
+    pub rx_queue_frames: usize,
+    /// Bytes waiting for receive buffers, per queue; more are dropped.
+    pub rx_queue_bytes: usize,
+    /// When set, a [`Vif::service`] pass that consumed TX requests leaves
+    /// `req_event` disarmed, so a guest transmitting steadily does not kick at
+    /// all; [`Vif::needs_service`] then stays true and the kernel must call
+    /// `service` again soon (on its next exit or timer tick), and the first
+    /// pass that finds the ring empty re-arms it. Off: every pass re-arms (the
+    /// plain `RING_FINAL_CHECK_FOR_REQUESTS` discipline; nothing to poll).
+    pub tx_holdoff: bool,
+}
+
+impl VifConfig {
+    /// Defaults for a guest with `nr_vcpus` vCPUs: one queue per vCPU (at most
+    /// [`crate::MAX_QUEUES`]), 256 frames or 1 MiB waiting per queue, no hold-off.
+    pub fn new(nr_vcpus: u32) -> VifConfig {
+        VifConfig {
+            max_queues: nr_vcpus.clamp(1, crate::MAX_QUEUES),
+            rx_queue_frames: 256,
+            rx_queue_bytes: 1 << 20,
+            tx_holdoff: false,
+        }
+    }
+}
+
+/// Counters of a vif. "TX" is the guest's transmit ring (guest to network),
+/// "RX" its receive ring (network to guest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VifStats {
+    /// Packets taken from the TX ring and handed on.
+    pub tx_packets: u64,
+    /// Their bytes.
+    pub tx_bytes: u64,
+    /// TX packets answered with an error and not handed on (shorter than an
+    /// Ethernet header, or a checksum or GSO request on something that is not
+    /// TCP/UDP over IP).
+    pub tx_dropped: u64,
+    /// TX packets that came with a GSO extra-info slot.
+    pub tx_gso: u64,
+    /// Frames written to the RX ring.
+    pub rx_packets: u64,
+    /// Their bytes.
+    pub rx_bytes: u64,
+    /// Frames for the guest that were dropped (vif not connected, queue full,
+    /// too big for the frontend's features, disconnect with frames waiting).
+    pub rx_dropped: u64,
+    /// GSO frames segmented for a frontend that cannot take them whole.
+    pub rx_segmented: u64,
+    /// Event-channel notifications sent to the guest.
+    pub notifications: u64,
+    /// Disconnections for protocol errors.
+    pub errors: u64,
+}
+
+/// What the frontend announced when it connected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrontendFeatures {
+    /// `feature-sg`: RX frames may span several slots.
+    pub sg: bool,
+    /// `feature-gso-tcpv4`: RX may carry TCP/IPv4 GSO frames.
+    pub gso_tcpv4: bool,
+    /// `feature-gso-tcpv6`: RX may carry TCP/IPv6 GSO frames.
+    pub gso_tcpv6: bool,
+    /// `feature-rx-notify`: the frontend kicks when it posts RX buffers.
+    pub rx_notify: bool,
+    /// Queues in use.
+    pub queues: u32,
+    /// Separate TX and RX event channels.
+    pub split_event_channels: bool,
+}
+
+/// A frame prepared for the RX ring.
+#[derive(Debug)]
+struct RxItem {
+    data: Vec<u8>,
+    /// `NETRXF_*` for the first slot (besides more_data/extra_info).
+    flags: u16,
+    gso: Option<Gso>,
+    /// Ring slots it takes (data slots, plus one for the GSO extra).
+    slots: u32,
+}
+
+/// One queue: a TX and an RX ring and their event channel(s).
+#[derive(Debug)]
+struct Queue {
+    index: u32,
+    tx: Ring,
+    rx: Ring,
+    tx_port: u32,
+    rx_port: u32,
+    pending: VecDeque<RxItem>,
+    pending_bytes: usize,
+    /// TX `req_event` was left disarmed: poll again.
+    tx_unarmed: bool,
+}
+
+/// A TX request (`netif_tx_request`).
+#[derive(Clone, Copy, Debug)]
+struct TxReq {
+    gref: u32,
+    offset: u16,
+    flags: u16,
+    id: u16,
+    size: u16,
+}
+
+fn le16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+
+impl Queue {
+    fn read_tx(&self, host: &impl Host, idx: u32) -> TxReq {
+        let mut b = [0u8; 12];
+        self.tx.read_entry(host, idx, &mut b);
+        TxReq {
+            gref: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            offset: le16(&b, 4),
+            flags: le16(&b, 6),
+            id: le16(&b, 8),
+            size: le16(&b, 10),
+        }
+    }
+
+    fn tx_rsp(&self, host: &mut impl Host, idx: u32, id: u16, status: i16) {
+        let mut b = [0u8; 4];
+        b[..2].copy_from_slice(&id.to_le_bytes());
+        b[2..].copy_from_slice(&status.to_le_bytes());
+        self.tx.write_entry(host, idx, &b);
+    }
+
+    fn overflow(&self, ring: RingKind, req_prod: u32) -> ErrorKind {
+        let req_cons = match ring {
+            RingKind::Tx => self.tx.req_cons,
+            RingKind::Rx => self.rx.req_cons,
+        };
+        ErrorKind::RingOverflow {
+            ring,
+            queue: self.index,
+            req_prod,
+            req_cons,
+        }
+    }
+
+    /// Consumes TX requests until the ring is empty (then arms `req_event`,
+    /// unless `holdoff` and work was done) or two rings' worth of slots were
+    /// used. Returns whether the frontend must be notified of responses.
+    fn poll_tx(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        holdoff: bool,
+        stats: &mut VifStats,
+        frames: &mut Vec<Frame>,
+    ) -> Result<bool, ErrorKind> {
+        let mut budget = 2 * RING_SIZE;
+        let mut work = false;
+        self.tx_unarmed = false;
+        loop {
+            let avail = self
+                .tx
+                .unconsumed(host)
+                .map_err(|p| self.overflow(RingKind::Tx, p))?;
+            if avail == 0 {
+                if holdoff && work {
+                    self.tx_unarmed = true;
+                    break;
+                }
+                // RING_FINAL_CHECK_FOR_REQUESTS.
+                self.tx
+                    .set_req_event(host, self.tx.req_cons.wrapping_add(1));
+                if self.tx.req_prod(host) == self.tx.req_cons {
+                    break;
+                }
+                continue;
+            }
+            if budget == 0 {
+                self.tx_unarmed = true;
+                break;
+            }
+            let used = self.tx_packet(dom, host, avail, stats, frames)?;
+            budget = budget.saturating_sub(used);
+            work = true;
+        }
+        Ok(self.tx.push_responses(host))
+    }
+
+    /// Takes one packet (first request, extra-info slots, continuation slots)
+    /// from the `avail` unconsumed requests, copies it out by grant and
+    /// answers every slot. Returns the slots used.
+    fn tx_packet(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        avail: u32,
+        stats: &mut VifStats,
+        frames: &mut Vec<Frame>,
+    ) -> Result<u32, ErrorKind> {
+        let cons = self.tx.req_cons;
+        let first = self.read_tx(host, cons);
+        if first.size == 0 {
+            return Err(ErrorKind::EmptyPacket { slot: cons });
+        }
+        let mut used = 1u32;
+        let mut gso = None;
+        if first.flags & nf::NETTXF_EXTRA_INFO != 0 {
+            let mut extras = 0;
+            loop {
+                if used >= avail {
+                    return Err(ErrorKind::Incomplete { slot: cons });
+                }
+                extras += 1;
+                if extras > MAX_EXTRAS {
+                    return Err(ErrorKind::TooManySlots { slot: cons });
+                }
+                let idx = cons.wrapping_add(used);
+                let mut x = [0u8; 8];
+                self.tx.read_entry(host, idx, &mut x);
+                used += 1;
+                match x[0] {
+                    nf::XEN_NETIF_EXTRA_TYPE_GSO => {
+                        let (size, ty) = (le16(&x, 2), x[4]);
+                        let kind = match ty {
+                            nf::XEN_NETIF_GSO_TYPE_TCPV4 => GsoKind::TcpV4,
+                            nf::XEN_NETIF_GSO_TYPE_TCPV6 => GsoKind::TcpV6,
+                            _ => {
+                                return Err(ErrorKind::BadGso {
+                                    slot: idx,
+                                    ty,
+                                    size,
+                                })
+                            }
+                        };
+                        if size == 0 {
+                            return Err(ErrorKind::BadGso {
+                                slot: idx,
+                                ty,
+                                size,
+                            });
+                        }
+                        gso = Some(Gso { kind, mss: size });
+                    }
+                    // Multicast control was not offered and hashing is not
+                    // used: accepted and ignored, as Linux's netback does.
+                    nf::XEN_NETIF_EXTRA_TYPE_MCAST_ADD
+                    | nf::XEN_NETIF_EXTRA_TYPE_MCAST_DEL
+                    | nf::XEN_NETIF_EXTRA_TYPE_HASH => {}
+                    ty => return Err(ErrorKind::BadExtra { slot: idx, ty }),
+                }
+                if x[1] & nf::XEN_NETIF_EXTRA_FLAG_MORE == 0 {
+                    break;
+                }
+            }
+        }
+        let extra_end = used;
+        // Continuation slots: the first request's size is the packet's total.
+        let mut frags: Vec<(u32, TxReq)> = Vec::new();
+        let mut remaining = first.size as u32;
+        let mut more = first.flags & nf::NETTXF_MORE_DATA != 0;
+        while more {
+            if used >= avail {
+                return Err(ErrorKind::Incomplete { slot: cons });
+            }
+            if frags.len() + 1 >= MAX_TX_SLOTS {
+                return Err(ErrorKind::TooManySlots { slot: cons });
+            }
+            let idx = cons.wrapping_add(used);
+            let r = self.read_tx(host, idx);
+            used += 1;
+            if r.size as u32 > remaining {
+                return Err(ErrorKind::FragmentTooBig {
+                    slot: idx,
+                    size: r.size,
+                    remaining,
+                });
+            }
+            remaining -= r.size as u32;
+            if r.offset as usize + r.size as usize > PAGE {
+                return Err(ErrorKind::CrossesPage {
+                    slot: idx,
+                    offset: r.offset,
+                    size: r.size as u32,
+                });
+            }
+            more = r.flags & nf::NETTXF_MORE_DATA != 0;
+            frags.push((idx, r));
+        }
+        if first.offset as usize + remaining as usize > PAGE {
+            return Err(ErrorKind::CrossesPage {
+                slot: cons,
+                offset: first.offset,
+                size: remaining,
+            });
+        }
+        // Copy by grant: GTF_reading is held only for each copy.
+        let mut data = vec![0u8; first.size as usize];
+        let head = remaining as usize;
+        let grant_err = |slot, gref, err| ErrorKind::DataGrant {
+            ring: RingKind::Tx,
+            slot,
+            gref,
+            err,
+        };
+        dom.grant_read(
+            host,
+            first.gref,
+            BACKEND_DOMID,
+            first.offset as usize,
+            &mut data[..head],
+        )
+        .map_err(|e| grant_err(cons, first.gref, e))?;
+        let mut pos = head;
+        for &(idx, r) in &frags {
+            let end = pos + r.size as usize;
+            dom.grant_read(
+                host,
+                r.gref,
+                BACKEND_DOMID,
+                r.offset as usize,
+                &mut data[pos..end],
+            )
+            .map_err(|e| grant_err(idx, r.gref, e))?;
+            pos = end;
+        }
+        // Offloads: complete a blank checksum; a GSO frame must be TCP of its kind.
+        let mut ok = data.len() >= csum::ETH_HLEN;
+        if ok && first.flags & nf::NETTXF_CSUM_BLANK != 0 {
+            ok = csum::complete(&mut data);
+        }
+        if let (true, Some(g)) = (ok, gso) {
+            ok = matches!(csum::parse(&data), Some(l4)
+                if l4.proto == csum::IPPROTO_TCP && l4.v6 == (g.kind == GsoKind::TcpV6));
+        }
+        let status = if ok {
+            nf::NETIF_RSP_OKAY
+        } else {
+            nf::NETIF_RSP_ERROR
+        };
+        // One response per slot, in the slot of its request.
+        self.tx_rsp(host, cons, first.id, status);
+        for k in 1..extra_end {
+            self.tx_rsp(host, cons.wrapping_add(k), 0, nf::NETIF_RSP_NULL);
+        }
+        for &(idx, r) in &frags {
+            self.tx_rsp(host, idx, r.id, status);
+        }
+        self.tx.req_cons = cons.wrapping_add(used);
+        self.tx.rsp_prod_pvt = self.tx.req_cons;
+        if ok {
+            stats.tx_packets += 1;
+            stats.tx_bytes += data.len() as u64;
+            stats.tx_gso += gso.is_some() as u64;
+            frames.push(Frame { data, gso });
+        } else {
+            stats.tx_dropped += 1;
+        }
+        Ok(used)
+    }
+
+    /// Writes waiting frames into posted RX buffers while there are enough;
+    /// when there are not, arms `req_event` for the slots the next frame needs.
+    /// Returns whether the frontend must be notified of responses.
+    fn flush_rx(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        stats: &mut VifStats,
+    ) -> Result<bool, ErrorKind> {
+        while let Some(item) = self.pending.front() {
+            let need = item.slots;
+            let avail = self
+                .rx
+                .unconsumed(host)
+                .map_err(|p| self.overflow(RingKind::Rx, p))?;
+            if avail < need {
+                self.rx
+                    .set_req_event(host, self.rx.req_cons.wrapping_add(need));
+                let avail = self
+                    .rx
+                    .unconsumed(host)
+                    .map_err(|p| self.overflow(RingKind::Rx, p))?;
+                if avail < need {
+                    break;
+                }
+            }
+            let Some(item) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes -= item.data.len();
+            self.rx_frame(dom, host, &item)?;
+            stats.rx_packets += 1;
+            stats.rx_bytes += item.data.len() as u64;
+        }
+        Ok(self.rx.push_responses(host))
+    }
+
+    /// Copies one frame into the next `item.slots` RX buffers at offset 0 and
+    /// answers each request in its own slot.
+    fn rx_frame(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        item: &RxItem,
+    ) -> Result<(), ErrorKind> {
+        let cons = self.rx.req_cons;
+        let mut pos = 0usize;
+        for k in 0..item.slots {
+            let idx = cons.wrapping_add(k);
+            let mut req = [0u8; 8];
+            self.rx.read_entry(host, idx, &mut req);
+            let (id, gref) = (
+                le16(&req, 0),
+                u32::from_le_bytes([req[4], req[5], req[6], req[7]]),
+            );
+            if k == 1 {
+                if let Some(g) = item.gso {
+                    // Extras go right after the first data slot; the request
+                    // in this slot is consumed unused (netfront recycles it).
+                    let ty = match g.kind {
+                        GsoKind::TcpV4 => nf::XEN_NETIF_GSO_TYPE_TCPV4,
+                        GsoKind::TcpV6 => nf::XEN_NETIF_GSO_TYPE_TCPV6,
+                    };
+                    let mss = g.mss.to_le_bytes();
+                    let x = [nf::XEN_NETIF_EXTRA_TYPE_GSO, 0, mss[0], mss[1], ty, 0, 0, 0];
+                    self.rx.write_entry(host, idx, &x);
+                    continue;
+                }
+            }
+            let end = (pos + PAGE).min(item.data.len());
+            dom.grant_write(host, gref, BACKEND_DOMID, 0, &item.data[pos..end])
+                .map_err(|err| ErrorKind::DataGrant {
+                    ring: RingKind::Rx,
+                    slot: idx,
+                    gref,
+                    err,
+                })?;
+            let mut flags = 0;
+            if k == 0 {
+                flags = item.flags;
+                if item.gso.is_some() {
+                    flags |= nf::NETRXF_EXTRA_INFO;
+                }
+            }
+            if end < item.data.len() {
+                flags |= nf::NETRXF_MORE_DATA;
+            }
+            let mut rsp = [0u8; 8];
+            rsp[0..2].copy_from_slice(&id.to_le_bytes());
+            rsp[2..4].copy_from_slice(&0u16.to_le_bytes());
+            rsp[4..6].copy_from_slice(&flags.to_le_bytes());
+            rsp[6..8].copy_from_slice(&((end - pos) as i16).to_le_bytes());
+            self.rx.write_entry(host, idx, &rsp);
+            pos = end;
+        }
+        self.rx.req_cons = cons.wrapping_add(item.slots);
+        self.rx.rsp_prod_pvt = self.rx.req_cons;
+        Ok(())
+    }
+
+    fn release(self, dom: &mut Domain, host: &mut impl Host) -> usize {
+        self.tx.release(dom, host);
+        self.rx.release(dom, host);
+        self.pending.len()
+    }
+}
+
+/// A vif: the backend of `/local/domain/<domid>/device/vif/<devid>`.
+///
+/// Created in [`XenbusState::InitWait`] (the toolstack tree writes that state).
+/// See the crate documentation for the calls the kernel makes.
+#[derive(Debug)]
+pub struct Vif {
+    domid: u16,
+    devid: u32,
+    config: VifConfig,
+    state: XenbusState,
+    published: XenbusState,
+    queues: Vec<Queue>,
+    features: FrontendFeatures,
+    stats: VifStats,
+    service_pending: bool,
+    token: String,
+}
+
+impl Vif {
+    /// The backend of vif `devid` of domain `domid`.
+    pub fn new(domid: u16, devid: u32, config: VifConfig) -> Vif {
+        let max_queues = config.max_queues.clamp(1, crate::MAX_QUEUES);
+        Vif {
+            domid,
+            devid,
+            config: VifConfig {
+                max_queues,
+                ..config
+            },
+            state: XenbusState::InitWait,
+            published: XenbusState::InitWait,
+            queues: Vec::new(),
+            features: FrontendFeatures::default(),
+            stats: VifStats::default(),
+            service_pending: false,
+            token: format!("netback:{domid}:{devid}"),
+        }
+    }
+
+    /// The guest.
+    pub fn domid(&self) -> u16 {
+        self.domid
+    }
+
+    /// The device id (`vif/<devid>`).
+    pub fn devid(&self) -> u32 {
+        self.devid
+    }
+
+    /// The backend state (what is, or is about to be, in `<backend>/state`).
+    pub fn state(&self) -> XenbusState {
+        self.state
+    }
+
+    /// Whether the rings are attached.
+    pub fn is_connected(&self) -> bool {
+        self.state == XenbusState::Connected
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &VifStats {
+        &self.stats
+    }
+
+    /// What the frontend negotiated (all off until connected).
+    pub fn frontend_features(&self) -> FrontendFeatures {
+        self.features
+    }
+
+    /// `/local/domain/<domid>/device/vif/<devid>`.
+    pub fn frontend_path(&self) -> String {
+        vif_frontend_path(self.domid, self.devid)
+    }
+
+    /// `/local/domain/0/backend/vif/<domid>/<devid>`.
+    pub fn backend_path(&self) -> String {
+        vif_backend_path(self.domid, self.devid)
+    }
+
+    /// The token of the vif's xenstore watch (`netback:<domid>:<devid>`).
+    pub fn watch_token(&self) -> &str {
+        &self.token
+    }
+
+    /// Whether a dom0 watch event is this vif's (pass it to [`Vif::frontend_changed`]).
+    pub fn is_my_event(&self, ev: &WatchEvent) -> bool {
+        ev.token == self.token
+    }
+
+    /// Whether `port` is one of the connected vif's event channels (a kick on
+    /// it means: call [`Vif::service`]).
+    pub fn owns_port(&self, port: u32) -> bool {
+        self.queues
+            .iter()
+            .any(|q| q.tx_port == port || q.rx_port == port)
+    }
+
+    /// Whether [`Vif::service`] must run without a kick: the vif has just
+    /// connected (requests may have been queued before), or TX polling is
+    /// held off (see [`VifConfig::tx_holdoff`]) or stopped at its budget.
+    pub fn needs_service(&self) -> bool {
+        self.service_pending || self.queues.iter().any(|q| q.tx_unarmed)
+    }
+
+    /// Writes the backend's feature keys ([`backend_features`]) into its
+    /// directory and watches `<frontend>/state` (the watch fires once at once).
+    /// Call it once the toolstack tree exists, before the guest runs.
+    pub fn attach(&mut self, xs: &mut Xenstore) -> Result<(), XsError> {
+        let be = self.backend_path();
+        for (k, v) in backend_features(self.config.max_queues) {
+            xs.write(&format!("{be}/{k}"), v.as_bytes())?;
+        }
+        match xs.watch(&format!("{}/state", self.frontend_path()), &self.token) {
+            Ok(()) | Err(XsError::Exist) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the vif for good (domain teardown or unplug): gives back every
+    /// grant, removes the watch, and writes `Closed` if the backend directory
+    /// still exists. Call it before the domain is destroyed.
+    pub fn detach(&mut self, dom: &mut Domain, host: &mut impl Host, xs: &mut Xenstore) {
+        self.disconnect(dom, host);
+        self.state = XenbusState::Closed;
+        let _ = xs.unwatch(&format!("{}/state", self.frontend_path()), &self.token);
+        let _ = self.publish_state(xs);
+    }
+
+    /// Writes the backend state to `<backend>/state` if it changed since the
+    /// last write. [`Vif::frontend_changed`] does it itself; after a
+    /// [`VifError`] from [`Vif::service`] or [`Vif::deliver_rx`] the kernel
+    /// calls it so the frontend sees `Closing`. Nothing is written once the
+    /// backend directory is gone.
+    pub fn publish_state(&mut self, xs: &mut Xenstore) -> Result<(), XsError> {
+        if self.state == self.published {
+            return Ok(());
+        }
+        let be = self.backend_path();
+        if xs.exists(&be) {
+            let v = format!("{}", self.state.as_u32());
+            xs.write(&format!("{be}/state"), v.as_bytes())?;
+        }
+        self.published = self.state;
+        Ok(())
+    }
+
+    /// Reacts to the frontend's state (call it for every watch event of this
+    /// vif): connects when the frontend is `Connected` (reads its keys, takes
+    /// its rings, checks its event channels), disconnects when it closes or
+    /// disappears, and goes back to `InitWait` when a frontend starts over.
+    /// The new backend state is written to xenstore. An `Err` is a frontend
+    /// that broke the protocol: the vif is now `Closing`.
+    pub fn frontend_changed(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        xs: &mut Xenstore,
+    ) -> Result<(), VifError> {
+        let path = format!("{}/state", self.frontend_path());
+        let fe = match xs.read(&path) {
+            Err(_) => Some(XenbusState::Unknown),
+            Ok(v) => parse_u32(&v).and_then(XenbusState::from_u32),
+        };
+        let result = match fe {
+            None => {
+                let value = show(&xs.read(&path).unwrap_or_default());
+                Err(self.fail(dom, host, ErrorKind::BadFrontendState(value)))
+            }
+            Some(XenbusState::Initialising) => {
+                if self.state != XenbusState::InitWait {
+                    self.disconnect(dom, host);
+                    self.state = XenbusState::InitWait;
+                }
+                Ok(())
+            }
+            Some(XenbusState::Initialised | XenbusState::Connected) => {
+                if self.state == XenbusState::InitWait {
+                    match self.connect(dom, host, xs) {
+                        Ok(()) => Ok(()),
+                        Err(k) => Err(self.fail(dom, host, k)),
+                    }
+                } else {
+                    Ok(())
+                }
+            }
+            Some(XenbusState::Closing) => {
+                self.disconnect(dom, host);
+                if self.state != XenbusState::Closed {
+                    self.state = XenbusState::Closing;
+                }
+                Ok(())
+            }
+            Some(XenbusState::Closed | XenbusState::Unknown) => {
+                self.disconnect(dom, host);
+                self.state = XenbusState::Closed;
+                Ok(())
+            }
+            Some(
+                XenbusState::InitWait | XenbusState::Reconfiguring | XenbusState::Reconfigured,
+            ) => Ok(()),
+        };
+        if let Err(e) = self.publish_state(xs) {
+            return match result {
+                Err(v) => Err(v),
+                Ok(()) => Err(self.error(ErrorKind::Xenstore(e))),
+            };
+        }
+        result
+    }
+
+    /// Processes every queue: takes the packets the guest queued on its TX
+    /// rings (appended to `frames`, in ring order per queue), writes waiting
+    /// frames into newly posted RX buffers, and notifies the guest where its
+    /// `rsp_event` asks for it. Call it when the guest kicks one of the vif's
+    /// ports and whenever [`Vif::needs_service`] says so; nothing happens
+    /// unless the vif is connected. An `Err` disconnected the vif (call
+    /// [`Vif::publish_state`]); `frames` keeps what was taken before.
+    pub fn service(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        frames: &mut Vec<Frame>,
+    ) -> Result<(), VifError> {
+        self.service_pending = false;
+        if self.state != XenbusState::Connected {
+            return Ok(());
+        }
+        let holdoff = self.config.tx_holdoff;
+        let mut notify: Vec<u32> = Vec::new();
+        for qi in 0..self.queues.len() {
+            let q = &mut self.queues[qi];
+            let r = q
+                .poll_tx(dom, host, holdoff, &mut self.stats, frames)
+                .and_then(|tx| Ok((tx, q.flush_rx(dom, host, &mut self.stats)?)));
+            match r {
+                Ok((tx, rx)) => {
+                    if tx {
+                        notify.push(q.tx_port);
+                    }
+                    if rx {
+                        notify.push(q.rx_port);
+                    }
+                }
+                Err(k) => return Err(self.fail(dom, host, k)),
+            }
+        }
+        self.notify(dom, host, notify);
+        Ok(())
+    }
+
+    /// Hands a frame to the guest: picks a queue by flow hash, prepares it
+    /// for what the frontend negotiated (GSO frames it cannot take are
+    /// segmented; multi-slot frames need `feature-sg`), queues it and writes
+    /// what fits into posted RX buffers, notifying as `rsp_event` asks. Frames
+    /// for a vif that is not connected, or beyond the queue limits, are
+    /// dropped and counted. An `Err` disconnected the vif (call
+    /// [`Vif::publish_state`]).
+    pub fn deliver_rx(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        frame: Frame,
+    ) -> Result<(), VifError> {
+        if self.state != XenbusState::Connected || self.queues.is_empty() {
+            self.stats.rx_dropped += 1;
+            return Ok(());
+        }
+        let qi = flow_hash(&frame.data) as usize % self.queues.len();
+        for item in self.prepare_rx(frame) {
+            let q = &mut self.queues[qi];
+            if q.pending.len() >= self.config.rx_queue_frames
+                || q.pending_bytes + item.data.len() > self.config.rx_queue_bytes
+            {
+                self.stats.rx_dropped += 1;
+                continue;
+            }
+            q.pending_bytes += item.data.len();
+            q.pending.push_back(item);
+        }
+        let q = &mut self.queues[qi];
+        match q.flush_rx(dom, host, &mut self.stats) {
+            Ok(rx) => {
+                let port = q.rx_port;
+                if rx {
+                    self.notify(dom, host, vec![port]);
+                }
+                Ok(())
+            }
+            Err(k) => Err(self.fail(dom, host, k)),
+        }
+    }
+
+    /// Frames waiting for RX buffers, over all queues.
+    pub fn rx_waiting(&self) -> usize {
+        self.queues.iter().map(|q| q.pending.len()).sum()
+    }
+
+    /// Turns a frame into what the frontend can take (dropping, and counting,
+    /// what it cannot).
+    fn prepare_rx(&mut self, frame: Frame) -> Vec<RxItem> {
+        let f = self.features;
+        let mut out = Vec::new();
+        let mut data = frame.data;
+        let gso_ok = |g: Gso| {
+            f.sg && match g.kind {
+                GsoKind::TcpV4 => f.gso_tcpv4,
+                GsoKind::TcpV6 => f.gso_tcpv6,
+            }
+        };
+        match frame.gso {
+            Some(g) if gso_ok(g) => {
+                let tcp = matches!(csum::parse(&data), Some(l4)
+                    if l4.proto == csum::IPPROTO_TCP && l4.v6 == (g.kind == GsoKind::TcpV6));
+                if tcp && g.mss != 0 && data.len() <= MAX_RX_FRAME && csum::set_partial(&mut data) {
+                    let slots = data.len().div_ceil(PAGE) as u32 + 1;
+                    out.push(RxItem {
+                        data,
+                        flags: nf::NETRXF_CSUM_BLANK | nf::NETRXF_DATA_VALIDATED,
+                        gso: Some(g),
+                        slots,
+                    });
+                } else {
+                    self.stats.rx_dropped += 1;
+                }
+            }
+            Some(g) => match csum::segment_tcp(&data, g.mss) {
+                Some(segs) => {
+                    self.stats.rx_segmented += 1;
+                    for s in segs {
+                        self.push_plain(&mut out, s, nf::NETRXF_DATA_VALIDATED);
+                    }
+                }
+                None => self.stats.rx_dropped += 1,
+            },
+            None => {
+                let flags = if csum::verify(&data) {
+                    nf::NETRXF_DATA_VALIDATED
+                } else {
+                    0
+                };
+                self.push_plain(&mut out, data, flags);
+            }
+        }
+        out
+    }
+
+    fn push_plain(&mut self, out: &mut Vec<RxItem>, data: Vec<u8>, flags: u16) {
+        let slots = data.len().div_ceil(PAGE) as u32;
+        if data.is_empty() || data.len() > MAX_RX_FRAME || (slots > 1 && !self.features.sg) {
+            self.stats.rx_dropped += 1;
+            return;
+        }
+        out.push(RxItem {
+            data,
+            flags,
+            gso: None,
+            slots,
+        });
+    }
+
+    fn notify(&mut self, dom: &mut Domain, host: &mut impl Host, mut ports: Vec<u32>) {
+        ports.sort_unstable();
+        ports.dedup();
+        for p in ports {
+            // A port the guest closed under us: nothing to tell.
+            if dom.notify_port(host, p).is_ok() {
+                self.stats.notifications += 1;
+            }
+        }
+    }
+
+    fn error(&self, kind: ErrorKind) -> VifError {
+        VifError {
+            domid: self.domid,
+            devid: self.devid,
+            kind,
+        }
+    }
+
+    /// Disconnects for a protocol error: the vif goes `Closing`.
+    fn fail(&mut self, dom: &mut Domain, host: &mut impl Host, kind: ErrorKind) -> VifError {
+        self.disconnect(dom, host);
+        self.state = XenbusState::Closing;
+        self.stats.errors += 1;
+        self.error(kind)
+    }
+
+    /// Gives the rings back and forgets the frontend's features.
+    fn disconnect(&mut self, dom: &mut Domain, host: &mut impl Host) {
+        for q in self.queues.drain(..) {
+            self.stats.rx_dropped += q.release(dom, host) as u64;
+        }
+        self.features = FrontendFeatures::default();
+        self.service_pending = false;
+    }
+
+    /// Reads the frontend's keys and takes its rings (`connect` in Linux's
+    /// netback `xenbus.c`).
+    fn connect(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        xs: &mut Xenstore,
+    ) -> Result<(), ErrorKind> {
+        let fe = self.frontend_path();
+        if read_u32(xs, &format!("{fe}/request-rx-copy"))? != Some(1) {
+            return Err(ErrorKind::NoRxCopy);
+        }
+        let flag = |xs: &mut Xenstore, k: &str| {
+            xs.read(&format!("{fe}/{k}"))
+                .ok()
+                .and_then(|v| parse_u32(&v))
+                .is_some_and(|v| v != 0)
+        };
+        let mut features = FrontendFeatures {
+            sg: flag(xs, "feature-sg"),
+            gso_tcpv4: flag(xs, "feature-gso-tcpv4"),
+            gso_tcpv6: flag(xs, "feature-gso-tcpv6"),
+            rx_notify: flag(xs, "feature-rx-notify"),
+            queues: 1,
+            split_event_channels: false,
+        };
+        let max = self.config.max_queues;
+        features.queues = match read_u32(xs, &format!("{fe}/multi-queue-num-queues"))? {
+            None => 1,
+            Some(n) if (1..=max).contains(&n) => n,
+            Some(n) => return Err(ErrorKind::QueueCount { requested: n, max }),
+        };
+        let mut grefs: Vec<u32> = Vec::new();
+        for qi in 0..features.queues {
+            let dir = if features.queues == 1 {
+                fe.clone()
+            } else {
+                format!("{fe}/queue-{qi}")
+            };
+            let tx_ref = required(xs, &format!("{dir}/tx-ring-ref"))?;
+            let rx_ref = required(xs, &format!("{dir}/rx-ring-ref"))?;
+            let split = (
+                read_u32(xs, &format!("{dir}/event-channel-tx"))?,
+                read_u32(xs, &format!("{dir}/event-channel-rx"))?,
+            );
+            let (tx_port, rx_port) = match split {
+                (Some(t), Some(r)) => {
+                    features.split_event_channels = true;
+                    (t, r)
+                }
+                _ => {
+                    let p = required(xs, &format!("{dir}/event-channel"))?;
+                    (p, p)
+                }
+            };
+            for p in [tx_port, rx_port] {
+                if !dom.evtchn.get(p).is_some_and(|s| s.state.is_backend()) {
+                    return Err(ErrorKind::BadPort(p));
+                }
+            }
+            for r in [tx_ref, rx_ref] {
+                if grefs.contains(&r) {
+                    return Err(ErrorKind::RingRefReused(r));
+                }
+                grefs.push(r);
+            }
+            let ring_err = |ring, gref, e| match e {
+                AttachError::Grant(err) => ErrorKind::RingGrant {
+                    ring,
+                    queue: qi,
+                    gref,
+                    err,
+                },
+                AttachError::Overflow { req_prod, rsp_prod } => ErrorKind::RingOverflow {
+                    ring,
+                    queue: qi,
+                    req_prod,
+                    req_cons: rsp_prod,
+                },
+            };
+            let tx = Ring::attach(dom, host, tx_ref, TX_ENTRY)
+                .map_err(|e| ring_err(RingKind::Tx, tx_ref, e))?;
+            let rx = match Ring::attach(dom, host, rx_ref, RX_ENTRY) {
+                Ok(rx) => rx,
+                Err(e) => {
+                    tx.release(dom, host);
+                    return Err(ring_err(RingKind::Rx, rx_ref, e));
+                }
+            };
+            self.queues.push(Queue {
+                index: qi,
+                tx,
+                rx,
+                tx_port,
+                rx_port,
+                pending: VecDeque::new(),
+                pending_bytes: 0,
+                tx_unarmed: false,
+            });
+        }
+        self.features = features;
+        self.state = XenbusState::Connected;
+        self.service_pending = true;
+        Ok(())
+    }
+
+    /// The grant references of the rings in use (TX, RX per queue).
+    pub fn ring_refs(&self) -> Vec<(u32, u32)> {
+        self.queues
+            .iter()
+            .map(|q| (q.tx.gref(), q.rx.gref()))
+            .collect()
+    }
+}
+
+/// A decimal `u32` as xenstore holds it (digits only).
+fn parse_u32(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u32, |a, &d| {
+        a.checked_mul(10)?.checked_add((d - b'0') as u32)
+    })
+}
+
+/// A value for a log line: lossy UTF-8, at most 32 characters.
+fn show(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).chars().take(32).collect()
+}
+
+/// An optional numeric key: `None` if missing, an error if not a number.
+fn read_u32(xs: &mut Xenstore, path: &str) -> Result<Option<u32>, ErrorKind> {
+    match xs.read(path) {
+        Err(_) => Ok(None),
+        Ok(v) => parse_u32(&v).map(Some).ok_or_else(|| ErrorKind::BadKey {
+            path: String::from(path),
+            value: show(&v),
+        }),
+    }
+}
+
+/// A numeric key that must be there.
+fn required(xs: &mut Xenstore, path: &str) -> Result<u32, ErrorKind> {
+    read_u32(xs, path)?.ok_or_else(|| ErrorKind::MissingKey(String::from(path)))
+}
+
+/// FNV-1a over the IP addresses and TCP/UDP ports, so that a flow stays on
+/// one queue; 0 for anything else.
+fn flow_hash(frame: &[u8]) -> u32 {
+    let Some(l4) = csum::parse(frame) else {
+        return 0;
+    };
+    let addrs = if l4.v6 {
+        &frame[l4.l3_off + 8..l4.l3_off + 40]
+    } else {
+        &frame[l4.l3_off + 12..l4.l3_off + 20]
+    };
+    let ports = &frame[l4.l4_off..l4.l4_off + 4];
+    let mut h: u32 = 0x811C_9DC5;
+    for &b in addrs.iter().chain(ports) {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32(b"0"), Some(0));
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"4294967296",
+            b"-1",
+            b" 1",
+            b"1 ",
+            b"0x10",
+            b"99999999999",
+        ] {
+            assert_eq!(parse_u32(bad), None, "{bad:?}");
+        }
+        assert_eq!(XenbusState::from_u32(4), Some(XenbusState::Connected));
+        assert_eq!(XenbusState::from_u32(9), None);
+        assert_eq!(XenbusState::Closed.as_u32(), 6);
+    }
+
+    #[test]
+    fn flows_hash_by_addresses_and_ports() {
+        let a = crate::csum::tests::tcp4(b"x");
+        let mut b = a.clone();
+        b.push(0); // Ethernet padding does not matter
+        assert_eq!(flow_hash(&a), flow_hash(&b));
+        let mut c = a.clone();
+        c[34] ^= 1; // another source port
+        assert_ne!(flow_hash(&a), flow_hash(&c));
+        assert_eq!(flow_hash(&[0u8; 60]), 0);
+    }
+}
