@@ -56,6 +56,8 @@ pub mod guest_mem;
 pub mod hvm;
 pub mod memory;
 pub mod sched;
+#[cfg(feature = "testhost")]
+pub mod testhost;
 pub mod time;
 pub mod vcpu;
 

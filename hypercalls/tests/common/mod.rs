@@ -1,13 +1,10 @@
 //! The in-memory guest the host tests run hypercalls against.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-
 use guest_abi::Errno;
 use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
 use hypercalls::{builder, dispatch, Domain, Host, VcpuContext};
-use p2m::testmem::TestMem;
-use p2m::{EptTableMemory, Mapping, MtrrState, P2m, P2mConfig, P2mType};
+use p2m::{Mapping, MtrrState, P2m, P2mConfig, P2mType};
 use zerocopy::{FromBytes, IntoBytes};
 
 pub const RAM_MIB: u64 = 8;
@@ -23,96 +20,7 @@ pub const NONCANONICAL_GVA: u64 = 0x0000_8000_0000_0000;
 /// Mapped by the guest's page tables (identity 0-4 GiB) but not guest RAM.
 pub const BEYOND_RAM_GVA: u64 = 0x8000_0000;
 /// The TSC frequency of the fake host.
-pub const TSC_KHZ: u64 = 2_500_000;
-
-/// Fake host: EPT tables from `TestMem`, other frames as a sparse map, a TSC the
-/// test moves.
-pub struct FakeHost {
-    pub tables: TestMem,
-    pub pages: HashMap<u64, Box<[u8; 4096]>>,
-    pub next_page: u64,
-    pub freed: Vec<u64>,
-    pub console: Vec<(u16, String)>,
-    pub tsc: u64,
-    pub tsc_khz: u64,
-    /// Every `write_phys` while `logging` is set.
-    pub log: Vec<(u64, Vec<u8>)>,
-    pub logging: bool,
-}
-
-impl Default for FakeHost {
-    fn default() -> Self {
-        FakeHost {
-            tables: TestMem::default(),
-            pages: HashMap::new(),
-            next_page: 0,
-            freed: Vec::new(),
-            console: Vec::new(),
-            tsc: 1_000_000,
-            tsc_khz: TSC_KHZ,
-            log: Vec::new(),
-            logging: false,
-        }
-    }
-}
-
-impl EptTableMemory for FakeHost {
-    fn alloc_table(&mut self) -> Option<u64> {
-        self.tables.alloc_table()
-    }
-    fn free_table(&mut self, table: u64) {
-        self.tables.free_table(table)
-    }
-    fn read_entry(&self, table: u64, index: usize) -> u64 {
-        self.tables.read_entry(table, index)
-    }
-    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
-        self.tables.write_entry(table, index, value)
-    }
-}
-
-impl Host for FakeHost {
-    fn read_phys(&self, hpa: u64, buf: &mut [u8]) {
-        let off = (hpa % 4096) as usize;
-        assert!(off + buf.len() <= 4096, "read crosses a page");
-        match self.pages.get(&(hpa / 4096)) {
-            Some(p) => buf.copy_from_slice(&p[off..off + buf.len()]),
-            None => buf.fill(0),
-        }
-    }
-    fn write_phys(&mut self, hpa: u64, data: &[u8]) {
-        let off = (hpa % 4096) as usize;
-        assert!(off + data.len() <= 4096, "write crosses a page");
-        if self.logging {
-            self.log.push((hpa, data.to_vec()));
-        }
-        let page = self
-            .pages
-            .entry(hpa / 4096)
-            .or_insert_with(|| Box::new([0; 4096]));
-        page[off..off + data.len()].copy_from_slice(data);
-    }
-    fn alloc_page(&mut self) -> Option<u64> {
-        self.next_page += 1;
-        Some((0x10_0000 + self.next_page) * 4096)
-    }
-    fn free_page(&mut self, hpa: u64) {
-        self.pages.remove(&(hpa / 4096));
-        self.freed.push(hpa / 4096);
-    }
-    fn console_line(&mut self, domid: u16, line: &str) {
-        self.console.push((domid, line.to_string()));
-    }
-    fn wallclock(&self) -> (u64, u32) {
-        (1_795_588_215, 250)
-    }
-    fn tsc(&self) -> u64 {
-        self.tsc
-    }
-    fn tsc_khz(&self) -> u64 {
-        self.tsc_khz
-    }
-}
+pub use hypercalls::testhost::FakeHost;
 
 /// A guest with RAM at gfn 0.., the builder's identity page tables in it, and
 /// `vcpus` vCPUs in 64-bit mode with CR0.WP set.

@@ -11,8 +11,7 @@ use hypercalls::evtchn::PortState;
 use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
 use hypercalls::{builder, dispatch, Domain, Host, VcpuContext};
 use netback::{backend_features, Frame, Gso, GsoKind, Vif, VifConfig, VifError};
-use p2m::testmem::TestMem;
-use p2m::{EptTableMemory, Mapping, MtrrState, P2m, P2mConfig, P2mType};
+use p2m::{Mapping, MtrrState, P2m, P2mConfig, P2mType};
 use xenstore::toolstack::{self, VifSpec};
 use xenstore::Xenstore;
 
@@ -32,65 +31,7 @@ pub const RING_REFS: std::ops::Range<u32> = 8..64;
 pub const DATA_REFS: std::ops::Range<u32> = 64..(GNT_FRAMES as u32 * 512);
 pub const DOMID: u16 = 1;
 
-/// Fake host: EPT tables from `TestMem`, other frames as a sparse map.
-#[derive(Default)]
-pub struct FakeHost {
-    pub tables: TestMem,
-    pub pages: HashMap<u64, Box<[u8; 4096]>>,
-    pub next_page: u64,
-}
-
-impl EptTableMemory for FakeHost {
-    fn alloc_table(&mut self) -> Option<u64> {
-        self.tables.alloc_table()
-    }
-    fn free_table(&mut self, table: u64) {
-        self.tables.free_table(table)
-    }
-    fn read_entry(&self, table: u64, index: usize) -> u64 {
-        self.tables.read_entry(table, index)
-    }
-    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
-        self.tables.write_entry(table, index, value)
-    }
-}
-
-impl Host for FakeHost {
-    fn read_phys(&self, hpa: u64, buf: &mut [u8]) {
-        let off = (hpa % 4096) as usize;
-        assert!(off + buf.len() <= 4096, "read crosses a page");
-        match self.pages.get(&(hpa / 4096)) {
-            Some(p) => buf.copy_from_slice(&p[off..off + buf.len()]),
-            None => buf.fill(0),
-        }
-    }
-    fn write_phys(&mut self, hpa: u64, data: &[u8]) {
-        let off = (hpa % 4096) as usize;
-        assert!(off + data.len() <= 4096, "write crosses a page");
-        let page = self
-            .pages
-            .entry(hpa / 4096)
-            .or_insert_with(|| Box::new([0; 4096]));
-        page[off..off + data.len()].copy_from_slice(data);
-    }
-    fn alloc_page(&mut self) -> Option<u64> {
-        self.next_page += 1;
-        Some((0x10_0000 + self.next_page) * 4096)
-    }
-    fn free_page(&mut self, hpa: u64) {
-        self.pages.remove(&(hpa / 4096));
-    }
-    fn console_line(&mut self, _domid: u16, _line: &str) {}
-    fn wallclock(&self) -> (u64, u32) {
-        (1_795_588_215, 0)
-    }
-    fn tsc(&self) -> u64 {
-        1_000_000
-    }
-    fn tsc_khz(&self) -> u64 {
-        2_500_000
-    }
-}
+pub use hypercalls::testhost::FakeHost;
 
 /// A domain with `vcpus` vCPUs, RAM at gfn 0.., identity page tables and four
 /// grant frames mapped at [`GNT_GFN`].
