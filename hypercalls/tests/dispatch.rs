@@ -5,55 +5,13 @@ use guest_abi::memory::XenAddToPhysmap;
 use guest_abi::{hypercall, Errno};
 use hypercalls::builder;
 use hypercalls::domain::ShutdownReason;
-use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
+use hypercalls::guest_mem::{read_gpa, write_gpa};
 use hypercalls::{dispatch, Domain, Host, VcpuContext};
-use p2m::{Mapping, MemType, MtrrState, P2m, P2mConfig, P2mType};
+use p2m::MemType;
 use zerocopy::IntoBytes;
 
 mod common;
-use common::{FakeHost, BEYOND_RAM_GVA, NONCANONICAL_GVA, RAM_MFN_BASE, RAM_MIB, UNMAPPED_GVA};
-
-/// A domain with RAM at gfn 0.., the builder's identity page tables in it,
-/// and a vCPU in 64-bit mode with CR0.WP set.
-fn setup(iommu: bool) -> (Domain, FakeHost, VcpuContext) {
-    let mut host = FakeHost::default();
-    let cfg = P2mConfig {
-        honour_guest_mem_types: iommu,
-        host_mtrr: MtrrState::new_default_wb(),
-        ept_2m: true,
-        ept_1g: true,
-    };
-    let mut p2m = P2m::new(cfg, &mut host).unwrap();
-    let ram = Mapping {
-        p2m_type: P2mType::RamRw,
-        owner: 1,
-        special: false,
-    };
-    let pages = RAM_MIB << 8;
-    for gfn in (0..pages).step_by(512) {
-        p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram))
-            .unwrap();
-    }
-    let dom = Domain::new(1, "t".into(), p2m, pages, 1, &mut host).unwrap();
-    write_gpa(
-        &dom.p2m,
-        &mut host,
-        builder::PML4_GPA,
-        &builder::identity_page_tables(),
-    )
-    .unwrap();
-    let vcpu = VcpuContext {
-        vcpu_id: 0,
-        cpl: 0,
-        paging: PagingState {
-            cr0: 0x8001_0031,
-            cr3: builder::PML4_GPA,
-            cr4: 0x20,
-            efer: 0x500,
-        },
-    };
-    (dom, host, vcpu)
-}
+use common::{setup, FakeHost, BEYOND_RAM_GVA, NONCANONICAL_GVA, RAM_MIB, UNMAPPED_GVA};
 
 fn call(dom: &mut Domain, host: &mut FakeHost, vcpu: &VcpuContext, nr: u64, args: [u64; 5]) -> i64 {
     dispatch(dom, host, vcpu, nr, args) as i64
