@@ -4,16 +4,6 @@ mod common;
 use common::*;
 use xenstore::{Access, Perm, Xenstore};
 
-/// A store with domain 5 introduced and its home directory given to it (`b5`).
-fn setup() -> (Xenstore, Guest) {
-    let mut xs = Xenstore::default();
-    let g = Guest::new(&mut xs, 5);
-    xs.mkdir("/local/domain/5").unwrap();
-    xs.set_perms("/local/domain/5", &[Perm::new(Access::None, 5)])
-        .unwrap();
-    (xs, g)
-}
-
 #[test]
 fn write_read_relative_and_absolute() {
     let (mut xs, mut g) = setup();

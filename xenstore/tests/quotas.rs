@@ -2,15 +2,10 @@
 
 mod common;
 use common::*;
-use xenstore::{Access, Config, Perm, Xenstore};
+use xenstore::{Config, Xenstore};
 
 fn setup(config: Config) -> (Xenstore, Guest) {
-    let mut xs = Xenstore::new(config);
-    let g = Guest::new(&mut xs, 5);
-    xs.mkdir("/local/domain/5").unwrap();
-    xs.set_perms("/local/domain/5", &[Perm::new(Access::None, 5)])
-        .unwrap();
-    (xs, g)
+    setup_with(config)
 }
 
 #[test]

@@ -9,15 +9,6 @@ use xenstore::{
     RSP_CONS_OFFSET, RSP_PROD_OFFSET, SERVER_FEATURES, SERVER_FEATURES_OFFSET,
 };
 
-fn setup() -> (Xenstore, Guest) {
-    let mut xs = Xenstore::default();
-    let g = Guest::new(&mut xs, 5);
-    xs.mkdir("/local/domain/5").unwrap();
-    xs.set_perms("/local/domain/5", &[Perm::new(Access::None, 5)])
-        .unwrap();
-    (xs, g)
-}
-
 #[test]
 fn features_advertised_and_unknown_domain_ignored() {
     let mut xs = Xenstore::default();

@@ -2,16 +2,7 @@
 
 mod common;
 use common::*;
-use xenstore::{Access, Perm, Xenstore};
-
-fn setup() -> (Xenstore, Guest) {
-    let mut xs = Xenstore::default();
-    let g = Guest::new(&mut xs, 5);
-    xs.mkdir("/local/domain/5").unwrap();
-    xs.set_perms("/local/domain/5", &[Perm::new(Access::None, 5)])
-        .unwrap();
-    (xs, g)
-}
+use xenstore::{Access, Perm};
 
 #[test]
 fn own_writes_visible_others_see_commit() {

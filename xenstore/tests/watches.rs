@@ -5,19 +5,6 @@ mod common;
 use common::*;
 use xenstore::{Access, Perm, WatchEvent, Xenstore};
 
-fn home(xs: &mut Xenstore, domid: u16) {
-    let p = format!("/local/domain/{domid}");
-    xs.mkdir(&p).unwrap();
-    xs.set_perms(&p, &[Perm::new(Access::None, domid)]).unwrap();
-}
-
-fn setup() -> (Xenstore, Guest) {
-    let mut xs = Xenstore::default();
-    let g = Guest::new(&mut xs, 5);
-    home(&mut xs, 5);
-    (xs, g)
-}
-
 fn ev(p: &str, t: &str) -> (String, String) {
     (p.to_string(), t.to_string())
 }
@@ -97,7 +84,7 @@ fn removal_events() {
 fn events_from_others_and_wakeups() {
     let (mut xs, mut g5) = setup();
     let mut g6 = Guest::new(&mut xs, 6);
-    home(&mut xs, 6);
+    give_home(&mut xs, 6);
     // Domain 6 may read one of 5's nodes.
     g5.write(&mut xs, "shared", "0").unwrap();
     g5.set_perms(&mut xs, "shared", &["n5", "r6"]).unwrap();

@@ -326,3 +326,25 @@ pub fn split(p: &[u8]) -> Vec<String> {
 pub fn s(v: &[u8]) -> &str {
     std::str::from_utf8(v).unwrap()
 }
+
+/// A store made with `config`, domain 5 introduced and its home directory
+/// `/local/domain/5` given to it (permissions `n5`).
+pub fn setup_with(config: xenstore::Config) -> (xenstore::Xenstore, Guest) {
+    let mut xs = xenstore::Xenstore::new(config);
+    let g = Guest::new(&mut xs, 5);
+    give_home(&mut xs, 5);
+    (xs, g)
+}
+
+/// [`setup_with`] the default configuration.
+pub fn setup() -> (xenstore::Xenstore, Guest) {
+    setup_with(xenstore::Config::default())
+}
+
+/// Creates `/local/domain/<domid>` owned by that domain.
+pub fn give_home(xs: &mut xenstore::Xenstore, domid: u16) {
+    let home = format!("/local/domain/{domid}");
+    xs.mkdir(&home).unwrap();
+    xs.set_perms(&home, &[xenstore::Perm::new(xenstore::Access::None, domid)])
+        .unwrap();
+}
