@@ -87,6 +87,12 @@ pub fn dispatch(
 }
 
 /// Copies a hypercall argument structure in from guest-virtual `gva`.
+/// A sub-op number: Xen takes the command as an `unsigned int`, so larger
+/// values name no sub-op (`-ENOSYS`).
+pub(crate) fn subop(cmd: u64) -> Result<u32, Errno> {
+    u32::try_from(cmd).map_err(|_| Errno::ENOSYS)
+}
+
 pub(crate) fn read_arg<T: FromBytes + IntoBytes>(
     dom: &Domain,
     host: &impl Host,

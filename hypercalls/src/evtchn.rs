@@ -332,11 +332,9 @@ pub fn event_channel_op(
     args: [u64; 5],
 ) -> HypercallResult {
     let (cmd, arg) = (args[0], args[1]);
-    if cmd > u32::MAX as u64 {
-        return Err(Errno::ENOSYS);
-    }
+    let cmd = crate::dispatch::subop(cmd)?;
     let nr_vcpus = dom.vcpus.len() as u32;
-    match cmd as u32 {
+    match cmd {
         ev::EVTCHNOP_ALLOC_UNBOUND => {
             let mut a: ev::EvtchnAllocUnbound = read(dom, host, ctx, arg)?;
             check_target(dom, a.dom)?;

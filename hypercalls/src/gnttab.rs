@@ -312,12 +312,9 @@ pub fn grant_table_op(
     args: [u64; 5],
 ) -> HypercallResult {
     let (cmd, uop, count) = (args[0], args[1], args[2] as u32);
-    if cmd > u32::MAX as u64 {
-        return Err(Errno::ENOSYS);
-    }
     // An HVM guest may use only these (`hvm_grant_table_op`); continuation bits
     // above the command make it none of them.
-    let cmd = cmd as u32;
+    let cmd = crate::dispatch::subop(cmd)?;
     match cmd {
         gt::GNTTABOP_QUERY_SIZE
         | gt::GNTTABOP_SETUP_TABLE

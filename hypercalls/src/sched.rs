@@ -35,11 +35,9 @@ pub fn sched_op(
     args: [u64; 5],
 ) -> HypercallResult {
     let (cmd, arg) = (args[0], args[1]);
-    if cmd > u32::MAX as u64 {
-        return Err(Errno::ENOSYS);
-    }
+    let cmd = crate::dispatch::subop(cmd)?;
     let id = ctx.vcpu_id;
-    match cmd as u32 {
+    match cmd {
         sc::SCHEDOP_YIELD => Ok(0),
         sc::SCHEDOP_BLOCK => {
             // Xen's vcpu_block_enable_events: no sleep with an upcall pending.

@@ -346,15 +346,13 @@ pub fn vcpu_op(
 ) -> HypercallResult {
     let (cmd, id, arg) = (args[0], args[1], args[2]);
     // Both are C `int`/`unsigned int`; ids beyond the domain's vCPUs are ENOENT.
-    if cmd > u32::MAX as u64 {
-        return Err(Errno::ENOSYS);
-    }
+    let cmd = crate::dispatch::subop(cmd)?;
     if id >= dom.vcpus.len() as u64 {
         return Err(Errno::ENOENT);
     }
     let id = id as u32;
     let is_current = id == ctx.vcpu_id;
-    match cmd as u32 {
+    match cmd {
         vc::VCPUOP_IS_UP => {
             Ok((dom.vcpus[id as usize].runstate.state != vc::RUNSTATE_OFFLINE) as u64)
         }
