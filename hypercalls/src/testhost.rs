@@ -108,3 +108,66 @@ impl Host for FakeHost {
         self.tsc_khz
     }
 }
+
+/// Guest RAM of [`test_domain`], in MiB.
+pub const RAM_MIB: u64 = 8;
+/// The host frame backing guest frame 0 in [`test_domain`].
+pub const RAM_MFN_BASE: u64 = 0x4_0000;
+
+/// A domain `domid` with [`RAM_MIB`] of RAM at gfn 0.. (2 MiB leaves), the
+/// builder's identity page tables in it, `vcpus` vCPUs, and the context of
+/// vCPU 0 in 64-bit mode with CR0.WP set; `iommu` as the config key.
+pub fn test_domain(
+    domid: u16,
+    vcpus: u32,
+    iommu: bool,
+) -> (crate::Domain, FakeHost, crate::VcpuContext) {
+    use crate::guest_mem::{write_gpa, PagingState};
+    use p2m::{Mapping, MtrrState, P2m, P2mConfig, P2mType};
+    let mut host = FakeHost::default();
+    let cfg = P2mConfig {
+        honour_guest_mem_types: iommu,
+        host_mtrr: MtrrState::new_default_wb(),
+        ept_2m: true,
+        ept_1g: true,
+    };
+    let mut p2m = P2m::new(cfg, &mut host).unwrap();
+    let ram = Mapping {
+        p2m_type: P2mType::RamRw,
+        owner: domid,
+        special: false,
+    };
+    let pages = RAM_MIB << 8;
+    for gfn in (0..pages).step_by(512) {
+        p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram))
+            .unwrap();
+    }
+    let dom = crate::Domain::new(domid, "t".into(), p2m, pages, vcpus, &mut host).unwrap();
+    write_gpa(
+        &dom.p2m,
+        &mut host,
+        crate::builder::PML4_GPA,
+        &crate::builder::identity_page_tables(),
+    )
+    .unwrap();
+    let ctx = crate::VcpuContext {
+        vcpu_id: 0,
+        cpl: 0,
+        paging: PagingState {
+            cr0: 0x8001_0031,
+            cr3: crate::builder::PML4_GPA,
+            cr4: 0x20,
+            efer: 0x500,
+        },
+    };
+    (dom, host, ctx)
+}
+
+/// Programs the guest's variable MTRR 0 to make 0xF0000000-0xFFFFFFFF (the PCI
+/// hole, where Linux puts the platform device's BAR1) UC, as hvmloader does.
+pub fn make_pci_hole_uc(dom: &mut crate::Domain, host: &mut FakeHost) {
+    dom.p2m.guest_mtrr_write(host, 0x200, 0xF000_0000).unwrap();
+    dom.p2m
+        .guest_mtrr_write(host, 0x201, 0xF_F000_0800)
+        .unwrap();
+}

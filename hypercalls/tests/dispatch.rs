@@ -11,7 +11,8 @@ use p2m::MemType;
 use zerocopy::IntoBytes;
 
 mod common;
-use common::{setup, FakeHost, BEYOND_RAM_GVA, NONCANONICAL_GVA, RAM_MIB, UNMAPPED_GVA};
+use common::{setup, FakeHost, BEYOND_RAM_GVA, NONCANONICAL_GVA, UNMAPPED_GVA};
+use hypercalls::testhost::RAM_MIB;
 
 fn call(dom: &mut Domain, host: &mut FakeHost, vcpu: &VcpuContext, nr: u64, args: [u64; 5]) -> i64 {
     dispatch(dom, host, vcpu, nr, args) as i64
@@ -201,12 +202,7 @@ fn add_to_physmap_rejects_bad_space_index_and_domain() {
 #[test]
 fn shared_info_in_uc_range_is_wb_ipat() {
     let (mut dom, mut host, vcpu) = setup(true);
-    dom.p2m
-        .guest_mtrr_write(&mut host, 0x200, 0xF000_0000)
-        .unwrap();
-    dom.p2m
-        .guest_mtrr_write(&mut host, 0x201, 0xF_F000_0800)
-        .unwrap();
+    hypercalls::testhost::make_pci_hole_uc(&mut dom, &mut host);
     let xatp = XenAddToPhysmap {
         domid: 0x7FF0,
         size: 0,
@@ -532,12 +528,7 @@ fn linux_boot_sequence() {
     hypercalls::hvm::drain_console_ring(&mut dom, &mut host);
     assert_eq!(host.console.last(), Some(&(1, "hi".to_string())));
     // G: grant table in a UC MTRR range (BAR1), as Linux's platform-pci driver does it.
-    dom.p2m
-        .guest_mtrr_write(&mut host, 0x200, 0xF000_0000)
-        .unwrap();
-    dom.p2m
-        .guest_mtrr_write(&mut host, 0x201, 0xF_F000_0800)
-        .unwrap();
+    hypercalls::testhost::make_pci_hole_uc(&mut dom, &mut host);
     let mut q = [0u8; 16];
     q[0..2].copy_from_slice(&0x7FF0u16.to_le_bytes());
     assert_eq!(

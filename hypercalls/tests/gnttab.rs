@@ -126,14 +126,7 @@ fn setup_table_reports_frame_gfns() {
 fn grant_frames_in_the_physmap() {
     let mut g = Guest::new(true, 1);
     // BAR1 is UC by the guest's MTRRs; grant frames still map WB with ignore-PAT.
-    g.dom
-        .p2m
-        .guest_mtrr_write(&mut g.host, 0x200, 0xF000_0000)
-        .unwrap();
-    g.dom
-        .p2m
-        .guest_mtrr_write(&mut g.host, 0x201, 0xF_F000_0800)
-        .unwrap();
+    hypercalls::testhost::make_pci_hole_uc(&mut g.dom, &mut g.host);
     for (idx, want) in [
         (MAX_GRANT_FRAMES as u64, Errno::EINVAL),
         (u64::MAX, Errno::EINVAL),

@@ -512,14 +512,7 @@ fn linux_boot_sequence() -> Vec<Step> {
             "add_to_physmap(grant_table idx 0) in BAR1",
             Box::new(|g| {
                 // The guest's MTRRs make 0xF0000000.. UC, as Linux's do for BAR1.
-                g.dom
-                    .p2m
-                    .guest_mtrr_write(&mut g.host, 0x200, 0xF000_0000)
-                    .unwrap();
-                g.dom
-                    .p2m
-                    .guest_mtrr_write(&mut g.host, 0x201, 0xF_F000_0800)
-                    .unwrap();
+                hypercalls::testhost::make_pci_hole_uc(&mut g.dom, &mut g.host);
                 let xatp = XenAddToPhysmap {
                     domid: DOMID_SELF,
                     space: 1,

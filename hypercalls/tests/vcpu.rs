@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{err, Guest, ARG, BUF, RAM_MIB, UNMAPPED_GVA};
+use common::{err, Guest, ARG, BUF, UNMAPPED_GVA};
 use guest_abi::hypercall as hc;
 use guest_abi::vcpu::*;
 use guest_abi::xen::{VcpuTimeInfo, VIRQ_TIMER};
 use guest_abi::Errno;
+use hypercalls::testhost::RAM_MIB;
 use hypercalls::Host;
 use zerocopy::IntoBytes;
 

@@ -7,6 +7,7 @@ use common::*;
 use guest_abi::grant_table::{GTF_PERMIT_ACCESS, GTF_READONLY};
 use guest_abi::netif as nf;
 use hypercalls::gnttab::GrantError;
+
 use netback::{csum, ErrorKind, Gso, GsoKind, RingKind, VifConfig, XenbusState};
 
 fn connected(vifs: u32, config: VifConfig) -> World {

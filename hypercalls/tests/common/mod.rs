@@ -2,13 +2,11 @@
 #![allow(dead_code)]
 
 use guest_abi::Errno;
-use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
-use hypercalls::{builder, dispatch, Domain, Host, VcpuContext};
-use p2m::{Mapping, MtrrState, P2m, P2mConfig, P2mType};
+use hypercalls::guest_mem::{read_gpa, write_gpa};
+use hypercalls::testhost::test_domain;
+use hypercalls::{dispatch, Domain, Host, VcpuContext};
 use zerocopy::{FromBytes, IntoBytes};
 
-pub const RAM_MIB: u64 = 8;
-pub const RAM_MFN_BASE: u64 = 0x4_0000;
 /// Where tests put hypercall argument structures (identity-mapped GVA = GPA).
 pub const ARG: u64 = 0x30_0000;
 /// A second scratch buffer.
@@ -19,7 +17,6 @@ pub const UNMAPPED_GVA: u64 = 0xFFFF_8000_DEAD_0000;
 pub const NONCANONICAL_GVA: u64 = 0x0000_8000_0000_0000;
 /// Mapped by the guest's page tables (identity 0-4 GiB) but not guest RAM.
 pub const BEYOND_RAM_GVA: u64 = 0x8000_0000;
-/// The TSC frequency of the fake host.
 pub use hypercalls::testhost::FakeHost;
 
 /// A guest with RAM at gfn 0.., the builder's identity page tables in it, and
@@ -37,42 +34,7 @@ pub fn setup(iommu: bool) -> (Domain, FakeHost, VcpuContext) {
 
 impl Guest {
     pub fn new(iommu: bool, vcpus: u32) -> Guest {
-        let mut host = FakeHost::default();
-        let cfg = P2mConfig {
-            honour_guest_mem_types: iommu,
-            host_mtrr: MtrrState::new_default_wb(),
-            ept_2m: true,
-            ept_1g: true,
-        };
-        let mut p2m = P2m::new(cfg, &mut host).unwrap();
-        let ram = Mapping {
-            p2m_type: P2mType::RamRw,
-            owner: 1,
-            special: false,
-        };
-        let pages = RAM_MIB << 8;
-        for gfn in (0..pages).step_by(512) {
-            p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram))
-                .unwrap();
-        }
-        let dom = Domain::new(1, "t".into(), p2m, pages, vcpus, &mut host).unwrap();
-        write_gpa(
-            &dom.p2m,
-            &mut host,
-            builder::PML4_GPA,
-            &builder::identity_page_tables(),
-        )
-        .unwrap();
-        let ctx = VcpuContext {
-            vcpu_id: 0,
-            cpl: 0,
-            paging: PagingState {
-                cr0: 0x8001_0031,
-                cr3: builder::PML4_GPA,
-                cr4: 0x20,
-                efer: 0x500,
-            },
-        };
+        let (dom, host, ctx) = test_domain(1, vcpus, iommu);
         Guest { dom, host, ctx }
     }
 

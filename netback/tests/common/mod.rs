@@ -8,15 +8,13 @@ use guest_abi::grant_table::{GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_W
 use guest_abi::netif as nf;
 use guest_abi::ring::need_notify;
 use hypercalls::evtchn::PortState;
-use hypercalls::guest_mem::{read_gpa, write_gpa, PagingState};
-use hypercalls::{builder, dispatch, Domain, Host, VcpuContext};
+use hypercalls::guest_mem::{read_gpa, write_gpa};
+pub use hypercalls::testhost::{test_domain, RAM_MFN_BASE};
+use hypercalls::{dispatch, Domain, Host};
 use netback::{backend_features, Frame, Gso, GsoKind, Vif, VifConfig, VifError};
-use p2m::{Mapping, MtrrState, P2m, P2mConfig, P2mType};
 use xenstore::toolstack::{self, VifSpec};
 use xenstore::Xenstore;
 
-pub const RAM_MIB: u64 = 8;
-pub const RAM_MFN_BASE: u64 = 0x4_0000;
 pub const ARG: u64 = 0x30_0000;
 /// Where the grant table frames are mapped (4 frames: 2048 entries).
 pub const GNT_GFN: u64 = 0xF1000;
@@ -36,42 +34,7 @@ pub use hypercalls::testhost::FakeHost;
 /// A domain with `vcpus` vCPUs, RAM at gfn 0.., identity page tables and four
 /// grant frames mapped at [`GNT_GFN`].
 pub fn domain(vcpus: u32) -> (Domain, FakeHost) {
-    let mut host = FakeHost::default();
-    let cfg = P2mConfig {
-        honour_guest_mem_types: false,
-        host_mtrr: MtrrState::new_default_wb(),
-        ept_2m: true,
-        ept_1g: true,
-    };
-    let mut p2m = P2m::new(cfg, &mut host).unwrap();
-    let ram = Mapping {
-        p2m_type: P2mType::RamRw,
-        owner: DOMID,
-        special: false,
-    };
-    let pages = RAM_MIB << 8;
-    for gfn in (0..pages).step_by(512) {
-        p2m.set_entry(&mut host, gfn, RAM_MFN_BASE + gfn, 9, Some(ram))
-            .unwrap();
-    }
-    let mut dom = Domain::new(DOMID, "t".into(), p2m, pages, vcpus, &mut host).unwrap();
-    write_gpa(
-        &dom.p2m,
-        &mut host,
-        builder::PML4_GPA,
-        &builder::identity_page_tables(),
-    )
-    .unwrap();
-    let ctx = VcpuContext {
-        vcpu_id: 0,
-        cpl: 0,
-        paging: PagingState {
-            cr0: 0x8001_0031,
-            cr3: builder::PML4_GPA,
-            cr4: 0x20,
-            efer: 0x500,
-        },
-    };
+    let (mut dom, mut host, ctx) = test_domain(DOMID, vcpus, false);
     for idx in 0..GNT_FRAMES {
         // XENMEM_add_to_physmap(DOMID_SELF, space=grant_table, idx, gpfn).
         let mut a = Vec::new();
