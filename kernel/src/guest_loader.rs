@@ -119,15 +119,7 @@ pub fn load(
         }
         None => None,
     };
-    let e820: alloc::vec::Vec<loader::E820Entry> = platform::e820::e820_map(ram_bytes)
-        .map_err(|e| format!("memory map: {e:?}"))?
-        .iter()
-        .map(|e| loader::E820Entry {
-            addr: e.addr,
-            size: e.size,
-            kind: e.kind,
-        })
-        .collect();
+    let e820 = platform::e820::e820_map(ram_bytes).map_err(|e| format!("memory map: {e:?}"))?;
     let acpi = platform::acpi::build_tables(platform::layout::ACPI_TABLES_GPA, spec.nr_vcpus);
     put(
         dom,

@@ -102,6 +102,13 @@ pub struct E820Entry {
     pub kind: u32,
 }
 
+impl E820Entry {
+    /// One past the last byte.
+    pub fn end(&self) -> u64 {
+        self.addr + self.size
+    }
+}
+
 /// Why an image is not a usable bzImage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BzImageError {

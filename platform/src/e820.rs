@@ -12,35 +12,8 @@ pub const E820_RESERVED: u32 = 2;
 /// e820 type: ACPI reclaimable (not used here: the tables sit in a reserved range).
 pub const E820_ACPI: u32 = 3;
 
-/// One e820 entry (`struct boot_e820_entry`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct E820Entry {
-    /// First byte.
-    pub addr: u64,
-    /// Length in bytes.
-    pub size: u64,
-    /// [`E820_RAM`], [`E820_RESERVED`] or [`E820_ACPI`].
-    pub kind: u32,
-}
-
-impl E820Entry {
-    /// Size of the packed entry in `boot_params` (u64 addr, u64 size, u32 type).
-    pub const SIZE: usize = 20;
-
-    /// One past the last byte.
-    pub fn end(&self) -> u64 {
-        self.addr + self.size
-    }
-
-    /// The packed little-endian form `boot_params.e820_table` holds.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        b[0..8].copy_from_slice(&self.addr.to_le_bytes());
-        b[8..16].copy_from_slice(&self.size.to_le_bytes());
-        b[16..20].copy_from_slice(&self.kind.to_le_bytes());
-        b
-    }
-}
+/// One e820 entry; `loader::boot_params` packs them into the zero page.
+pub use loader::E820Entry;
 
 /// Why a RAM size cannot be laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,12 +58,6 @@ pub fn e820_map(ram_bytes: u64) -> Result<[E820Entry; 4], E820Error> {
     ])
 }
 
-/// `entries` packed back to back, as `boot_params.e820_table` (0x2D0) holds them; the count
-/// goes in `boot_params.e820_entries` (0x1E8).
-pub fn to_bytes(entries: &[E820Entry]) -> alloc::vec::Vec<u8> {
-    entries.iter().flat_map(|e| e.to_bytes()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,23 +91,6 @@ mod tests {
         assert_eq!(e820_map(0x10_0000), Err(E820Error::TooSmall));
         assert_eq!(e820_map(0x10_1000).unwrap()[2].size, 0x1000);
         assert_eq!(e820_map((1 << 30) + 1), Err(E820Error::Unaligned));
-    }
-
-    #[test]
-    fn packed_form() {
-        let e = E820Entry {
-            addr: 0x10_0000,
-            size: 0x3FF0_0000,
-            kind: E820_RAM,
-        };
-        let b = e.to_bytes();
-        assert_eq!(&b[0..8], &[0, 0, 0x10, 0, 0, 0, 0, 0]);
-        assert_eq!(&b[8..16], &[0, 0, 0xF0, 0x3F, 0, 0, 0, 0]);
-        assert_eq!(&b[16..20], &[1, 0, 0, 0]);
-        let all = to_bytes(&e820_map(1 << 30).unwrap());
-        assert_eq!(all.len(), 4 * E820Entry::SIZE);
-        assert_eq!(&all[20..28], &0x9_F000u64.to_le_bytes());
-        assert_eq!(all[36], E820_RESERVED as u8);
     }
 }
 

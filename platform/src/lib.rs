@@ -8,7 +8,7 @@
 //! | Piece | When | Call |
 //! |---|---|---|
 //! | [`acpi::build_tables`] | domain build | copy `bytes` to [`layout::ACPI_TABLES_GPA`], put `rsdp_gpa` in `boot_params.acpi_rsdp_addr` |
-//! | [`e820::e820_map`] | domain build | the `boot_params` e820 table ([`e820::E820Entry::to_bytes`]) |
+//! | [`e820::e820_map`] | domain build | the `boot_params` e820 table (packed by `loader::boot_params`) |
 //! | [`mtrr::mtrr_layout`] | domain build | write each (MSR, value) through the guest-MTRR model |
 //! | [`lapic::Lapic::new`], [`lapic::apic_base_reset_value`] | vCPU creation | the vCPU starts in x2APIC mode |
 //! | [`lapic::Lapic::read_msr`] / [`lapic::Lapic::write_msr`] | RDMSR / WRMSR exit | `None`: not the APIC's MSR; `Some(Err(()))`: inject #GP; an [`lapic::Ipi`] from an ICR write goes to [`lapic::Ipi::targets`] and each target's model |
