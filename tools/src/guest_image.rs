@@ -1,7 +1,10 @@
 //! The Linux guest image: Debian's stock kernel package (version pinned
 //! here), the uncompressed `vmlinux` taken out of its bzImage, and an
-//! initramfs of busybox, the Xen network frontend module and the project's
-//! `/init` (`guest/init`). Everything is cached under `build/guest/`.
+//! initramfs of busybox, the network modules ([`MODULES`]), the project's
+//! `/init` (`guest/init`), and a few Debian programs ([`PROGRAMS`]:
+//! xenstore's client, iperf3) in `/usr/bin` with the glibc, loader and shared
+//! libraries they need (found by their `DT_NEEDED` entries, in
+//! [`LIBRARY_PACKAGES`]). Everything is cached under `build/guest/`.
 
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
@@ -22,8 +25,67 @@ pub const KERNEL_DEB_SHA256: &str =
     "a86e2049672f52354c4536a089203b6c82639420424d31c91cf31a181fd4d8f1";
 /// The package providing a static busybox for the initramfs.
 pub const BUSYBOX_PACKAGE: &str = "busybox-static";
-/// Modules put into the initramfs (paths under `lib/modules/<release>/`).
-pub const MODULES: &[&str] = &["kernel/drivers/net/xen-netfront.ko"];
+/// Modules put into the initramfs (paths under `lib/modules/<release>/`). Neither depends on
+/// another module (`depends=` is empty in their `.modinfo`): `insmod` each alone.
+/// `e1000` is the NIC of the bare-Bochs network reference.
+pub const MODULES: &[&str] = &[
+    "kernel/drivers/net/xen-netfront.ko",
+    "kernel/drivers/net/ethernet/intel/e1000/e1000.ko",
+];
+
+/// A program taken from a Debian package into the initramfs, at the same path (`usr/bin/...`;
+/// the guest's `PATH` must name `/usr/bin`), with the shared libraries it needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// The Debian package (bookworm's candidate version; not pinned).
+    pub package: &'static str,
+    /// The executable's path in the package.
+    pub path: &'static str,
+    /// Other names of the same program in the package's directory (a multi-call binary's hard
+    /// links), made symlinks to it.
+    pub links: &'static [&'static str],
+}
+
+/// The guest's own tools: xenstore's client (one multi-call binary picking its command from
+/// `argv[0]`) and iperf3.
+pub const PROGRAMS: &[Program] = &[
+    Program {
+        package: "xenstore-utils",
+        path: "usr/bin/xenstore",
+        links: &[
+            "xenstore-chmod",
+            "xenstore-exists",
+            "xenstore-list",
+            "xenstore-ls",
+            "xenstore-read",
+            "xenstore-rm",
+            "xenstore-watch",
+            "xenstore-write",
+        ],
+    },
+    Program {
+        package: "iperf3",
+        path: "usr/bin/iperf3",
+        links: &[],
+    },
+];
+
+/// The packages where the [`PROGRAMS`]' ELF interpreter and shared libraries (the closure of
+/// their `DT_NEEDED` sonames) are looked up, in this order, after the programs' own packages.
+/// Only the files needed go into the initramfs. A soname found in none of them fails the build
+/// with its name: add the package that ships it here.
+pub const LIBRARY_PACKAGES: &[&str] = &[
+    "libc6",
+    "libxenstore4",
+    "libxentoolcore1",
+    "libiperf0",
+    "libsctp1",
+    "libssl3",
+];
+
+/// Where sonames are looked up in each package (the dynamic loader's default directories on
+/// Debian, which the initramfs keeps: it has no `/etc/ld.so.cache`).
+pub const LIBRARY_DIRS: &[&str] = &["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"];
 
 /// The version of how `vmlinux` is made from the bzImage: bump it when that changes, and
 /// cached images are made again. 2: PT_NOTE offsets follow the trimmed PT_LOAD data.
@@ -123,36 +185,34 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     let initramfs = dir.join("initramfs.cpio");
     let init = std::fs::read(paths.root.join("guest/init")).context("reading guest/init")?;
     let busybox = std::fs::read(broot.join("bin/busybox")).context("reading busybox")?;
-    let mut files = vec![
-        CpioEntry::dir("bin"),
-        CpioEntry::dir("dev"),
-        CpioEntry::dir("proc"),
-        CpioEntry::dir("sys"),
-        CpioEntry::dir("tmp"),
-        CpioEntry::file("bin/busybox", 0o755, busybox),
-        CpioEntry::file("bin/rdtsc", 0o755, rdtsc_elf()),
-        CpioEntry::file("init", 0o755, init),
-    ];
-    files.push(CpioEntry::dir("test"));
+    let mut fs = Rootfs::default();
+    for d in ["bin", "dev", "proc", "sys", "tmp"] {
+        fs.add(CpioEntry::dir(d));
+    }
+    fs.add(CpioEntry::file("bin/busybox", 0o755, busybox));
+    fs.add(CpioEntry::file("bin/rdtsc", 0o755, rdtsc_elf()));
+    fs.add(CpioEntry::file("init", 0o755, init));
+    fs.add(CpioEntry::dir("test"));
     for (name, data) in test_scripts(&paths.root.join("guest/test"))? {
-        files.push(CpioEntry::file(&format!("test/{name}"), 0o644, data));
+        fs.add(CpioEntry::file(&format!("test/{name}"), 0o644, data));
     }
     let moddir = format!("lib/modules/{KERNEL_RELEASE}");
-    let mut made = String::new();
     for m in MODULES {
         let src = kroot.join(&moddir).join(m);
         let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-        let dest = format!("{moddir}/{m}");
-        for (i, _) in dest.match_indices('/') {
-            let d = &dest[..i];
-            if !made.split('\n').any(|x| x == d) {
-                files.push(CpioEntry::dir(d));
-                made.push_str(d);
-                made.push('\n');
-            }
-        }
-        files.push(CpioEntry::file(&dest, 0o644, data));
+        fs.add(CpioEntry::file(&format!("{moddir}/{m}"), 0o644, data));
     }
+    let userland = userland(&cache)?;
+    add_programs(&mut fs, PROGRAMS, &userland)?;
+    let manifest: String = userland
+        .iter()
+        .map(|t| format!("{} {}\n", t.package, t.version))
+        .collect();
+    let manifest_path = dir.join("userland");
+    if std::fs::read_to_string(&manifest_path).ok().as_deref() != Some(&manifest[..]) {
+        write_atomic(&manifest_path, manifest.as_bytes())?;
+    }
+    let files = fs.entries;
     let archive = cpio_newc(&files);
     // Rewritten only when it changed, and never in place: an ISO being built beside this
     // (`make test` while `make bench` prepares) reads the old file or the new one, whole.
@@ -185,6 +245,296 @@ fn test_scripts(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     }
     v.sort();
     Ok(v)
+}
+
+/// The initramfs' members, each path once (the first added wins), each parent directory made
+/// before its first child.
+#[derive(Default)]
+struct Rootfs {
+    entries: Vec<CpioEntry>,
+    names: std::collections::BTreeSet<String>,
+}
+
+impl Rootfs {
+    fn add(&mut self, e: CpioEntry) {
+        for (i, _) in e.name.match_indices('/') {
+            let d = &e.name[..i];
+            if self.names.insert(d.to_string()) {
+                self.entries.push(CpioEntry::dir(d));
+            }
+        }
+        if self.names.insert(e.name.clone()) {
+            self.entries.push(e);
+        }
+    }
+}
+
+/// An extracted Debian package.
+#[derive(Debug, Clone)]
+struct Package {
+    package: String,
+    version: String,
+    root: PathBuf,
+}
+
+/// The [`PROGRAMS`]' packages, then the [`LIBRARY_PACKAGES`], downloaded and extracted under
+/// `cache` (once).
+fn userland(cache: &Path) -> Result<Vec<Package>> {
+    let mut names: Vec<&str> = PROGRAMS.iter().map(|p| p.package).collect();
+    names.extend_from_slice(LIBRARY_PACKAGES);
+    let mut v: Vec<Package> = Vec::new();
+    for name in names {
+        if v.iter().any(|p| p.package == name) {
+            continue;
+        }
+        let deb = download(cache, name, None)?;
+        let root = extract(&deb, &cache.join(format!("{name}-root")))?;
+        v.push(Package {
+            package: name.to_string(),
+            version: deb_version(&deb)?,
+            root,
+        });
+    }
+    Ok(v)
+}
+
+/// The `Version` field of a `.deb`.
+fn deb_version(deb: &Path) -> Result<String> {
+    let out = Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .arg("Version")
+        .output()
+        .context("running dpkg-deb -f")?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || v.is_empty() {
+        bail!("dpkg-deb -f {} Version failed", deb.display());
+    }
+    Ok(v)
+}
+
+/// Adds `programs` (from `pkgs`) to `fs`, with their links,
+/// ELF interpreter and the closure of their `DT_NEEDED` sonames, each found in the first of
+/// `pkgs` (in [`LIBRARY_DIRS`]) that has it. Symlinks in a package stay symlinks.
+fn add_programs(fs: &mut Rootfs, programs: &[Program], pkgs: &[Package]) -> Result<()> {
+    // (package index, file path, what needs it) still to be read for its DT_NEEDED.
+    let mut todo: Vec<(usize, String, String)> = Vec::new();
+    for prog in programs {
+        let i = pkgs
+            .iter()
+            .position(|p| p.package == prog.package)
+            .with_context(|| format!("package {} not downloaded", prog.package))?;
+        let file = install(fs, &pkgs[i].root, prog.path)?;
+        let (dir, base) = prog.path.rsplit_once('/').unwrap_or(("", prog.path));
+        for link in prog.links {
+            let at = format!("{dir}/{link}");
+            if std::fs::symlink_metadata(pkgs[i].root.join(&at)).is_err() {
+                bail!(
+                    "{} has no {at} (is {link} still one of its names?)",
+                    prog.package
+                );
+            }
+            fs.add(CpioEntry::symlink(&at, base));
+        }
+        todo.push((i, file, format!("{} ({})", prog.path, prog.package)));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut done = std::collections::BTreeSet::new();
+    while let Some((i, file, who)) = todo.pop() {
+        if !done.insert(file.clone()) {
+            continue;
+        }
+        let path = pkgs[i].root.join(&file);
+        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let info = dynamic_info(&data).with_context(|| format!("reading {}", path.display()))?;
+        if let Some(interp) = info.interp {
+            let rel = interp.trim_start_matches('/');
+            let j = pkgs
+                .iter()
+                .position(|p| std::fs::symlink_metadata(p.root.join(rel)).is_ok())
+                .with_context(|| {
+                    format!(
+                        "no package of {} has the ELF interpreter {interp} that {file} names",
+                        package_list(pkgs)
+                    )
+                })?;
+            let f = install(fs, &pkgs[j].root, rel)?;
+            todo.push((j, f, file.clone()));
+        }
+        for soname in info.needed {
+            if !seen.insert(soname.clone()) {
+                continue;
+            }
+            let found = pkgs.iter().enumerate().find_map(|(j, p)| {
+                LIBRARY_DIRS
+                    .iter()
+                    .map(|d| format!("{d}/{soname}"))
+                    .find(|rel| std::fs::symlink_metadata(p.root.join(rel)).is_ok())
+                    .map(|rel| (j, rel))
+            });
+            let Some((j, rel)) = found else {
+                bail!(
+                    "shared library {soname} (needed by {file}, from {who}) is in none of {} \
+                     (under {}): add the package that ships it to LIBRARY_PACKAGES in \
+                     tools/src/guest_image.rs",
+                    package_list(pkgs),
+                    LIBRARY_DIRS.join(", ")
+                );
+            };
+            let f = install(fs, &pkgs[j].root, &rel)?;
+            todo.push((j, f, file.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn package_list(pkgs: &[Package]) -> String {
+    pkgs.iter()
+        .map(|p| p.package.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Adds `path` of the package tree `root` to `fs`: a symlink as a symlink, then what it points
+/// at (inside `root`: an absolute target is taken from the package's root), until a regular
+/// file, which is added with its permission bits. Returns that file's path.
+fn install(fs: &mut Rootfs, root: &Path, path: &str) -> Result<String> {
+    let mut path = path.trim_start_matches('/').to_string();
+    for _ in 0..16 {
+        let full = root.join(&path);
+        let meta = std::fs::symlink_metadata(&full)
+            .with_context(|| format!("{} is missing", full.display()))?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&full)?;
+            let target = target
+                .to_str()
+                .with_context(|| format!("{} points at a non-UTF-8 name", full.display()))?;
+            fs.add(CpioEntry::symlink(&path, target));
+            path = resolve_link(&path, target);
+            continue;
+        }
+        if !meta.is_file() {
+            bail!("{} is not a regular file", full.display());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let perm = meta.permissions().mode() & 0o777;
+        let data = std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?;
+        fs.add(CpioEntry::file(&path, perm, data));
+        return Ok(path);
+    }
+    bail!(
+        "too many levels of symlinks at {}",
+        root.join(&path).display()
+    )
+}
+
+/// The path (relative to the root, normalized) that the symlink at `link` (relative to the root)
+/// with the content `target` points at.
+fn resolve_link(link: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        let mut v: Vec<&str> = link.split('/').filter(|c| !c.is_empty()).collect();
+        v.pop();
+        v
+    };
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// What the dynamic loader needs of an ELF file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamicInfo {
+    /// The `PT_INTERP` path (executables only).
+    pub interp: Option<String>,
+    /// The `DT_NEEDED` sonames, in order.
+    pub needed: Vec<String>,
+}
+
+/// The `PT_INTERP` path and `DT_NEEDED` sonames of a little-endian x86-64 ELF64 file (none for
+/// a static one). `DT_STRTAB` is an address, mapped to the file through the `PT_LOAD`s.
+pub fn dynamic_info(elf: &[u8]) -> Result<DynamicInfo> {
+    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        bail!("not a little-endian ELF64 file");
+    }
+    if le(elf, 0x12, 2)? != 62 {
+        bail!("not an x86-64 ELF (e_machine {})", le(elf, 0x12, 2)?);
+    }
+    let phoff = le(elf, 0x20, 8)? as usize;
+    let phentsize = le(elf, 0x36, 2)? as usize;
+    let phnum = le(elf, 0x38, 2)? as usize;
+    if phentsize < 56 {
+        bail!("bad program header size {phentsize}");
+    }
+    let cstr = |b: &[u8]| -> Result<String> {
+        let end = b
+            .iter()
+            .position(|&c| c == 0)
+            .context("unterminated string")?;
+        Ok(std::str::from_utf8(&b[..end])
+            .context("non-UTF-8 string")?
+            .to_string())
+    };
+    let mut info = DynamicInfo::default();
+    // (vaddr, offset, filesz) of each PT_LOAD.
+    let mut loads = Vec::new();
+    let mut dynamic = None;
+    for i in 0..phnum {
+        let ph = phoff
+            .checked_add(i * phentsize)
+            .context("program header out of range")?;
+        let off = le(elf, ph + 8, 8)? as usize;
+        let filesz = le(elf, ph + 32, 8)? as usize;
+        let data = elf
+            .get(off..off.checked_add(filesz).context("segment out of range")?)
+            .with_context(|| format!("segment {i} out of range"))?;
+        match le(elf, ph, 4)? {
+            1 => loads.push((le(elf, ph + 16, 8)?, off, filesz)),
+            2 => dynamic = Some(data),
+            3 => info.interp = Some(cstr(data).context("PT_INTERP")?),
+            _ => {}
+        }
+    }
+    let Some(dynamic) = dynamic else {
+        return Ok(info);
+    };
+    let (mut strtab, mut strsz, mut needed) = (None, None, Vec::new());
+    for d in dynamic.chunks_exact(16) {
+        let (tag, val) = (le(d, 0, 8)?, le(d, 8, 8)?);
+        match tag {
+            0 => break,
+            1 => needed.push(val as usize),
+            5 => strtab = Some(val),
+            10 => strsz = Some(val as usize),
+            _ => {}
+        }
+    }
+    if needed.is_empty() {
+        return Ok(info);
+    }
+    let strtab = strtab.context("DT_NEEDED without DT_STRTAB")?;
+    let off = loads
+        .iter()
+        .find(|&&(va, _, sz)| va <= strtab && strtab - va < sz as u64)
+        .map(|&(va, off, _)| off + (strtab - va) as usize)
+        .context("DT_STRTAB is in no PT_LOAD")?;
+    let end = strsz.map_or(elf.len(), |n| off.saturating_add(n).min(elf.len()));
+    let table = elf.get(off..end).context("DT_STRTAB out of range")?;
+    for n in needed {
+        let s = table
+            .get(n..)
+            .context("DT_NEEDED out of the string table")?;
+        info.needed.push(cstr(s).context("DT_NEEDED")?);
+    }
+    Ok(info)
 }
 
 /// A 189-byte static x86-64 Linux program that prints the TSC in decimal and
@@ -249,11 +599,16 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
         Some(v) => format!("{package}={v}"),
         None => package.to_string(),
     };
+    // Into a directory of its own: two builds at once (`make test` beside `make bench`) each
+    // find only their own file, and `dest` appears whole.
+    let tmp = cache.join(format!(".download-{package}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
     let fetch = || {
         Command::new("apt-get")
             .arg("download")
             .arg(&spec)
-            .current_dir(cache)
+            .current_dir(&tmp)
             .output()
             .context("running apt-get download")
     };
@@ -270,6 +625,7 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
         }
     }
     if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
         bail!(
             "apt-get download {spec} failed (run `apt-get update`; if Debian no longer \
              carries that version, move the pin in tools/src/guest_image.rs or put the package \
@@ -278,7 +634,7 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let found = std::fs::read_dir(cache)?
+    let found = std::fs::read_dir(&tmp)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| {
@@ -286,8 +642,14 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
         })
-        .with_context(|| format!("apt-get download left no {package} package"))?;
-    std::fs::rename(&found, &dest)?;
+        .with_context(|| format!("apt-get download left no {package} package"));
+    let moved = found.and_then(|f| Ok(std::fs::rename(f, &dest)?));
+    let _ = std::fs::remove_dir_all(&tmp);
+    moved?;
+    println!(
+        "guest image: downloaded {package} {}",
+        deb_version(&dest).unwrap_or_else(|_| "(version unknown)".into())
+    );
     Ok(dest)
 }
 
@@ -296,7 +658,7 @@ fn extract(deb: &Path, root: &Path) -> Result<PathBuf> {
     if root.exists() {
         return Ok(root.to_path_buf());
     }
-    let tmp = root.with_extension("tmp");
+    let tmp = root.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let status = Command::new("dpkg-deb")
         .arg("-x")
@@ -305,9 +667,16 @@ fn extract(deb: &Path, root: &Path) -> Result<PathBuf> {
         .status()
         .context("running dpkg-deb")?;
     if !status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
         bail!("dpkg-deb -x {} failed", deb.display());
     }
-    std::fs::rename(&tmp, root)?;
+    // Another build may have extracted it meanwhile: then its copy stays.
+    if let Err(e) = std::fs::rename(&tmp, root) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !root.exists() {
+            return Err(e).with_context(|| format!("moving {} into place", root.display()));
+        }
+    }
     Ok(root.to_path_buf())
 }
 
@@ -442,6 +811,12 @@ pub fn describe(paths: &Paths, img: &GuestImage) -> Result<String> {
             .len();
         s.push_str(&format!("  {what:<10} {} ({len} bytes)\n", paths.show(p)));
     }
+    if let Ok(m) = std::fs::read_to_string(dir(paths).join("userland")) {
+        s.push_str("  initramfs userland packages (Debian, unpinned):\n");
+        for line in m.lines() {
+            s.push_str(&format!("    {line}\n"));
+        }
+    }
     let elf = std::fs::read(&img.vmlinux)?;
     s.push_str(&format!("  vmlinux entry {:#x}\n", le(&elf, 0x18, 8)?));
     for seg in load_segments(&elf)? {
@@ -563,6 +938,14 @@ impl CpioEntry {
             name: name.to_string(),
             mode: 0o100_000 | perm,
             data,
+        }
+    }
+    /// A symbolic link to `target`.
+    pub fn symlink(name: &str, target: &str) -> Self {
+        CpioEntry {
+            name: name.to_string(),
+            mode: 0o120_777,
+            data: target.as_bytes().to_vec(),
         }
     }
 }
@@ -808,5 +1191,295 @@ mod tests {
         assert!(text.contains("TRAILER!!!"));
         // Mode of the file entry: 0100755.
         assert!(text.contains("000081ed"));
+    }
+
+    /// A dynamically linked x86-64 ELF64 executable (nothing runnable): one PT_LOAD over the
+    /// whole file at 0x40_0000, PT_INTERP `interp` if any, PT_DYNAMIC with `needed`.
+    fn dyn_elf(interp: Option<&str>, needed: &[&str]) -> Vec<u8> {
+        const BASE: u64 = 0x40_0000;
+        let mut strtab = vec![0u8];
+        let mut offs = Vec::new();
+        for n in needed {
+            offs.push(strtab.len() as u64);
+            strtab.extend_from_slice(n.as_bytes());
+            strtab.push(0);
+        }
+        let phnum = 3u64;
+        let interp_off = 64 + 56 * phnum;
+        let interp_bytes = interp.map_or(Vec::new(), |i| format!("{i}\0").into_bytes());
+        let str_off = interp_off + interp_bytes.len() as u64;
+        let dyn_off = (str_off + strtab.len() as u64).next_multiple_of(8);
+        let mut dynamic: Vec<(u64, u64)> = offs.iter().map(|&o| (1, o)).collect();
+        dynamic.push((5, BASE + str_off));
+        dynamic.push((10, strtab.len() as u64));
+        dynamic.push((0, 0));
+        let total = dyn_off + 16 * dynamic.len() as u64;
+        let mut e = Vec::new();
+        e.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+        e.extend_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        e.extend_from_slice(&0x3Eu16.to_le_bytes());
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&BASE.to_le_bytes());
+        e.extend_from_slice(&64u64.to_le_bytes());
+        e.extend_from_slice(&0u64.to_le_bytes());
+        e.extend_from_slice(&0u32.to_le_bytes());
+        for v in [64u16, 56, phnum as u16, 64, 0, 0] {
+            e.extend_from_slice(&v.to_le_bytes());
+        }
+        let ph = |e: &mut Vec<u8>, t: u32, off: u64, len: u64| {
+            e.extend_from_slice(&t.to_le_bytes());
+            e.extend_from_slice(&4u32.to_le_bytes());
+            for v in [off, BASE + off, BASE + off, len, len, 8] {
+                e.extend_from_slice(&v.to_le_bytes());
+            }
+        };
+        ph(&mut e, 1, 0, total);
+        // With no interpreter, a PT_NOTE stands in its slot.
+        ph(
+            &mut e,
+            if interp.is_some() { 3 } else { 4 },
+            interp_off,
+            interp_bytes.len() as u64,
+        );
+        ph(&mut e, 2, dyn_off, 16 * dynamic.len() as u64);
+        e.extend_from_slice(&interp_bytes);
+        e.extend_from_slice(&strtab);
+        e.resize(dyn_off as usize, 0);
+        for (t, v) in dynamic {
+            e.extend_from_slice(&t.to_le_bytes());
+            e.extend_from_slice(&v.to_le_bytes());
+        }
+        e
+    }
+
+    #[test]
+    fn dynamic_info_reads_interp_and_needed() {
+        let e = dyn_elf(
+            Some("/lib64/ld-linux-x86-64.so.2"),
+            &["libfoo.so.1", "libc.so.6"],
+        );
+        let info = dynamic_info(&e).unwrap();
+        assert_eq!(info.interp.as_deref(), Some("/lib64/ld-linux-x86-64.so.2"));
+        assert_eq!(info.needed, ["libfoo.so.1", "libc.so.6"]);
+        // A library: no interpreter.
+        let info = dynamic_info(&dyn_elf(None, &["libc.so.6"])).unwrap();
+        assert_eq!(info.interp, None);
+        assert_eq!(info.needed, ["libc.so.6"]);
+        // A static program: nothing.
+        assert_eq!(dynamic_info(&rdtsc_elf()).unwrap(), DynamicInfo::default());
+        // Broken files fail rather than miss a library.
+        assert!(dynamic_info(b"\x7fELF").is_err());
+        let mut bad = e.clone();
+        bad.truncate(bad.len() - 40); // the dynamic array runs off the end
+        assert!(dynamic_info(&bad).is_err());
+        let mut i386 = e;
+        i386[0x12] = 3;
+        assert!(dynamic_info(&i386).is_err());
+    }
+
+    #[test]
+    fn dynamic_info_agrees_with_the_host_shell() {
+        // Debian's /bin/sh (dash) is dynamically linked against glibc.
+        let Ok(sh) = std::fs::read("/bin/sh") else {
+            return;
+        };
+        let info = dynamic_info(&sh).unwrap();
+        assert!(info.needed.iter().any(|n| n == "libc.so.6"), "{info:?}");
+        assert!(info.interp.is_some_and(|i| i.contains("ld-linux")));
+    }
+
+    /// (name, mode, data) of each member of a newc archive, up to the trailer.
+    fn cpio_members(a: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+        let field = |at: usize, i: usize| {
+            let s = std::str::from_utf8(&a[at + 6 + 8 * i..at + 14 + 8 * i]).unwrap();
+            u32::from_str_radix(s, 16).unwrap() as usize
+        };
+        let mut v = Vec::new();
+        let mut at = 0;
+        loop {
+            assert_eq!(&a[at..at + 6], b"070701");
+            let (mode, size, namesize) = (field(at, 1), field(at, 6), field(at, 11));
+            let name = std::str::from_utf8(&a[at + 110..at + 110 + namesize - 1]).unwrap();
+            let data_at = (at + 110 + namesize).next_multiple_of(4);
+            if name == "TRAILER!!!" {
+                return v;
+            }
+            v.push((
+                name.to_string(),
+                mode as u32,
+                a[data_at..data_at + size].to_vec(),
+            ));
+            at = (data_at + size).next_multiple_of(4);
+        }
+    }
+
+    #[test]
+    fn cpio_symlinks_hold_their_target() {
+        let a = cpio_newc(&[
+            CpioEntry::dir("usr/bin"),
+            CpioEntry::file("usr/bin/xenstore", 0o755, b"ELF".to_vec()),
+            CpioEntry::symlink("usr/bin/xenstore-ls", "xenstore"),
+            CpioEntry::symlink("lib64/ld.so", "/lib/x86_64-linux-gnu/ld.so"),
+        ]);
+        let m = cpio_members(&a);
+        assert_eq!(m.len(), 4);
+        assert_eq!(
+            m[2],
+            (
+                "usr/bin/xenstore-ls".into(),
+                0o120_777,
+                b"xenstore".to_vec()
+            )
+        );
+        assert_eq!(m[3].2, b"/lib/x86_64-linux-gnu/ld.so");
+        assert_eq!(m[1].1, 0o100_755);
+        assert_eq!(m[0].1, 0o040_755);
+    }
+
+    #[test]
+    fn rootfs_makes_parents_first_and_each_path_once() {
+        let mut fs = Rootfs::default();
+        fs.add(CpioEntry::file("a/b/c", 0o644, b"1".to_vec()));
+        fs.add(CpioEntry::file("a/b/c", 0o644, b"2".to_vec()));
+        fs.add(CpioEntry::dir("a"));
+        fs.add(CpioEntry::symlink("a/d", "b/c"));
+        let names: Vec<&str> = fs.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "a/b", "a/b/c", "a/d"]);
+        assert_eq!(fs.entries[2].data, b"1");
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        assert_eq!(
+            resolve_link(
+                "usr/lib/x86_64-linux-gnu/libxenstore.so.4",
+                "libxenstore.so.4.0"
+            ),
+            "usr/lib/x86_64-linux-gnu/libxenstore.so.4.0"
+        );
+        assert_eq!(
+            resolve_link(
+                "lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+            ),
+            "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+        );
+        assert_eq!(resolve_link("usr/bin/x", "../lib/./y"), "usr/lib/y");
+    }
+
+    #[test]
+    fn programs_come_with_their_library_closure() {
+        use std::os::unix::fs::symlink;
+        let base = std::env::temp_dir().join(format!("xenolith-closure-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let put = |pkg: &str, path: &str, data: &[u8]| {
+            let p = base.join(pkg).join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, data).unwrap();
+        };
+        let link = |pkg: &str, path: &str, target: &str| {
+            let p = base.join(pkg).join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            symlink(target, p).unwrap();
+        };
+        let interp = "/lib64/ld-linux-x86-64.so.2";
+        put(
+            "tool",
+            "usr/bin/tool",
+            &dyn_elf(Some(interp), &["libfoo.so.1", "libc.so.6"]),
+        );
+        put("tool", "usr/bin/tool-ls", b"hard link");
+        put(
+            "libfoo",
+            "usr/lib/x86_64-linux-gnu/libfoo.so.1.2",
+            &dyn_elf(None, &["libc.so.6"]),
+        );
+        link(
+            "libfoo",
+            "usr/lib/x86_64-linux-gnu/libfoo.so.1",
+            "libfoo.so.1.2",
+        );
+        put(
+            "libc",
+            "lib/x86_64-linux-gnu/libc.so.6",
+            &dyn_elf(None, &["ld-linux-x86-64.so.2"]),
+        );
+        put(
+            "libc",
+            "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            &dyn_elf(None, &[]),
+        );
+        put(
+            "libc",
+            "lib/x86_64-linux-gnu/libm.so.6",
+            &dyn_elf(None, &[]),
+        );
+        link(
+            "libc",
+            "lib64/ld-linux-x86-64.so.2",
+            "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        );
+        let pkgs: Vec<Package> = ["tool", "libfoo", "libc"]
+            .iter()
+            .map(|p| Package {
+                package: p.to_string(),
+                version: "1".into(),
+                root: base.join(p),
+            })
+            .collect();
+        let progs = [Program {
+            package: "tool",
+            path: "usr/bin/tool",
+            links: &["tool-ls"],
+        }];
+        let mut fs = Rootfs::default();
+        add_programs(&mut fs, &progs, &pkgs).unwrap();
+        let got: std::collections::BTreeMap<&str, (u32, &[u8])> = fs
+            .entries
+            .iter()
+            .filter(|e| e.mode & 0o170_000 != 0o040_000)
+            .map(|e| (e.name.as_str(), (e.mode & 0o170_000, &e.data[..])))
+            .collect();
+        let names: Vec<&str> = got.keys().copied().collect();
+        assert_eq!(
+            names,
+            [
+                "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                "lib/x86_64-linux-gnu/libc.so.6",
+                "lib64/ld-linux-x86-64.so.2",
+                "usr/bin/tool",
+                "usr/bin/tool-ls",
+                "usr/lib/x86_64-linux-gnu/libfoo.so.1",
+                "usr/lib/x86_64-linux-gnu/libfoo.so.1.2",
+            ],
+            "libm is not needed and stays out"
+        );
+        assert_eq!(got["usr/bin/tool-ls"], (0o120_000, &b"tool"[..]));
+        assert_eq!(
+            got["lib64/ld-linux-x86-64.so.2"],
+            (
+                0o120_000,
+                &b"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"[..]
+            )
+        );
+        assert_eq!(got["usr/lib/x86_64-linux-gnu/libfoo.so.1"].0, 0o120_000);
+        assert_eq!(got["lib/x86_64-linux-gnu/libc.so.6"].0, 0o100_000);
+
+        // A soname no package has fails with its name.
+        put(
+            "tool",
+            "usr/bin/tool",
+            &dyn_elf(Some(interp), &["libmissing.so.7"]),
+        );
+        let e = add_programs(&mut Rootfs::default(), &progs, &pkgs).unwrap_err();
+        assert!(format!("{e:#}").contains("libmissing.so.7"), "{e:#}");
+        // So does a link name the package lacks.
+        let bad = [Program {
+            links: &["tool-rm"],
+            ..progs[0]
+        }];
+        let e = add_programs(&mut Rootfs::default(), &bad, &pkgs).unwrap_err();
+        assert!(format!("{e:#}").contains("tool-rm"), "{e:#}");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
