@@ -1,6 +1,6 @@
-//! Domain lifecycle: build a domain from its configuration, run its vCPUs on
-//! the physical CPU until the domain shuts down or crashes, then audit its EPT
-//! and tear it down.
+//! Domain lifecycle: build a domain from its configuration, run its vCPUs'
+//! VM entries and exits (the scheduler in [`crate::machine`] picks which),
+//! then audit its EPT and tear it down.
 
 use crate::cpu;
 use crate::devices::{Devices, IoResult};
@@ -39,8 +39,6 @@ pub struct DomainRun<'a> {
     pub vcpus: Vec<Vcpu>,
     /// Emulated platform devices.
     pub devices: Devices,
-    /// The vCPU whose state is on the physical CPU.
-    current: Option<usize>,
     caps: &'a VmxCaps,
     /// VM exits by basic exit reason (for the debug log and benchmarks).
     exit_counts: [u64; 80],
@@ -48,14 +46,15 @@ pub struct DomainRun<'a> {
     msr_bitmap: u64,
 }
 
-/// Builds, runs and tears down the domain described by `cfg_module`.
-pub fn run_domain(
+/// Builds the domain described by `cfg_module`; errors are logged and give `None`.
+pub fn build_domain<'a>(
     domid: u16,
     cfg_module: &Module,
     modules: &[Module],
-    caps: &VmxCaps,
+    caps: &'a VmxCaps,
     host_mtrr: &p2m::MtrrState,
-) {
+    host: &mut KernelHost,
+) -> Option<(DomainRun<'a>, domcfg::DomainConfig)> {
     let text = core::str::from_utf8(cfg_module.bytes()).unwrap_or("");
     let cfg = match domcfg::parse(text) {
         Ok(cfg) => cfg,
@@ -64,7 +63,7 @@ pub fn run_domain(
                 "domain {domid}: config {}: {e}; domain not created",
                 cfg_module.name
             );
-            return;
+            return None;
         }
     };
     for key in &cfg.unknown_keys {
@@ -90,19 +89,16 @@ pub fn run_domain(
         Ok(v) => v,
         Err(e) => {
             log::error!("domain {domid} ({}): {e}", cfg.name);
-            return;
+            return None;
         }
     };
-    let mut host = KernelHost;
-    let mut run = match build(domid, &cfg, image, ramdisk, caps, host_mtrr, &mut host) {
-        Ok(v) => v,
+    match build(domid, &cfg, image, ramdisk, caps, host_mtrr, host) {
+        Ok(run) => Some((run, cfg)),
         Err(e) => {
             log::error!("domain {domid} ({}): build failed: {e}", cfg.name);
-            return;
+            None
         }
-    };
-    let outcome = run.run(&mut host);
-    run.teardown(outcome, &mut host);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -158,7 +154,6 @@ fn build<'a>(
         dom,
         vcpus: Vec::new(),
         devices: Devices::new(cfg.vcpus),
-        current: None,
         caps,
         exit_counts: [0; 80],
         ram_hpa,
@@ -325,15 +320,8 @@ mod reason {
     pub const XSETBV: u64 = 55;
 }
 
-/// Time slice (TSC ticks) of one vCPU when others are runnable.
-const SLICE_SHARED: u64 = 2_000_000;
-/// Time slice when the vCPU runs alone: the hypervisor still regains control this often.
-const SLICE_ALONE: u64 = 50_000_000;
-/// How long the physical CPU idles at most when no vCPU has a timer.
-const IDLE_MAX: u64 = 50_000_000;
-
 /// What the exit handler asks the scheduler to do next.
-enum Next {
+pub enum Next {
     /// Keep running this vCPU.
     Continue,
     /// Let the other vCPUs run (slice over, PAUSE, HLT).
@@ -343,73 +331,8 @@ enum Next {
 }
 
 impl DomainRun<'_> {
-    /// Runs the vCPUs until the domain ends.
-    fn run(&mut self, host: &mut KernelHost) -> Outcome {
-        let launch = cpu::rdtsc();
-        crate::host::LAUNCH_TSC.store(launch, core::sync::atomic::Ordering::Relaxed);
-        log::info!("domain {}: launched at tsc={launch}", self.dom.domid);
-        let n = self.vcpus.len();
-        let mut next = 0;
-        loop {
-            let now = cpu::rdtsc();
-            self.fire_timers(host, now);
-            self.wake_halted(host);
-            let pick = (0..n)
-                .map(|k| (next + k) % n)
-                .find(|&i| self.vcpus[i].state == RunState::Runnable);
-            let Some(i) = pick else {
-                if let Some(outcome) = self.idle(now) {
-                    return outcome;
-                }
-                continue;
-            };
-            let others = self
-                .vcpus
-                .iter()
-                .enumerate()
-                .any(|(j, v)| j != i && v.state == RunState::Runnable);
-            let slice = if others { SLICE_SHARED } else { SLICE_ALONE };
-            self.switch_to(i);
-            let slice_end = now + slice;
-            loop {
-                match self.run_once(i, slice_end, host) {
-                    Next::Continue if cpu::rdtsc() < slice_end => {}
-                    Next::Continue | Next::Yield => break,
-                    Next::End(outcome) => return outcome,
-                }
-                if self.vcpus[i].state != RunState::Runnable {
-                    break;
-                }
-            }
-            next = i + 1;
-        }
-    }
-
-    /// Puts vCPU `i`'s state on the physical CPU.
-    fn switch_to(&mut self, i: usize) {
-        if self.current == Some(i) {
-            return;
-        }
-        let (prev, target) = match self.current {
-            Some(p) if p < i => {
-                let (a, b) = self.vcpus.split_at_mut(i);
-                (Some(&mut a[p]), &mut b[0])
-            }
-            Some(p) => {
-                let (a, b) = self.vcpus.split_at_mut(p);
-                (Some(&mut b[0]), &mut a[i])
-            }
-            None => (None, &mut self.vcpus[i]),
-        };
-        target.switch_from(prev);
-        self.current = Some(i);
-        if let Some(vector) = self.devices.take_sipi(i) {
-            self.vcpus[i].start_at_sipi(self.caps, vector);
-        }
-    }
-
     /// Deadline (TSC) of the earliest timer of vCPU `i`.
-    fn deadline(&self, i: usize) -> Option<u64> {
+    pub fn deadline(&self, i: usize) -> Option<u64> {
         // Single-shot and periodic timers, and a SCHEDOP_poll timeout.
         let xen = self
             .dom
@@ -422,7 +345,7 @@ impl DomainRun<'_> {
         }
     }
 
-    fn fire_timers(&mut self, host: &mut KernelHost, now: u64) {
+    pub fn fire_timers(&mut self, host: &mut KernelHost, now: u64) {
         let now_ns = self.dom.time.ns(now);
         hypercalls::hvm::poll_timers(&mut self.dom, host, now_ns);
         for v in &mut self.vcpus {
@@ -439,7 +362,7 @@ impl DomainRun<'_> {
     /// Makes halted vCPUs runnable: after HLT on an interrupt; after
     /// SCHEDOP_block or SCHEDOP_poll when the hypercall layer says so (an
     /// upcall, a polled port pending, or the poll's timeout).
-    fn wake_halted(&mut self, host: &KernelHost) {
+    pub fn wake_halted(&mut self, host: &KernelHost) {
         let now_ns = self.dom.time.ns(cpu::rdtsc());
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].state != RunState::Halted {
@@ -464,42 +387,27 @@ impl DomainRun<'_> {
         }
     }
 
-    /// No vCPU can run: wait for the earliest timer. `Some` if none ever can.
-    fn idle(&mut self, now: u64) -> Option<Outcome> {
-        let waiting = (0..self.vcpus.len())
-            .filter(|&i| self.vcpus[i].state == RunState::Halted)
-            .filter_map(|i| self.deadline(i).map(|d| (d, i)))
-            .min();
-        if self.vcpus.iter().all(|v| v.state != RunState::Halted) {
-            return Some(Outcome::Crashed(
-                "every vCPU halted with interrupts disabled".into(),
-            ));
+    /// Whether no vCPU can ever run again (all down, or waiting for a SIPI
+    /// nobody will send).
+    pub fn is_dead(&self) -> bool {
+        self.vcpus
+            .iter()
+            .all(|v| matches!(v.state, RunState::Down | RunState::WaitForSipi))
+    }
+
+    /// Lets the halted, current vCPU `i` sit in the HLT activity state for
+    /// `ticks` (an emulator fast-forwards a halted CPU); Err if the entry failed.
+    pub fn halt_until(&mut self, i: usize, ticks: u64) -> Result<(), Outcome> {
+        vmx::vmwrite(guest::ACTIVITY_STATE, 1);
+        self.arm_timer(ticks);
+        let result = self.enter(i);
+        vmx::vmwrite(guest::ACTIVITY_STATE, 0);
+        result?;
+        let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
+        if basic != reason::PREEMPTION_TIMER && basic != reason::EXTERNAL_INTERRUPT {
+            log::warn!("d{} vCPU {i}: exit {basic} while halted", self.dom.domid);
         }
-        let (deadline, i) = waiting.unwrap_or((now + IDLE_MAX, self.current.unwrap_or(0)));
-        if deadline <= now {
-            return None;
-        }
-        if self.caps.activity_hlt() && self.vcpus[i].state == RunState::Halted {
-            // Let the vCPU sit in the HLT activity state until the preemption
-            // timer fires: an emulator fast-forwards a halted CPU.
-            self.switch_to(i);
-            vmx::vmwrite(guest::ACTIVITY_STATE, 1);
-            self.arm_timer(deadline - now);
-            let result = self.enter(i);
-            vmx::vmwrite(guest::ACTIVITY_STATE, 0);
-            if let Err(outcome) = result {
-                return Some(outcome);
-            }
-            let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
-            if basic != reason::PREEMPTION_TIMER && basic != reason::EXTERNAL_INTERRUPT {
-                log::warn!("d{} vCPU {i}: exit {basic} while halted", self.dom.domid);
-            }
-        } else {
-            while cpu::rdtsc() < deadline {
-                core::hint::spin_loop();
-            }
-        }
-        None
+        Ok(())
     }
 
     fn arm_timer(&self, ticks: u64) {
@@ -591,7 +499,7 @@ impl DomainRun<'_> {
     }
 
     /// One VM entry and exit of the current vCPU `i`.
-    fn run_once(&mut self, i: usize, slice_end: u64, host: &mut KernelHost) -> Next {
+    pub fn run_once(&mut self, i: usize, slice_end: u64, host: &mut KernelHost) -> Next {
         crate::vcpu::sync_ia32e_mode(self.caps);
         self.inject_interrupts(host, i);
         let now = cpu::rdtsc();
@@ -609,28 +517,11 @@ impl DomainRun<'_> {
             vmx::invept(self.caps, self.dom.p2m.eptp());
             self.dom.ept_dirty = false;
         }
-        self.serve_backends(host);
         next
     }
 
-    /// Runs the backends the guest kicked (console ring; xenstore to come).
-    fn serve_backends(&mut self, host: &mut KernelHost) {
-        for port in self.dom.take_backend_kicks() {
-            if Some(port) == self.dom.console_port {
-                hypercalls::hvm::drain_console_ring(&mut self.dom, host);
-            } else if Some(port) == self.dom.store_port {
-                let (notify, _others) =
-                    crate::store::serve(self.dom.domid, self.dom.store_mfn * 4096);
-                if notify {
-                    hypercalls::evtchn::set_pending(&mut self.dom, host, port);
-                }
-            } else {
-                log::debug!("d{}: kick on port {port} has no backend", self.dom.domid);
-            }
-        }
-    }
-
-    fn teardown(mut self, outcome: Outcome, host: &mut KernelHost) {
+    /// Reports how the domain ended, audits its EPT and frees it.
+    pub fn teardown(mut self, outcome: Outcome, host: &mut KernelHost) {
         let domid = self.dom.domid;
         self.dom
             .console
@@ -660,7 +551,6 @@ impl DomainRun<'_> {
             report.leaves,
             report.violations
         );
-        self.current = None;
         crate::store::with(|xs| {
             let _ = xs.release_domain(domid);
             let _ = xenstore::toolstack::depopulate_domain(xs, domid);

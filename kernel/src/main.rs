@@ -17,7 +17,9 @@ mod domain;
 mod guest_loader;
 mod host;
 mod idt;
+mod machine;
 mod mem;
+mod net;
 mod serial;
 mod store;
 mod vcpu;
@@ -232,16 +234,23 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     cpu::init();
 
     let host_mtrr = read_host_mtrrs();
+    let mut host = host::KernelHost;
+    let mut machine = machine::Machine::new(&caps);
     let mut domid: u16 = 0;
     for cfg in modules.iter().filter(|m| m.name.ends_with(".cfg")) {
         domid += 1;
-        domain::run_domain(domid, cfg, &modules, &caps, &host_mtrr);
-        let (free, _) = mem::stats();
-        log::debug!("after domain {domid}: {} MiB free", free * 4 / 1024);
+        if let Some((run, dcfg)) =
+            domain::build_domain(domid, cfg, &modules, &caps, &host_mtrr, &mut host)
+        {
+            machine.add(run, &dcfg);
+        }
     }
     if domid == 0 {
         log::warn!("no domain configuration among the boot modules");
     }
+    machine.run(&mut host);
+    let (free, _) = mem::stats();
+    log::debug!("after all domains: {} MiB free", free * 4 / 1024);
     kprintln!("xenolith: all domains finished");
     machine_exit(true)
 }

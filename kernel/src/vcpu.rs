@@ -108,12 +108,16 @@ impl Vcpu {
         mem::free_frames(self.vmcs, 1);
     }
 
-    /// Makes this vCPU the one on the physical CPU, after `prev` (if any) left.
-    pub fn switch_from(&mut self, prev: Option<&mut Vcpu>) {
-        if let Some(prev) = prev {
-            prev.ext.save();
-            prev.switched.save();
-        }
+    /// Saves what the VMCS does not hold (extended state, switched MSRs) as
+    /// this vCPU leaves the physical CPU.
+    pub fn save(&mut self) {
+        self.ext.save();
+        self.switched.save();
+    }
+
+    /// Makes this vCPU the one on the physical CPU: loads its VMCS, extended
+    /// state and switched MSRs (whoever ran before has been saved).
+    pub fn load(&mut self) {
         vmx::load_vmcs(self.vmcs);
         self.ext.restore();
         self.switched.restore();

@@ -104,7 +104,8 @@ impl DomainSpec {
 
 impl DomainSpec {
     /// A Linux domain booting Debian's kernel (`vmlinux` ELF or the bzImage) with the project's
-    /// initramfs; `extra` is appended to the kernel command line.
+    /// initramfs and one vif on the switch (the toolstack gives it MAC 00:16:3e:00:<domid>:00);
+    /// `extra` is appended to the kernel command line.
     pub fn linux(name: &str, memory_mib: u32, vcpus: u32, bzimage: bool, extra: &str) -> Self {
         let (kernel, file) = if bzimage {
             ("vmlinuz", GuestFile::BzImage)
@@ -115,7 +116,7 @@ impl DomainSpec {
             "name = \"{name}\"\ntype = \"hvm\"\nmemory = {memory_mib}\nvcpus = {vcpus}\n\
              iommu = 1\nkernel = \"{kernel}\"\nramdisk = \"initramfs.cpio\"\n\
              extra = \"console=hvc0 quiet cryptomgr.notests rodata=off {extra}\"\n\
-             vif = [ \"mac=00:16:3e:00:00:01\" ]\n"
+             vif = [ \"bridge=xenbr0\" ]\n"
         );
         DomainSpec {
             config,

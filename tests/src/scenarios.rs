@@ -8,7 +8,14 @@ pub const DEFAULT_SCENARIO: &str = "linux-hvm";
 
 /// Every scenario, in the order `xenolith-tools test` runs them.
 pub fn all() -> Vec<Scenario> {
-    vec![xen_identity(), containment(), linux_hvm(), linux_bzimage()]
+    vec![
+        xen_identity(),
+        containment(),
+        linux_hvm(),
+        linux_bzimage(),
+        netfront(),
+        netfront_pair(),
+    ]
 }
 
 /// The scenario called `name`, if there is one.
@@ -139,6 +146,96 @@ pub fn containment() -> Scenario {
         .expect(guest(3, r"GUEST shared_info gpfn=0xf0000 wc_sec=\d+ ok"))
         .expect(domain_end(3, "survivor", "shut down: poweroff"))
         .expect(audit(3, true))
+}
+
+/// Bytes the `netfront` scenario moves each way (64 MiB).
+pub const NETFRONT_BYTES: u64 = 4 << 20;
+/// The lowest Mbit/s (integer part, as the guest measured it) the `netfront` scenario accepts
+/// per direction: about a tenth of what `make bench` measures on Bochs, so that it catches a
+/// regression of an order of magnitude and not the noise.
+pub const NETFRONT_FLOOR_MBIT: u64 = 5;
+
+/// Debian's kernel with its own netfront against the hypervisor's peer host through the switch:
+/// the guest pings the peer, sends [`NETFRONT_BYTES`] to its discard port and reads as many from
+/// its source port with busybox `dd | nc`, and prints what it measured. The peer's own counts
+/// must match. The guest's `xenstore-ls` shows its vif.
+pub fn netfront() -> Scenario {
+    Scenario::new("netfront")
+        .hv_arg("loglvl=debug")
+        .domain(DomainSpec::linux(
+            "netfront",
+            256,
+            2,
+            false,
+            &format!("xenolith.test=netfront xenolith.bytes={NETFRONT_BYTES}"),
+        ))
+        .timeout(std::time::Duration::from_secs(900))
+        .expect_all([
+            guest(1, r"GUEST eth0 mac=00:16:3e:00:01:00 ip=10\.0\.0\.2$"),
+            guest(1, r"GUEST vif backend=/local/domain/0/backend/vif/1/0 state=4$"),
+            guest(1, r#"GUEST xenstore-ls: +backend = "/local/domain/0/backend/vif/1/0"$"#),
+            guest(
+                1,
+                r"GUEST ping 10\.0\.0\.1: 3 packets transmitted, 3 packets received, 0% packet loss",
+            ),
+            guest(
+                1,
+                r"NETFRONT tx_bytes=(\d+) tx_mbit=(\d+)\.\d+ rx_bytes=(\d+) rx_mbit=(\d+)\.\d+$",
+            )
+            .with(NumCheck::Eq(1, NETFRONT_BYTES))
+            .with(NumCheck::Eq(3, NETFRONT_BYTES))
+            .with(NumCheck::Gt(2, NETFRONT_FLOOR_MBIT - 1))
+            .with(NumCheck::Gt(4, NETFRONT_FLOOR_MBIT - 1)),
+            Expectation::line(r"^netpeer: discard received (\d+) bytes from 10\.0\.0\.2:")
+                .with(NumCheck::Eq(1, NETFRONT_BYTES)),
+            Expectation::line(r"^netpeer: source sent (\d+) bytes to 10\.0\.0\.2:")
+                .with(NumCheck::Gt(1, NETFRONT_BYTES - 1)),
+            guest(1, r"GUEST init done"),
+            domain_end(1, "netfront", "shut down: poweroff"),
+        ])
+}
+
+/// Bytes one domain sends the other in `netfront-pair` (16 MiB).
+pub const PAIR_BYTES: u64 = 16 << 20;
+
+/// Two Linux domains on the switch at once: d2 pings d1 and sends it [`PAIR_BYTES`] over TCP
+/// (busybox `nc`), d1 counts what arrived and pings d2 back.
+pub fn netfront_pair() -> Scenario {
+    let extra = |mode: &str, ip: &str| {
+        format!("xenolith.test={mode} xenolith.ip={ip} xenolith.bytes={PAIR_BYTES}")
+    };
+    Scenario::new("netfront-pair")
+        .domain(DomainSpec::linux(
+            "pair-a",
+            192,
+            1,
+            false,
+            &extra("pair-server", "10.0.0.2"),
+        ))
+        .domain(DomainSpec::linux(
+            "pair-b",
+            192,
+            1,
+            false,
+            &extra("pair-client", "10.0.0.3"),
+        ))
+        .timeout(std::time::Duration::from_secs(900))
+        .expect_all([
+            guest(1, r"GUEST eth0 mac=00:16:3e:00:01:00 ip=10\.0\.0\.2$"),
+            guest(2, r"GUEST eth0 mac=00:16:3e:00:02:00 ip=10\.0\.0\.3$"),
+            guest(
+                2,
+                r"GUEST ping 10\.0\.0\.2: 3 packets transmitted, 3 packets received, 0% packet loss",
+            ),
+            guest(2, r"GUEST pair sent (\d+) bytes").with(NumCheck::Eq(1, PAIR_BYTES)),
+            guest(1, r"GUEST pair received (\d+) bytes").with(NumCheck::Eq(1, PAIR_BYTES)),
+            guest(
+                1,
+                r"GUEST ping 10\.0\.0\.3: 3 packets transmitted, 3 packets received, 0% packet loss",
+            ),
+            domain_end(1, "pair-a", "shut down: poweroff"),
+            domain_end(2, "pair-b", "shut down: poweroff"),
+        ])
 }
 
 #[cfg(test)]

@@ -1,0 +1,265 @@
+//! The machine: every domain at once on the one physical CPU. A round-robin
+//! scheduler over all vCPUs of all domains, the backends they kick (console,
+//! xenstore, netback) and the network between them.
+
+use crate::cpu;
+use crate::domain::{DomainRun, Next, Outcome};
+use crate::host::KernelHost;
+use crate::net::Net;
+use crate::vcpu::RunState;
+use crate::vmx::VmxCaps;
+use alloc::vec::Vec;
+
+/// Time slice (TSC ticks) of one vCPU when others are runnable.
+const SLICE_SHARED: u64 = 2_000_000;
+/// Time slice when the vCPU runs alone: the hypervisor still regains control this often.
+const SLICE_ALONE: u64 = 50_000_000;
+/// How long the physical CPU idles at most when no vCPU has a timer.
+const IDLE_MAX: u64 = 50_000_000;
+
+/// All running domains and what they share.
+pub struct Machine<'a> {
+    doms: Vec<DomainRun<'a>>,
+    /// (domid, vCPU) whose state is on the physical CPU.
+    current: Option<(u16, usize)>,
+    net: Net,
+    caps: &'a VmxCaps,
+    /// When the network counters go to the debug log next (TSC).
+    next_net_log: u64,
+}
+
+/// How often (TSC ticks) the network counters go to the debug log while
+/// there is traffic.
+const NET_LOG_PERIOD: u64 = 500_000_000;
+
+impl<'a> Machine<'a> {
+    /// An empty machine.
+    pub fn new(caps: &'a VmxCaps) -> Machine<'a> {
+        Machine {
+            doms: Vec::new(),
+            current: None,
+            net: Net::new(cpu::rdtsc()),
+            caps,
+            next_net_log: 0,
+        }
+    }
+
+    /// Adds a built domain and plugs its vifs into the switch.
+    pub fn add(&mut self, run: DomainRun<'a>, cfg: &domcfg::DomainConfig) {
+        for devid in 0..cfg.vifs.len() as u32 {
+            self.net.add_vif(&run.dom, devid, cfg.vcpus);
+        }
+        self.doms.push(run);
+    }
+
+    /// Runs every domain until all have ended.
+    pub fn run(mut self, host: &mut KernelHost) {
+        if self.doms.is_empty() {
+            return;
+        }
+        let launch = cpu::rdtsc();
+        crate::host::LAUNCH_TSC.store(launch, core::sync::atomic::Ordering::Relaxed);
+        for r in &self.doms {
+            log::info!("domain {}: launched at tsc={launch}", r.dom.domid);
+        }
+        // Watches the vifs set fire at once.
+        self.net.backend_events(&mut self.doms, host);
+        let mut cursor = 0usize;
+        while !self.doms.is_empty() {
+            let now = cpu::rdtsc();
+            for r in self.doms.iter_mut() {
+                r.fire_timers(host, now);
+                r.wake_halted(host);
+            }
+            if let Some(d) = self.doms.iter().position(|r| r.is_dead()) {
+                let why = "every vCPU halted with interrupts disabled".into();
+                self.end(d, Outcome::Crashed(why), host);
+                continue;
+            }
+            if self.net_due(now) {
+                self.net.pump(&mut self.doms, host, now);
+            }
+            let slots = self.slots();
+            let n = slots.len();
+            let pick = (0..n)
+                .map(|k| (cursor + k) % n)
+                .find(|&k| self.state(slots[k]) == RunState::Runnable);
+            let Some(k) = pick else {
+                self.idle(now, host);
+                continue;
+            };
+            let (d, i) = slots[k];
+            let others = (0..n).any(|j| j != k && self.state(slots[j]) == RunState::Runnable);
+            let slice_end = now + if others { SLICE_SHARED } else { SLICE_ALONE };
+            self.switch_to(d, i);
+            loop {
+                let next = self.doms[d].run_once(i, slice_end, host);
+                self.serve_backends(d, host);
+                match next {
+                    Next::Continue if cpu::rdtsc() < slice_end => {}
+                    Next::Continue | Next::Yield => break,
+                    Next::End(outcome) => {
+                        self.end(d, outcome, host);
+                        break;
+                    }
+                }
+                if self.doms[d].vcpus[i].state != RunState::Runnable {
+                    break;
+                }
+            }
+            cursor = k + 1;
+        }
+    }
+
+    /// Every (domain index, vCPU index), in order.
+    fn slots(&self) -> Vec<(usize, usize)> {
+        self.doms
+            .iter()
+            .enumerate()
+            .flat_map(|(d, r)| (0..r.vcpus.len()).map(move |i| (d, i)))
+            .collect()
+    }
+
+    fn state(&self, (d, i): (usize, usize)) -> RunState {
+        self.doms[d].vcpus[i].state
+    }
+
+    /// Puts vCPU `i` of domain `d` on the physical CPU.
+    fn switch_to(&mut self, d: usize, i: usize) {
+        let key = (self.doms[d].dom.domid, i);
+        if self.current == Some(key) {
+            return;
+        }
+        if let Some((pd, pi)) = self.current {
+            if let Some(prev) = self.doms.iter_mut().find(|r| r.dom.domid == pd) {
+                prev.vcpus[pi].save();
+            }
+        }
+        let run = &mut self.doms[d];
+        run.vcpus[i].load();
+        self.current = Some(key);
+        if let Some(vector) = run.devices.take_sipi(i) {
+            run.vcpus[i].start_at_sipi(self.caps, vector);
+        }
+    }
+
+    /// No vCPU can run: wait for the earliest timer of any domain or of the peer.
+    fn idle(&mut self, now: u64, host: &mut KernelHost) {
+        let mut earliest: Option<(u64, usize, usize)> = None;
+        for (d, run) in self.doms.iter().enumerate() {
+            for i in 0..run.vcpus.len() {
+                if run.vcpus[i].state != RunState::Halted {
+                    continue;
+                }
+                let t = run.deadline(i).unwrap_or(now + IDLE_MAX);
+                if earliest.is_none_or(|(e, _, _)| t < e) {
+                    earliest = Some((t, d, i));
+                }
+            }
+        }
+        let Some((mut deadline, d, i)) = earliest else {
+            return;
+        };
+        if let Some(t) = self.net.deadline(now) {
+            deadline = deadline.min(t);
+        }
+        if deadline <= now {
+            return;
+        }
+        if self.caps.activity_hlt() {
+            self.switch_to(d, i);
+            if let Err(outcome) = self.doms[d].halt_until(i, deadline - now) {
+                self.end(d, outcome, host);
+            }
+        } else {
+            while cpu::rdtsc() < deadline {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Whether the network has something to do now: frames queued on the
+    /// switch, or the peer's timer.
+    fn net_due(&mut self, now: u64) -> bool {
+        self.net.busy() || self.net.deadline(now).is_some_and(|t| t <= now)
+    }
+
+    /// Runs the backends domain `d` kicked: its console ring, the xenstore
+    /// ring, its vifs; then moves frames through the switch.
+    fn serve_backends(&mut self, d: usize, host: &mut KernelHost) {
+        let kicks = self.doms[d].dom.take_backend_kicks();
+        let domid = self.doms[d].dom.domid;
+        if kicks.is_empty() && !self.net.needs_service(domid) {
+            return;
+        }
+        let mut store = false;
+        let mut vif_ports = Vec::new();
+        for port in kicks {
+            let dom = &mut self.doms[d].dom;
+            if Some(port) == dom.console_port {
+                hypercalls::hvm::drain_console_ring(dom, host);
+            } else if Some(port) == dom.store_port {
+                store = true;
+                self.serve_store(d, host);
+            } else if self.net.owns_port(domid, port) {
+                vif_ports.push(port);
+            } else {
+                log::debug!("d{domid}: kick on port {port} has no backend");
+            }
+        }
+        if store {
+            self.net.backend_events(&mut self.doms, host);
+        }
+        let now = cpu::rdtsc();
+        self.net.service(&mut self.doms, d, host, &vif_ports, now);
+        self.net.pump(&mut self.doms, host, now);
+        if now >= self.next_net_log {
+            self.next_net_log = now + NET_LOG_PERIOD;
+            self.net.log_stats();
+        }
+    }
+
+    /// Serves domain `d`'s store ring, then those of other domains that have
+    /// watch events waiting.
+    fn serve_store(&mut self, d: usize, host: &mut KernelHost) {
+        let mut todo = alloc::vec![self.doms[d].dom.domid];
+        while let Some(domid) = todo.pop() {
+            let Some(run) = self.doms.iter_mut().find(|r| r.dom.domid == domid) else {
+                continue;
+            };
+            let (notify, others) = crate::store::serve(domid, run.dom.store_mfn * 4096);
+            if notify {
+                if let Some(port) = run.dom.store_port {
+                    hypercalls::evtchn::set_pending(&mut run.dom, host, port);
+                }
+            }
+            for o in others {
+                if !todo.contains(&o) {
+                    todo.push(o);
+                }
+            }
+        }
+    }
+
+    /// Tears down domain `d` after it ended with `outcome`.
+    fn end(&mut self, d: usize, outcome: Outcome, host: &mut KernelHost) {
+        if let Some((pd, pi)) = self.current {
+            if pd != self.doms[d].dom.domid {
+                if let Some(prev) = self.doms.iter_mut().find(|r| r.dom.domid == pd) {
+                    prev.vcpus[pi].save();
+                }
+            }
+        }
+        let mut run = self.doms.remove(d);
+        self.net.remove_domain(&mut run.dom, host);
+        run.teardown(outcome, host);
+        // Its VMCS may have been current, and teardown resets XCR0: the next
+        // vCPU loads all of its state.
+        self.current = None;
+        if !self.doms.is_empty() {
+            // Other domains may be watching (their store rings get the events).
+            let first = 0;
+            self.serve_store(first, host);
+        }
+    }
+}

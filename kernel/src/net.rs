@@ -1,0 +1,261 @@
+//! The network of the machine: one netback [`Vif`] per configured vif, the
+//! switch (crate `netswitch`) that joins them, and the built-in peer host on
+//! the switch. Glue only: the backends, the bridge and the peer are host-tested
+//! crates; this module moves frames between them and the domains.
+
+use crate::domain::DomainRun;
+use crate::host::KernelHost;
+use alloc::vec::Vec;
+use hypercalls::Domain;
+use netback::{Frame, Vif, VifConfig};
+use netswitch::{Peer, PeerConfig, PortConfig, PortId, Switch, SwitchConfig};
+
+/// One vif and its switch port.
+struct VifPort {
+    vif: Vif,
+    port: PortId,
+}
+
+/// The switch, the peer and every vif.
+pub struct Net {
+    switch: Switch,
+    peer: Peer,
+    peer_port: PortId,
+    vifs: Vec<VifPort>,
+    /// Frames taken from TX rings, waiting to enter the switch.
+    frames: Vec<Frame>,
+}
+
+/// Milliseconds on the TSC clock (the switch's and the peer's time).
+pub fn now_ms(tsc: u64) -> u64 {
+    tsc / crate::cpu::tsc_khz().max(1)
+}
+
+/// Frames a vif may hold for its guest before the switch keeps the rest on
+/// the vif's port (the guest's RX ring is the flow control).
+const RX_BACKLOG: usize = 64;
+
+impl Net {
+    /// The switch with the peer host on its first port.
+    pub fn new(tsc: u64) -> Net {
+        let mut switch = Switch::new(SwitchConfig::default());
+        let peer_port = switch.add_port(PortConfig::large());
+        let peer = match Peer::new(PeerConfig::default(), now_ms(tsc)) {
+            Ok(p) => p,
+            Err(e) => crate::panic_msg(&alloc::format!("netpeer: {e:?}")),
+        };
+        Net {
+            switch,
+            peer,
+            peer_port,
+            vifs: Vec::new(),
+            frames: Vec::new(),
+        }
+    }
+
+    /// Creates the backend of vif `devid` of `dom` (whose xenstore tree the
+    /// toolstack has written) and plugs it into the switch.
+    pub fn add_vif(&mut self, dom: &Domain, devid: u32, nr_vcpus: u32) {
+        let mut vif = Vif::new(dom.domid, devid, VifConfig::new(nr_vcpus));
+        if let Err(e) = crate::store::with(|xs| vif.attach(xs)) {
+            log::error!("netback: d{} vif{devid}: xenstore: {e:?}", dom.domid);
+            return;
+        }
+        let port = self.switch.add_port(PortConfig::standard());
+        log::info!(
+            "netback: d{} vif{devid} on switch port {}",
+            dom.domid,
+            port.index()
+        );
+        self.vifs.push(VifPort { vif, port });
+    }
+
+    /// Whether `port` of domain `domid` is one of its vifs' event channels.
+    pub fn owns_port(&self, domid: u16, port: u32) -> bool {
+        self.vifs
+            .iter()
+            .any(|v| v.vif.domid() == domid && v.vif.owns_port(port))
+    }
+
+    /// Dom0 watch events: each vif sees its frontend's state changes.
+    pub fn backend_events(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost) {
+        let events = crate::store::with(|xs| xs.take_backend_events());
+        for ev in events {
+            for v in self.vifs.iter_mut().filter(|v| v.vif.is_my_event(&ev)) {
+                let Some(run) = doms.iter_mut().find(|r| r.dom.domid == v.vif.domid()) else {
+                    continue;
+                };
+                let r = crate::store::with(|xs| v.vif.frontend_changed(&mut run.dom, host, xs));
+                match r {
+                    Ok(()) => log::debug!(
+                        "netback: d{} vif{}: {:?}",
+                        v.vif.domid(),
+                        v.vif.devid(),
+                        v.vif.state()
+                    ),
+                    Err(e) => log::error!("{e}"),
+                }
+            }
+        }
+    }
+
+    /// Serves the vifs of domain `d` that need it: kicked on one of `ports`,
+    /// or asking to be polled. Their guests' frames go through the switch;
+    /// receivers are served as the switch's queues fill, so that a burst of
+    /// two TX rings does not overflow them.
+    pub fn service(
+        &mut self,
+        doms: &mut [DomainRun<'_>],
+        d: usize,
+        host: &mut KernelHost,
+        ports: &[u32],
+        tsc: u64,
+    ) {
+        let now = now_ms(tsc);
+        let domid = doms[d].dom.domid;
+        for k in 0..self.vifs.len() {
+            let v = &mut self.vifs[k];
+            if v.vif.domid() != domid
+                || (!v.vif.needs_service() && !ports.iter().any(|&p| v.vif.owns_port(p)))
+            {
+                continue;
+            }
+            let mut frames = core::mem::take(&mut self.frames);
+            let r = v.vif.service(&mut doms[d].dom, host, &mut frames);
+            if let Err(e) = r {
+                log::error!("{e}");
+                let _ = crate::store::with(|xs| v.vif.publish_state(xs));
+            }
+            let port = v.port;
+            for frame in frames.drain(..) {
+                for seg in frame.segment() {
+                    self.switch.input_vec(port, seg.data, now);
+                }
+                if self.switch_filling() {
+                    self.pump(doms, host, tsc);
+                }
+            }
+            self.frames = frames;
+        }
+    }
+
+    /// Whether some port's queue is half full.
+    fn switch_filling(&self) -> bool {
+        self.switch
+            .ports_with_output()
+            .any(|p| self.switch.queued_frames(p) >= netswitch::DEFAULT_QUEUE_FRAMES / 2)
+    }
+
+    /// Whether a vif of `domid` wants [`Net::service`] without a kick.
+    pub fn needs_service(&self, domid: u16) -> bool {
+        self.vifs
+            .iter()
+            .any(|v| v.vif.domid() == domid && v.vif.needs_service())
+    }
+
+    /// Lets the peer answer what reached it (and run its timers), then hands
+    /// every vif the frames queued on its port, as far as its guest takes them.
+    pub fn pump(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, tsc: u64) {
+        let now = now_ms(tsc);
+        self.peer.exchange(&mut self.switch, self.peer_port, now);
+        let mut reported = false;
+        while let Some(report) = self.peer.take_report() {
+            crate::kprintln!("netpeer: {report}");
+            reported = true;
+        }
+        if reported {
+            self.log_stats();
+        }
+        for v in self.vifs.iter_mut() {
+            if self.switch.queued_frames(v.port) == 0 {
+                continue;
+            }
+            let Some(run) = doms.iter_mut().find(|r| r.dom.domid == v.vif.domid()) else {
+                continue;
+            };
+            while v.vif.rx_waiting() < RX_BACKLOG {
+                let Some(data) = self.switch.take_output(v.port) else {
+                    break;
+                };
+                if let Err(e) = v.vif.deliver_rx(&mut run.dom, host, Frame::new(data)) {
+                    log::error!("{e}");
+                    let _ = crate::store::with(|xs| v.vif.publish_state(xs));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The counters, at debug level.
+    pub fn log_stats(&self) {
+        let p = self.peer.stats();
+        let s = self.switch.stats();
+        log::debug!(
+            "net: peer in {} (dropped {}) out {}; switch unicast {} flooded {} dropped {}",
+            p.frames_in,
+            p.frames_in_dropped,
+            p.frames_out,
+            s.unicast,
+            s.flooded,
+            s.dropped
+        );
+        for v in &self.vifs {
+            let st = v.vif.stats();
+            log::debug!(
+                "net: d{} vif{}: {:?} tx {}/{}B gso {} dropped {}; rx {}/{}B dropped {} waiting {}; notified {}",
+                v.vif.domid(),
+                v.vif.devid(),
+                v.vif.state(),
+                st.tx_packets,
+                st.tx_bytes,
+                st.tx_gso,
+                st.tx_dropped,
+                st.rx_packets,
+                st.rx_bytes,
+                st.rx_dropped,
+                v.vif.rx_waiting(),
+                st.notifications
+            );
+        }
+    }
+
+    /// Whether frames wait on some port (for the peer, or for a guest).
+    pub fn busy(&self) -> bool {
+        self.switch.ports_with_output().next().is_some()
+    }
+
+    /// TSC at which the peer wants to run again (retransmission, keep-alive).
+    pub fn deadline(&mut self, tsc: u64) -> Option<u64> {
+        let khz = crate::cpu::tsc_khz().max(1);
+        self.peer
+            .poll_at(now_ms(tsc))
+            .map(|ms| ms.saturating_mul(khz))
+    }
+
+    /// Unplugs the vifs of a domain that is going away.
+    pub fn remove_domain(&mut self, dom: &mut Domain, host: &mut KernelHost) {
+        let mut i = 0;
+        while i < self.vifs.len() {
+            if self.vifs[i].vif.domid() != dom.domid {
+                i += 1;
+                continue;
+            }
+            let mut v = self.vifs.swap_remove(i);
+            crate::store::with(|xs| v.vif.detach(dom, host, xs));
+            let s = v.vif.stats();
+            log::info!(
+                "netback: d{} vif{}: tx {} packets {} bytes, rx {} packets {} bytes, {} rx dropped, {} notifications, {} errors",
+                dom.domid,
+                v.vif.devid(),
+                s.tx_packets,
+                s.tx_bytes,
+                s.rx_packets,
+                s.rx_bytes,
+                s.rx_dropped,
+                s.notifications,
+                s.errors
+            );
+            self.switch.remove_port(v.port);
+        }
+    }
+}
