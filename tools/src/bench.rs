@@ -37,16 +37,19 @@ pub const BENCHES: &[Bench] = &[Bench {
 pub const BOOT_COST: &str = "boot-cost";
 /// Only the bare-emulator half of [`BOOT_COST`] (not part of a plain `bench`).
 pub const BOOT_COST_BARE: &str = "boot-cost-bare";
+/// The network reference on bare Bochs (e1000 + slirp; see [`crate::net_bench`]; not part of
+/// a plain `bench`).
+pub const NET_BARE: &str = "net-bare";
 
 /// The benchmarks to run: all, or the one called `only`.
 pub fn select(only: Option<&str>) -> Result<Vec<Bench>> {
     match only {
         None => Ok(BENCHES.to_vec()),
-        Some(BOOT_COST | BOOT_COST_BARE) => Ok(Vec::new()),
+        Some(BOOT_COST | BOOT_COST_BARE | NET_BARE) => Ok(Vec::new()),
         Some(name) => match BENCHES.iter().find(|b| b.name == name) {
             Some(b) => Ok(vec![*b]),
             None => {
-                let mut names: Vec<&str> = vec![BOOT_COST, BOOT_COST_BARE];
+                let mut names: Vec<&str> = vec![BOOT_COST, BOOT_COST_BARE, NET_BARE];
                 names.extend(BENCHES.iter().map(|b| b.name));
                 bail!("no benchmark {name:?}; there are: {}", names.join(", "))
             }
@@ -62,6 +65,9 @@ pub fn run(paths: &Paths, only: Option<&str>) -> Result<()> {
         crate::boot_bench::run_bare(paths)?;
         println!("== bench {BOOT_COST_BARE}: done ==");
         return Ok(());
+    }
+    if only == Some(NET_BARE) {
+        return run_net_bare(paths, crate::net_bench::DEFAULT_BYTES);
     }
     if only.is_none() || only == Some(BOOT_COST) {
         println!("== bench {BOOT_COST}: Linux boot to /init, xenolith beside bare Bochs ==");
@@ -105,6 +111,14 @@ pub fn run(paths: &Paths, only: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// `bench net-bare [<bytes>]`: the bare-Bochs network reference, `bytes` each way.
+pub fn run_net_bare(paths: &Paths, bytes: u64) -> Result<()> {
+    println!("== bench {NET_BARE}: TCP over Bochs' e1000 and slirp, bare Linux ==");
+    crate::net_bench::run(paths, bytes)?;
+    println!("== bench {NET_BARE}: done ==");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +132,6 @@ mod tests {
         );
         assert!(select(Some("nope")).is_err());
         assert!(select(Some(BOOT_COST_BARE)).unwrap().is_empty());
+        assert!(select(Some(NET_BARE)).unwrap().is_empty());
     }
 }

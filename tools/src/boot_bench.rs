@@ -16,9 +16,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The kernel command line of the bare run (the traps in docs/bochs.md avoided by options).
-pub const BARE_CMDLINE: &str =
-    "console=ttyS0,115200 quiet cryptomgr.notests rodata=off clearcpuid=fsrm noxsave xenolith.test=bare";
+/// The kernel options of every bare run (the traps in docs/bochs.md avoided by options); a
+/// run adds its `xenolith.test=<mode>` and whatever that mode reads.
+pub const BARE_OPTS: &str =
+    "console=ttyS0,115200 quiet cryptomgr.notests rodata=off clearcpuid=fsrm noxsave";
 /// The marker of `/init` (its first line).
 pub const INIT_MARK: &str = "GUEST init mode=";
 
@@ -54,24 +55,33 @@ pub fn parse_log(log: &str) -> (Option<u64>, Option<f64>) {
     (tsc, value_after(log, "GUEST uptime="))
 }
 
-fn run_emulator(
+/// Boots the machine in `dir` until Linux powers off, times `marks` (their first appearance
+/// in the serial log) and returns the outcome and those times. `bare`: no hypervisor (Bochs
+/// ignores unknown MSRs); `extra_bochsrc`: lines added to Bochs' configuration.
+pub fn run_emulator(
     dir: &Path,
     emulator: Emulator,
     marks: &[&str],
     bare: bool,
+    extra_bochsrc: &str,
+    timeout: Duration,
 ) -> Result<(runner::Outcome, Vec<Option<Duration>>)> {
     let mut cmd = emulator::prepare(emulator, dir)?;
-    if bare && emulator == Emulator::Bochs {
-        // Bare Linux reads MSRs Bochs does not implement before it has an IDT; real
-        // firmware-less hardware would not fault there, so let Bochs ignore them.
+    if emulator == Emulator::Bochs && (bare || !extra_bochsrc.is_empty()) {
         let rc = dir.join(files::BOCHSRC);
-        let text = std::fs::read_to_string(&rc)?;
-        std::fs::write(&rc, text.replace("ignore_bad_msrs=0", "ignore_bad_msrs=1"))?;
+        let mut text = std::fs::read_to_string(&rc)?;
+        if bare {
+            // Bare Linux reads MSRs Bochs does not implement before it has an IDT; real
+            // firmware-less hardware would not fault there, so let Bochs ignore them.
+            text = text.replace("ignore_bad_msrs=0", "ignore_bad_msrs=1");
+        }
+        text.push_str(extra_bochsrc);
+        std::fs::write(&rc, text)?;
     }
     let out = File::create(dir.join(files::EMULATOR_OUT))?;
     cmd.stdout(Stdio::from(out.try_clone()?))
         .stderr(Stdio::from(out));
-    let mut opts = RunOptions::new(Duration::from_secs(900), false);
+    let mut opts = RunOptions::new(timeout, false);
     opts.marks = marks.iter().map(|m| m.to_string()).collect();
     opts.stop_markers.push("reboot: Power down".into());
     let outcome = runner::run(cmd, &dir.join(files::SERIAL), &opts)?;
@@ -79,7 +89,8 @@ fn run_emulator(
     Ok((outcome, times))
 }
 
-fn between(times: &[Option<Duration>]) -> Option<f64> {
+/// Seconds from the first mark to the second.
+pub fn between(times: &[Option<Duration>]) -> Option<f64> {
     Some((times.get(1).copied()?? - times.first().copied()??).as_secs_f64())
 }
 
@@ -89,7 +100,8 @@ fn xenolith(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
     scenario.name = "bench-boot-xenolith".into();
     iso::make_iso(paths, &scenario, emulator)?;
     let dir = paths.scenario_dir(&scenario.name);
-    let (outcome, times) = run_emulator(&dir, emulator, &["domain 1: launched", INIT_MARK], false)?;
+    let marks = ["domain 1: launched", INIT_MARK];
+    let (outcome, times) = run_emulator(&dir, emulator, &marks, false, "", BOOT_TIMEOUT)?;
     let (tsc, uptime) = parse_log(&outcome.log);
     Ok(BootCost {
         wall: between(&times),
@@ -98,10 +110,14 @@ fn xenolith(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
     })
 }
 
-/// The same kernel and initramfs booted by GRUB on the bare emulator.
-fn bare(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
-    let img = guest_image::ensure(paths)?;
-    let dir = paths.scenario_dir("bench-boot-bare");
+/// The mark of GRUB's hand-over to the kernel on a bare run.
+pub const GRUB_MARK: &str = "Booting `linux'";
+/// The boot benchmark's wall-clock limit.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Makes `dir`'s ISO: GRUB booting the guest's bzImage and initramfs with `BARE_OPTS` and
+/// `args` on the serial console of a bare machine.
+pub fn make_bare_iso(img: &guest_image::GuestImage, dir: &Path, args: &str) -> Result<()> {
     let boot = dir.join("iso/boot");
     let _ = std::fs::remove_dir_all(dir.join("iso"));
     std::fs::create_dir_all(boot.join("grub"))?;
@@ -112,7 +128,7 @@ fn bare(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
         format!(
             "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\n\
              terminal_input serial\nterminal_output serial\nmenuentry \"linux\" {{\n\
-             \x20 linux /boot/vmlinuz {BARE_CMDLINE}\n  initrd /boot/initramfs.cpio\n  boot\n}}\n"
+             \x20 linux /boot/vmlinuz {BARE_OPTS} {args}\n  initrd /boot/initramfs.cpio\n  boot\n}}\n"
         ),
     )?;
     let out = Command::new("grub-mkrescue")
@@ -124,8 +140,17 @@ fn bare(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
     if !out.status.success() {
         bail!("grub-mkrescue: {}", String::from_utf8_lossy(&out.stderr));
     }
+    Ok(())
+}
+
+/// The same kernel and initramfs booted by GRUB on the bare emulator.
+fn bare(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
+    let img = guest_image::ensure(paths)?;
+    let dir = paths.scenario_dir("bench-boot-bare");
+    make_bare_iso(&img, &dir, "xenolith.test=bare")?;
     // From GRUB's hand-over ("Booting") to /init.
-    let (outcome, times) = run_emulator(&dir, emulator, &["Booting `linux'", INIT_MARK], true)?;
+    let marks = [GRUB_MARK, INIT_MARK];
+    let (outcome, times) = run_emulator(&dir, emulator, &marks, true, "", BOOT_TIMEOUT)?;
     let (tsc, uptime) = parse_log(&outcome.log);
     Ok(BootCost {
         wall: between(&times),

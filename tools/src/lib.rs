@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod guest_image;
 pub mod hosttests;
 pub mod iso;
+pub mod net_bench;
 pub mod paths;
 pub mod runner;
 pub mod scenario_run;

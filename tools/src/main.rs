@@ -11,7 +11,7 @@ use tools::emulator::{self, Choice, Emulator};
 use tools::hosttests::{self, Counts};
 use tools::paths::Paths;
 use tools::scenario_run::{self, ScenarioResult};
-use tools::{bench, build, guest_image, iso, runner, setup};
+use tools::{bench, build, guest_image, iso, net_bench, runner, setup};
 
 /// Environment variable: how many scenarios run at once (1 or 2).
 const JOBS_ENV: &str = "XENOLITH_JOBS";
@@ -30,6 +30,9 @@ commands:
   test [--scenario <name>]... [--no-host] [--no-scenarios] [--jobs <1|2>]
                         host tests, then every scenario; last line `xenolith: N passed, M failed`
   bench [<name>]        run the benchmarks (boot-cost, boot-cost-bare, p2m-resolver)
+  bench net-bare [<bytes>]
+                        TCP throughput of the bare guest on Bochs' e1000 + slirp, <bytes>
+                        (suffix K, M, G) each way; default {net_bytes}
   guest-image           download Debian's kernel and busybox (once), make build/guest/{vmlinuz,
                         vmlinux,initramfs.cpio} and print them
   list                  list the scenarios
@@ -55,7 +58,10 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> String {
-    USAGE.replace("{default}", tests::DEFAULT_SCENARIO)
+    USAGE.replace("{default}", tests::DEFAULT_SCENARIO).replace(
+        "{net_bytes}",
+        &format!("{} MiB", net_bench::DEFAULT_BYTES >> 20),
+    )
 }
 
 fn dispatch(args: &[String]) -> Result<ExitCode> {
@@ -108,10 +114,13 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         }
         "test" => cmd_test(&paths, rest),
         "bench" => {
-            if rest.len() > 1 {
-                bail!("bench takes at most one benchmark name");
+            match rest {
+                [name, size] if name == bench::NET_BARE => {
+                    bench::run_net_bare(&paths, net_bench::parse_size(size)?)?
+                }
+                [] | [_] => bench::run(&paths, rest.first().map(String::as_str))?,
+                _ => bail!("bench takes at most one benchmark name (and net-bare a size)"),
             }
-            bench::run(&paths, rest.first().map(String::as_str))?;
             Ok(ExitCode::SUCCESS)
         }
         "guest-image" => {
