@@ -42,6 +42,11 @@ pub struct DomainRun<'a> {
     caps: &'a VmxCaps,
     /// VM exits by basic exit reason (for the debug log and benchmarks).
     exit_counts: [u64; 80],
+    /// TSC ticks spent in VMX non-root operation (VM entry to VM exit),
+    /// halted vCPUs included.
+    pub guest_tsc: u64,
+    /// The part of `guest_tsc` that vCPUs sat halted (HLT activity state).
+    pub halted_tsc: u64,
     ram_hpa: u64,
     msr_bitmap: u64,
 }
@@ -156,6 +161,8 @@ fn build<'a>(
         devices: Devices::new(cfg.vcpus),
         caps,
         exit_counts: [0; 80],
+        guest_tsc: 0,
+        halted_tsc: 0,
         ram_hpa,
         msr_bitmap,
     };
@@ -400,7 +407,9 @@ impl DomainRun<'_> {
     pub fn halt_until(&mut self, i: usize, ticks: u64) -> Result<(), Outcome> {
         vmx::vmwrite(guest::ACTIVITY_STATE, 1);
         self.arm_timer(ticks);
+        let before = self.guest_tsc;
         let result = self.enter(i);
+        self.halted_tsc += self.guest_tsc - before;
         vmx::vmwrite(guest::ACTIVITY_STATE, 0);
         result?;
         let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
@@ -419,7 +428,11 @@ impl DomainRun<'_> {
     fn enter(&mut self, i: usize) -> Result<(), Outcome> {
         let v = &mut self.vcpus[i];
         let launched = v.launched;
-        match vmx::enter(&mut v.regs, launched) {
+        let t0 = cpu::rdtsc();
+        let entry = vmx::enter(&mut v.regs, launched);
+        self.guest_tsc += cpu::rdtsc().wrapping_sub(t0);
+        let v = &mut self.vcpus[i];
+        match entry {
             EntryResult::Exit => {}
             EntryResult::FailInvalid => {
                 return Err(Outcome::Crashed("VM entry failed: no current VMCS".into()))
@@ -527,7 +540,11 @@ impl DomainRun<'_> {
             .console
             .flush(|line| host.console_line(domid, line));
         let exits: u64 = self.vcpus.iter().map(|v| v.exits).sum();
-        log::debug!("domain {domid}: {exits} VM exits");
+        log::debug!(
+            "domain {domid}: {exits} VM exits; tsc in guest {} (halted {})",
+            self.guest_tsc,
+            self.halted_tsc
+        );
         for (r, &n) in self.exit_counts.iter().enumerate().filter(|(_, &n)| n > 0) {
             log::debug!("domain {domid}: exit reason {r}: {n}");
         }

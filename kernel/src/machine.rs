@@ -76,6 +76,10 @@ impl<'a> Machine<'a> {
                 self.end(d, Outcome::Crashed(why), host);
                 continue;
             }
+            if now >= self.next_net_log {
+                self.next_net_log = now + NET_LOG_PERIOD;
+                self.log_stats(now);
+            }
             if self.net_due(now) {
                 self.net.pump(&mut self.doms, host, now);
             }
@@ -160,7 +164,7 @@ impl<'a> Machine<'a> {
         let Some((mut deadline, d, i)) = earliest else {
             return;
         };
-        if let Some(t) = self.net.deadline(now) {
+        if let Some(t) = self.net.deadline() {
             deadline = deadline.min(t);
         }
         if deadline <= now {
@@ -180,8 +184,8 @@ impl<'a> Machine<'a> {
 
     /// Whether the network has something to do now: frames queued on the
     /// switch, or the peer's timer.
-    fn net_due(&mut self, now: u64) -> bool {
-        self.net.busy() || self.net.deadline(now).is_some_and(|t| t <= now)
+    fn net_due(&self, now: u64) -> bool {
+        self.net.busy() || self.net.deadline().is_some_and(|t| t <= now)
     }
 
     /// Runs the backends domain `d` kicked: its console ring, the xenstore
@@ -213,9 +217,22 @@ impl<'a> Machine<'a> {
         let now = cpu::rdtsc();
         self.net.service(&mut self.doms, d, host, &vif_ports, now);
         self.net.pump(&mut self.doms, host, now);
-        if now >= self.next_net_log {
-            self.next_net_log = now + NET_LOG_PERIOD;
-            self.net.log_stats();
+    }
+
+    /// The network counters and where each domain's time went, at debug level.
+    fn log_stats(&self, now: u64) {
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        self.net.log_stats();
+        for r in &self.doms {
+            log::debug!(
+                "d{}: tsc in guest {} (halted {}), since launch {}",
+                r.dom.domid,
+                r.guest_tsc,
+                r.halted_tsc,
+                now - crate::host::LAUNCH_TSC.load(core::sync::atomic::Ordering::Relaxed)
+            );
         }
     }
 

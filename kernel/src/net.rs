@@ -24,6 +24,13 @@ pub struct Net {
     vifs: Vec<VifPort>,
     /// Frames taken from TX rings, waiting to enter the switch.
     frames: Vec<Frame>,
+    /// TSC ticks spent in netback TX/RX passes, in the switch and peer, and
+    /// in deliveries to guests (diagnostics).
+    tsc_backend: u64,
+    tsc_peer: u64,
+    tsc_deliver: u64,
+    /// TSC at which the peer wants to be polled (its timers), as of the last pump.
+    peer_due: Option<u64>,
 }
 
 /// Milliseconds on the TSC clock (the switch's and the peer's time).
@@ -50,6 +57,10 @@ impl Net {
             peer_port,
             vifs: Vec::new(),
             frames: Vec::new(),
+            tsc_backend: 0,
+            tsc_peer: 0,
+            tsc_deliver: 0,
+            peer_due: None,
         }
     }
 
@@ -121,7 +132,9 @@ impl Net {
                 continue;
             }
             let mut frames = core::mem::take(&mut self.frames);
+            let t0 = crate::cpu::rdtsc();
             let r = v.vif.service(&mut doms[d].dom, host, &mut frames);
+            self.tsc_backend += crate::cpu::rdtsc() - t0;
             if let Err(e) = r {
                 log::error!("{e}");
                 let _ = crate::store::with(|xs| v.vif.publish_state(xs));
@@ -157,7 +170,13 @@ impl Net {
     /// every vif the frames queued on its port, as far as its guest takes them.
     pub fn pump(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, tsc: u64) {
         let now = now_ms(tsc);
+        let t0 = crate::cpu::rdtsc();
         self.peer.exchange(&mut self.switch, self.peer_port, now);
+        let t1 = crate::cpu::rdtsc();
+        self.tsc_peer += t1 - t0;
+        self.tsc_deliver += self.deliver(doms, host);
+        let khz = crate::cpu::tsc_khz().max(1);
+        self.peer_due = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
         let mut reported = false;
         while let Some(report) = self.peer.take_report() {
             crate::kprintln!("netpeer: {report}");
@@ -166,6 +185,12 @@ impl Net {
         if reported {
             self.log_stats();
         }
+    }
+
+    /// Hands every vif the frames queued on its port, as far as its guest
+    /// takes them; returns the TSC ticks it took.
+    fn deliver(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost) -> u64 {
+        let t0 = crate::cpu::rdtsc();
         for v in self.vifs.iter_mut() {
             if self.switch.queued_frames(v.port) == 0 {
                 continue;
@@ -184,6 +209,7 @@ impl Net {
                 }
             }
         }
+        crate::cpu::rdtsc() - t0
     }
 
     /// The counters, at debug level.
@@ -191,13 +217,16 @@ impl Net {
         let p = self.peer.stats();
         let s = self.switch.stats();
         log::debug!(
-            "net: peer in {} (dropped {}) out {}; switch unicast {} flooded {} dropped {}",
+            "net: peer in {} (dropped {}) out {}; switch unicast {} flooded {} dropped {}; tsc backend {} peer {} deliver {}",
             p.frames_in,
             p.frames_in_dropped,
             p.frames_out,
             s.unicast,
             s.flooded,
-            s.dropped
+            s.dropped,
+            self.tsc_backend,
+            self.tsc_peer,
+            self.tsc_deliver
         );
         for v in &self.vifs {
             let st = v.vif.stats();
@@ -216,6 +245,9 @@ impl Net {
                 v.vif.rx_waiting(),
                 st.notifications
             );
+            for line in v.vif.describe_rings(&KernelHost) {
+                log::debug!("net: d{} vif{}: {line}", v.vif.domid(), v.vif.devid());
+            }
         }
     }
 
@@ -225,11 +257,8 @@ impl Net {
     }
 
     /// TSC at which the peer wants to run again (retransmission, keep-alive).
-    pub fn deadline(&mut self, tsc: u64) -> Option<u64> {
-        let khz = crate::cpu::tsc_khz().max(1);
-        self.peer
-            .poll_at(now_ms(tsc))
-            .map(|ms| ms.saturating_mul(khz))
+    pub fn deadline(&self) -> Option<u64> {
+        self.peer_due
     }
 
     /// Unplugs the vifs of a domain that is going away.

@@ -102,6 +102,19 @@ impl Ring {
         host.write_phys(self.access.hpa + off, &v.to_le_bytes());
     }
 
+    /// `req_prod req_event rsp_prod rsp_event` on the page, then the
+    /// backend's `req_cons`, for diagnostics.
+    pub fn describe(&self, host: &impl Host) -> alloc::string::String {
+        alloc::format!(
+            "req_prod {} req_event {} rsp_prod {} rsp_event {} req_cons {}",
+            self.read(host, REQ_PROD),
+            self.read(host, REQ_EVENT),
+            self.read(host, RSP_PROD),
+            self.read(host, RSP_EVENT),
+            self.req_cons
+        )
+    }
+
     /// The frontend's `req_prod` (unchecked: see [`Ring::unconsumed`]).
     pub fn req_prod(&self, host: &impl Host) -> u32 {
         self.read(host, REQ_PROD)

@@ -832,6 +832,22 @@ impl Vif {
         }
     }
 
+    /// The rings' indices and waiting frames, one line per queue (diagnostics).
+    pub fn describe_rings(&self, host: &impl Host) -> Vec<String> {
+        self.queues
+            .iter()
+            .map(|q| {
+                format!(
+                    "queue {}: tx {}; rx {}; {} frames waiting",
+                    q.index,
+                    q.tx.describe(host),
+                    q.rx.describe(host),
+                    q.pending.len()
+                )
+            })
+            .collect()
+    }
+
     /// Frames waiting for RX buffers, over all queues.
     pub fn rx_waiting(&self) -> usize {
         self.queues.iter().map(|q| q.pending.len()).sum()
