@@ -394,6 +394,11 @@ impl DomainRun<'_> {
         }
     }
 
+    /// VM exits taken by all vCPUs so far.
+    pub fn exits(&self) -> u64 {
+        self.vcpus.iter().map(|v| v.exits).sum()
+    }
+
     /// Whether no vCPU can ever run again (all down, or waiting for a SIPI
     /// nobody will send).
     pub fn is_dead(&self) -> bool {

@@ -206,6 +206,7 @@ impl<'a> Machine<'a> {
                 store = true;
                 self.serve_store(d, host);
             } else if self.net.owns_port(domid, port) {
+                self.net.vif_kicks += 1;
                 vif_ports.push(port);
             } else {
                 log::debug!("d{domid}: kick on port {port} has no backend");

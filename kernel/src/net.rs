@@ -31,6 +31,10 @@ pub struct Net {
     tsc_deliver: u64,
     /// TSC at which the peer wants to be polled (its timers), as of the last pump.
     peer_due: Option<u64>,
+    /// The peer's open connections (discard, source) as of the last pump.
+    peer_open: (usize, usize),
+    /// Guest kicks on vif event channels.
+    pub vif_kicks: u64,
 }
 
 /// Milliseconds on the TSC clock (the switch's and the peer's time).
@@ -61,6 +65,8 @@ impl Net {
             tsc_peer: 0,
             tsc_deliver: 0,
             peer_due: None,
+            peer_open: (0, 0),
+            vif_kicks: 0,
         }
     }
 
@@ -177,9 +183,18 @@ impl Net {
         self.tsc_deliver += self.deliver(doms, host);
         let khz = crate::cpu::tsc_khz().max(1);
         self.peer_due = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
+        let open = self.peer.open_connections();
+        if open.0 > self.peer_open.0 {
+            self.print_counters("discard open", doms);
+        }
+        if open.1 > self.peer_open.1 {
+            self.print_counters("source open", doms);
+        }
+        self.peer_open = open;
         let mut reported = false;
         while let Some(report) = self.peer.take_report() {
             crate::kprintln!("netpeer: {report}");
+            self.print_counters(&alloc::format!("{} close", report.service), doms);
             reported = true;
         }
         if reported {
@@ -210,6 +225,19 @@ impl Net {
             }
         }
         crate::cpu::rdtsc() - t0
+    }
+
+    /// `netpeer: counters at <what>: ...`: VM exits of every domain, the
+    /// event-channel notifications netback sent and the kicks guests sent it,
+    /// for benchmarks to take differences between a connection's open and close.
+    fn print_counters(&self, what: &str, doms: &[DomainRun<'_>]) {
+        let exits: u64 = doms.iter().map(|r| r.exits()).sum();
+        let notifications: u64 = self.vifs.iter().map(|v| v.vif.stats().notifications).sum();
+        crate::kprintln!(
+            "netpeer: counters at {what}: tsc={} vm_exits={exits} notifications={notifications} kicks={}",
+            crate::cpu::rdtsc(),
+            self.vif_kicks
+        );
     }
 
     /// The counters, at debug level.
