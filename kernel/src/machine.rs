@@ -80,6 +80,13 @@ impl<'a> Machine<'a> {
                 self.next_net_log = now + NET_LOG_PERIOD;
                 self.log_stats(now);
             }
+            // Vifs that hold off TX kicks are polled here, between slices,
+            // so that a guest's burst is taken in one pass.
+            for d in 0..self.doms.len() {
+                if self.net.needs_service(self.doms[d].dom.domid) {
+                    self.serve_backends(d, host, true);
+                }
+            }
             if self.net_due(now) {
                 self.net.pump(&mut self.doms, host, now);
             }
@@ -98,7 +105,7 @@ impl<'a> Machine<'a> {
             self.switch_to(d, i);
             loop {
                 let next = self.doms[d].run_once(i, slice_end, host);
-                self.serve_backends(d, host);
+                self.serve_backends(d, host, false);
                 match next {
                     Next::Continue if cpu::rdtsc() < slice_end => {}
                     Next::Continue | Next::Yield => break,
@@ -189,13 +196,14 @@ impl<'a> Machine<'a> {
     }
 
     /// Runs the backends domain `d` kicked: its console ring, the xenstore
-    /// ring, its vifs; then moves frames through the switch.
-    fn serve_backends(&mut self, d: usize, host: &mut KernelHost) {
+    /// ring, its vifs (with `poll`, also those waiting to be polled); then
+    /// moves frames through the switch.
+    fn serve_backends(&mut self, d: usize, host: &mut KernelHost, poll: bool) {
         let kicks = self.doms[d].dom.take_backend_kicks();
-        let domid = self.doms[d].dom.domid;
-        if kicks.is_empty() && !self.net.needs_service(domid) {
+        if kicks.is_empty() && !poll {
             return;
         }
+        let domid = self.doms[d].dom.domid;
         let mut store = false;
         let mut vif_ports = Vec::new();
         for port in kicks {
@@ -216,7 +224,8 @@ impl<'a> Machine<'a> {
             self.net.backend_events(&mut self.doms, host);
         }
         let now = cpu::rdtsc();
-        self.net.service(&mut self.doms, d, host, &vif_ports, now);
+        self.net
+            .service(&mut self.doms, d, host, &vif_ports, poll, now);
         self.net.pump(&mut self.doms, host, now);
     }
 

@@ -73,7 +73,13 @@ impl Net {
     /// Creates the backend of vif `devid` of `dom` (whose xenstore tree the
     /// toolstack has written) and plugs it into the switch.
     pub fn add_vif(&mut self, dom: &Domain, devid: u32, nr_vcpus: u32) {
-        let mut vif = Vif::new(dom.domid, devid, VifConfig::new(nr_vcpus));
+        // TX hold-off: a busy TX ring is polled between time slices instead
+        // of kicked per packet, so a burst costs one pass and one notification.
+        let config = VifConfig {
+            tx_holdoff: true,
+            ..VifConfig::new(nr_vcpus)
+        };
+        let mut vif = Vif::new(dom.domid, devid, config);
         if let Err(e) = crate::store::with(|xs| vif.attach(xs)) {
             log::error!("netback: d{} vif{devid}: xenstore: {e:?}", dom.domid);
             return;
@@ -117,7 +123,7 @@ impl Net {
     }
 
     /// Serves the vifs of domain `d` that need it: kicked on one of `ports`,
-    /// or asking to be polled. Their guests' frames go through the switch;
+    /// or (with `poll`) asking to be polled. Their guests' frames go through the switch;
     /// receivers are served as the switch's queues fill, so that a burst of
     /// two TX rings does not overflow them.
     pub fn service(
@@ -126,6 +132,7 @@ impl Net {
         d: usize,
         host: &mut KernelHost,
         ports: &[u32],
+        poll: bool,
         tsc: u64,
     ) {
         let now = now_ms(tsc);
@@ -133,7 +140,7 @@ impl Net {
         for k in 0..self.vifs.len() {
             let v = &mut self.vifs[k];
             if v.vif.domid() != domid
-                || (!v.vif.needs_service() && !ports.iter().any(|&p| v.vif.owns_port(p)))
+                || (!(poll && v.vif.needs_service()) && !ports.iter().any(|&p| v.vif.owns_port(p)))
             {
                 continue;
             }

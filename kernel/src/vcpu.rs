@@ -132,18 +132,26 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
     );
     let mut want_proc =
         PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS;
-    if cfg.pause_exiting {
+    let mut want_proc2 = PROC2_ENABLE_EPT
+        | PROC2_ENABLE_VPID
+        | PROC2_UNRESTRICTED_GUEST
+        | PROC2_ENABLE_RDTSCP
+        | PROC2_ENABLE_INVPCID;
+    // A vCPU spinning on a lock held by a descheduled one gives the CPU up:
+    // after a long PAUSE loop where the processor can tell (Xen's ple_gap
+    // 128, ple_window 4096), else at every PAUSE.
+    let ple = cfg.pause_exiting && caps.pause_loop_exiting();
+    if ple {
+        want_proc2 |= PROC2_PAUSE_LOOP_EXITING;
+    } else if cfg.pause_exiting {
         want_proc |= PROC_PAUSE_EXITING;
     }
     let proc = VmxCaps::adjust(caps.proc, want_proc);
-    let proc2 = VmxCaps::adjust(
-        caps.proc2,
-        PROC2_ENABLE_EPT
-            | PROC2_ENABLE_VPID
-            | PROC2_UNRESTRICTED_GUEST
-            | PROC2_ENABLE_RDTSCP
-            | PROC2_ENABLE_INVPCID,
-    );
+    let proc2 = VmxCaps::adjust(caps.proc2, want_proc2);
+    if ple {
+        vmwrite(PLE_GAP, 128);
+        vmwrite(PLE_WINDOW, 4096);
+    }
     vmwrite(control::PINBASED_EXEC_CONTROLS, pin as u64);
     vmwrite(control::PRIMARY_PROCBASED_EXEC_CONTROLS, proc as u64);
     vmwrite(control::SECONDARY_PROCBASED_EXEC_CONTROLS, proc2 as u64);

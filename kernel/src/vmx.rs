@@ -54,6 +54,12 @@ pub const PROC2_ENABLE_VPID: u32 = 1 << 5;
 pub const PROC2_UNRESTRICTED_GUEST: u32 = 1 << 7;
 /// Enable INVPCID.
 pub const PROC2_ENABLE_INVPCID: u32 = 1 << 12;
+/// Secondary control: PAUSE-loop exiting (exit only on a long spin loop).
+pub const PROC2_PAUSE_LOOP_EXITING: u32 = 1 << 10;
+/// VMCS field PLE_Gap: most TSC ticks between two PAUSEs of one loop.
+pub const PLE_GAP: u32 = 0x4020;
+/// VMCS field PLE_Window: TSC ticks a loop may spin before it exits.
+pub const PLE_WINDOW: u32 = 0x4022;
 /// VM-exit controls.
 pub const EXIT_HOST_ADDR_SPACE_SIZE: u32 = 1 << 9;
 /// Acknowledge interrupt on exit.
@@ -133,6 +139,10 @@ impl VmxCaps {
     /// VM entry may put the guest in the HLT activity state.
     pub fn activity_hlt(&self) -> bool {
         self.misc & (1 << 6) != 0
+    }
+    /// PAUSE-loop exiting supported.
+    pub fn pause_loop_exiting(&self) -> bool {
+        Self::may(self.proc2, PROC2_PAUSE_LOOP_EXITING)
     }
     /// Whether a processor-based control may be set.
     pub fn proc_may(&self, bit: u32) -> bool {
