@@ -139,9 +139,8 @@ impl Net {
         let domid = doms[d].dom.domid;
         for k in 0..self.vifs.len() {
             let v = &mut self.vifs[k];
-            if v.vif.domid() != domid
-                || (!(poll && v.vif.needs_service()) && !ports.iter().any(|&p| v.vif.owns_port(p)))
-            {
+            let kicked = ports.iter().any(|&p| v.vif.owns_port(p));
+            if v.vif.domid() != domid || !(kicked || poll && v.vif.needs_service()) {
                 continue;
             }
             let mut frames = core::mem::take(&mut self.frames);
