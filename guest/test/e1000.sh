@@ -5,7 +5,8 @@
 # reads as many from its source on port xenolith.source, the same busybox dd
 # and nc as the netfront mode, each direction timed by the guest's clock and
 # by the TSC (/bin/rdtsc: emulated instructions under Bochs with sync=none).
-# Last line:
+# Both transfers run $net_repeat times (xenolith.repeat=, default 1), each
+# time ending with the line
 #   GUEST E1000 tx_bytes=N tx_mbit=X tx_tsc=T tx_cs=C tx_idle=P rx_bytes=... rx_idle=P
 # (_cs: centiseconds by the guest's clock, which runs at the TSC rate CPUID
 # claims, not at Bochs' emulated rate; _idle: percent of the guest's CPU time
@@ -61,8 +62,16 @@ e1000_run() {
     # The guest's clock runs at the TSC rate it believes (CPUID's, not Bochs' ips).
     say "E1000 up $(ip -4 addr show dev eth0 | grep -o 'inet [0-9./]*'), $net_blocks x 65536 bytes" \
         "each way, cpu_mhz=$(grep -m1 'cpu MHz' /proc/cpuinfo | sed 's/.*: *//')"
+    n=0
+    while [ "$n" -lt "$net_repeat" ]; do
+        e1000_transfer "$sink" "$source"
+        n=$((n + 1))
+    done
+}
 
-    local t0 t1 t2 c0 c1 c2 u0 u1 u2 tx rx
+# Both transfers once, to the host's sink on port $1 and from its source on port $2.
+e1000_transfer() {
+    local sink=$1 source=$2 t0 t1 t2 c0 c1 c2 u0 u1 u2 tx rx
     u0=$(e1000_cpu); t0=$(cs_now); c0=$(/bin/rdtsc)
     dd if=/dev/zero bs=65536 count="$net_blocks" 2>/tmp/dd.tx | nc 10.0.2.2 "$sink"
     c1=$(/bin/rdtsc); t1=$(cs_now); u1=$(e1000_cpu)

@@ -1,15 +1,21 @@
 # Shared by the network modes (sourced from their scripts, not a mode itself).
 # netfront up: load the driver, give eth0 the address from `xenolith.ip=`
-# (default 10.0.0.2/24), print what the guest sees of its vif.
+# (default 10.0.0.2/24), print what the guest sees of its vif. A mode that
+# measures repeats its measurement `xenolith.repeat=` times (default 1).
 export PATH=/bin:/usr/bin
 net_ip=10.0.0.2
 net_bytes=67108864
+net_repeat=1
 for word in $(cat /proc/cmdline); do
     case "$word" in
         xenolith.ip=*) net_ip="${word#xenolith.ip=}" ;;
         xenolith.bytes=*) net_bytes="${word#xenolith.bytes=}" ;;
+        xenolith.repeat=*) net_repeat="${word#xenolith.repeat=}" ;;
     esac
 done
+case "$net_repeat" in
+    '' | *[!0-9]*) net_repeat=1 ;;
+esac
 net_blocks=$((net_bytes / 65536))
 
 # Centiseconds since boot (the guest's own clock).

@@ -1,11 +1,15 @@
-//! Benchmarks: each is a command whose output is printed under a heading.
+//! Benchmarks: each runs under a heading; a table of the network figures (each the median of
+//! several runs, see [`crate::netfront_bench`]) and how every part went ends the output.
 
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
 use crate::build::cargo;
+use crate::netfront_bench::{self, Summary};
 use crate::paths::Paths;
+use crate::runner;
 
 /// One benchmark.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +22,7 @@ pub struct Bench {
     pub argv: &'static [&'static str],
 }
 
-/// Every benchmark, in the order `bench` runs them. Add boot-cost and netfront ones here.
+/// The benchmarks that are commands of their own, in the order `bench` runs them.
 pub const BENCHES: &[Bench] = &[Bench {
     name: "p2m-resolver",
     title: "p2m resolver",
@@ -37,19 +41,31 @@ pub const BENCHES: &[Bench] = &[Bench {
 pub const BOOT_COST: &str = "boot-cost";
 /// Only the bare-emulator half of [`BOOT_COST`] (not part of a plain `bench`).
 pub const BOOT_COST_BARE: &str = "boot-cost-bare";
-/// The network reference on bare Bochs (e1000 + slirp; see [`crate::net_bench`]; not part of
-/// a plain `bench`).
+/// iperf3 between two Linux domains (see [`crate::netfront_bench`]).
+pub const IPERF3: &str = "iperf3";
+/// The netfront scenario's transfers to the peer host (see [`crate::netfront_bench`]).
+pub const NETFRONT: &str = "netfront";
+/// The network reference on bare Bochs (e1000 + slirp; see [`crate::net_bench`]).
 pub const NET_BARE: &str = "net-bare";
+/// The benchmarks run in-process, in the order a plain `bench` runs them (boot-cost before
+/// [`BENCHES`], the network ones after), and whether a plain `bench` runs each.
+const IN_PROCESS: &[(&str, bool)] = &[
+    (BOOT_COST, true),
+    (BOOT_COST_BARE, false),
+    (IPERF3, true),
+    (NETFRONT, true),
+    (NET_BARE, true),
+];
 
-/// The benchmarks to run: all, or the one called `only`.
+/// The command benchmarks to run: all, or the one called `only` (none for an in-process one).
 pub fn select(only: Option<&str>) -> Result<Vec<Bench>> {
     match only {
         None => Ok(BENCHES.to_vec()),
-        Some(BOOT_COST | BOOT_COST_BARE | NET_BARE) => Ok(Vec::new()),
+        Some(name) if IN_PROCESS.iter().any(|(n, _)| *n == name) => Ok(Vec::new()),
         Some(name) => match BENCHES.iter().find(|b| b.name == name) {
             Some(b) => Ok(vec![*b]),
             None => {
-                let mut names: Vec<&str> = vec![BOOT_COST, BOOT_COST_BARE, NET_BARE];
+                let mut names: Vec<&str> = IN_PROCESS.iter().map(|(n, _)| *n).collect();
                 names.extend(BENCHES.iter().map(|b| b.name));
                 bail!("no benchmark {name:?}; there are: {}", names.join(", "))
             }
@@ -57,65 +73,105 @@ pub fn select(only: Option<&str>) -> Result<Vec<Bench>> {
     }
 }
 
-/// Runs the selected benchmarks, each under a heading; fails if any failed.
-pub fn run(paths: &Paths, only: Option<&str>) -> Result<()> {
-    let mut failed = Vec::new();
-    if only == Some(BOOT_COST_BARE) {
-        println!("== bench {BOOT_COST_BARE}: Linux boot to /init on bare Bochs ==");
-        crate::boot_bench::run_bare(paths)?;
-        println!("== bench {BOOT_COST_BARE}: done ==");
-        return Ok(());
+/// Whether in-process benchmark `name` runs when `only` is asked for.
+fn wanted(only: Option<&str>, name: &str) -> bool {
+    match only {
+        Some(o) => o == name,
+        None => IN_PROCESS.iter().any(|(n, plain)| *n == name && *plain),
     }
-    if only == Some(NET_BARE) {
-        return run_net_bare(paths, crate::net_bench::DEFAULT_BYTES);
-    }
-    if only.is_none() || only == Some(BOOT_COST) {
-        println!("== bench {BOOT_COST}: Linux boot to /init, xenolith beside bare Bochs ==");
-        match crate::boot_bench::run(paths) {
-            Ok(()) => println!("== bench {BOOT_COST}: done =="),
-            Err(e) => {
-                println!("== bench {BOOT_COST}: FAILED ({e:#}) ==");
-                failed.push(BOOT_COST);
-            }
-        }
-        if only == Some(BOOT_COST) {
-            return if failed.is_empty() {
-                Ok(())
-            } else {
-                bail!("benchmark failed: {BOOT_COST}")
-            };
-        }
-    }
-    for b in select(only)? {
-        println!("== bench {}: {} ({}) ==", b.name, b.title, b.argv.join(" "));
-        let mut cmd = if b.argv[0] == "cargo" {
-            cargo()
-        } else {
-            Command::new(b.argv[0])
-        };
-        let status = cmd
-            .args(&b.argv[1..])
-            .current_dir(&paths.root)
-            .status()
-            .with_context(|| format!("starting {}", b.argv[0]))?;
-        if status.success() {
-            println!("== bench {}: done ==", b.name);
-        } else {
-            println!("== bench {}: FAILED ({status}) ==", b.name);
-            failed.push(b.name);
-        }
-    }
-    if !failed.is_empty() {
-        bail!("benchmarks failed: {}", failed.join(", "));
-    }
-    Ok(())
 }
 
-/// `bench net-bare [<bytes>]`: the bare-Bochs network reference, `bytes` each way.
-pub fn run_net_bare(paths: &Paths, bytes: u64) -> Result<()> {
-    println!("== bench {NET_BARE}: TCP over Bochs' e1000 and slirp, bare Linux ==");
-    crate::net_bench::run(paths, bytes)?;
-    println!("== bench {NET_BARE}: done ==");
+/// Runs one part under its heading; records how it went in `summary`, returns its result.
+fn part<T>(
+    summary: &mut Summary,
+    name: &str,
+    title: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Option<T> {
+    if runner::interrupted() {
+        summary.part(name, Some("interrupted".into()));
+        return None;
+    }
+    println!("== bench {name}: {title} ==");
+    match f() {
+        Ok(v) => {
+            println!("== bench {name}: done ==");
+            summary.part(name, None);
+            Some(v)
+        }
+        Err(e) => {
+            println!("== bench {name}: FAILED ({e:#}) ==");
+            summary.part(name, Some(format!("{e:#}")));
+            None
+        }
+    }
+}
+
+/// Runs the selected benchmarks, each under a heading, then prints the summary table; fails if
+/// any failed or a figure is missing. `bytes`: what `netfront` and `net-bare` move each way
+/// per run (default: [`netfront_bench::NETFRONT_BYTES`]).
+pub fn run(paths: &Paths, only: Option<&str>, bytes: Option<u64>) -> Result<()> {
+    let started = Instant::now();
+    let benches = select(only)?;
+    let runs = netfront_bench::runs()?;
+    let bytes = bytes.unwrap_or(netfront_bench::NETFRONT_BYTES);
+    let mut summary = Summary::new(runs);
+    if wanted(only, BOOT_COST_BARE) {
+        let title = "Linux boot to /init on bare Bochs";
+        part(&mut summary, BOOT_COST_BARE, title, || {
+            crate::boot_bench::run_bare(paths)
+        });
+    }
+    if wanted(only, BOOT_COST) {
+        let title = "Linux boot to /init, xenolith beside bare Bochs";
+        part(&mut summary, BOOT_COST, title, || {
+            crate::boot_bench::run(paths)
+        });
+    }
+    for b in benches {
+        let title = format!("{} ({})", b.title, b.argv.join(" "));
+        part(&mut summary, b.name, &title, || {
+            let mut cmd = if b.argv[0] == "cargo" {
+                cargo()
+            } else {
+                Command::new(b.argv[0])
+            };
+            let status = cmd
+                .args(&b.argv[1..])
+                .current_dir(&paths.root)
+                .status()
+                .with_context(|| format!("starting {}", b.argv[0]))?;
+            if !status.success() {
+                bail!("{status}");
+            }
+            Ok(())
+        });
+    }
+    if wanted(only, IPERF3) {
+        let title = "iperf3 between two Linux domains through the switch";
+        let r = part(&mut summary, IPERF3, title, || {
+            netfront_bench::run_iperf(paths, runs)
+        });
+        summary.iperf = Some(r.unwrap_or_default());
+    }
+    if wanted(only, NETFRONT) {
+        let title = "the netfront guest to and from the peer host (busybox dd | nc)";
+        let r = part(&mut summary, NETFRONT, title, || {
+            netfront_bench::run_netfront(paths, runs, bytes)
+        });
+        summary.netfront = Some(r.unwrap_or_default());
+    }
+    if wanted(only, NET_BARE) {
+        let title = "TCP over Bochs' e1000 and slirp, bare Linux";
+        let r = part(&mut summary, NET_BARE, title, || {
+            crate::net_bench::run(paths, bytes, runs)
+        });
+        summary.bare = Some(r.map(|f| f.runs).unwrap_or_default());
+    }
+    netfront_bench::print_summary(&summary, started);
+    if !summary.ok() {
+        bail!("the benchmark failed or some figures are missing (see the summary)");
+    }
     Ok(())
 }
 
@@ -131,7 +187,15 @@ mod tests {
             "p2m resolver"
         );
         assert!(select(Some("nope")).is_err());
-        assert!(select(Some(BOOT_COST_BARE)).unwrap().is_empty());
-        assert!(select(Some(NET_BARE)).unwrap().is_empty());
+        for name in [BOOT_COST, BOOT_COST_BARE, IPERF3, NETFRONT, NET_BARE] {
+            assert!(select(Some(name)).unwrap().is_empty(), "{name}");
+            assert!(wanted(Some(name), name));
+            assert!(!wanted(Some("p2m-resolver"), name));
+        }
+        // A plain bench runs everything but the bare boot alone.
+        assert!(!wanted(None, BOOT_COST_BARE));
+        for name in [BOOT_COST, IPERF3, NETFRONT, NET_BARE] {
+            assert!(wanted(None, name), "{name}");
+        }
     }
 }

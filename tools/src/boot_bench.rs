@@ -94,14 +94,36 @@ pub fn between(times: &[Option<Duration>]) -> Option<f64> {
     Some((times.get(1).copied()?? - times.first().copied()??).as_secs_f64())
 }
 
+/// Makes `scenario`'s ISO and boots it on xenolith like [`run_emulator`]: the emulator's
+/// outcome and the times of `marks`.
+pub fn run_scenario(
+    paths: &Paths,
+    scenario: &::tests::Scenario,
+    emulator: Emulator,
+    marks: &[&str],
+    timeout: Duration,
+) -> Result<(runner::Outcome, Vec<Option<Duration>>)> {
+    iso::make_iso(paths, scenario, emulator)?;
+    let dir = paths.scenario_dir(&scenario.name);
+    run_emulator(&dir, emulator, marks, false, "", timeout)
+}
+
+/// The emulator from the environment, set up, with the hypervisor built and the guest image
+/// made: what a benchmark on xenolith needs first.
+pub fn prepare(paths: &Paths) -> Result<Emulator> {
+    let choice = emulator::choose_from_env()?;
+    setup::ensure(choice.emulator == Emulator::Qemu, true)?;
+    build::build_all(paths)?;
+    guest_image::ensure(paths)?;
+    Ok(choice.emulator)
+}
+
 /// The kernel on xenolith (scenario `linux-hvm` with TSC console stamps).
 fn xenolith(paths: &Paths, emulator: Emulator) -> Result<BootCost> {
     let mut scenario = ::tests::scenarios::linux_hvm().hv_arg("console_timestamps=tsc");
     scenario.name = "bench-boot-xenolith".into();
-    iso::make_iso(paths, &scenario, emulator)?;
-    let dir = paths.scenario_dir(&scenario.name);
     let marks = ["domain 1: launched", INIT_MARK];
-    let (outcome, times) = run_emulator(&dir, emulator, &marks, false, "", BOOT_TIMEOUT)?;
+    let (outcome, times) = run_scenario(paths, &scenario, emulator, &marks, BOOT_TIMEOUT)?;
     let (tsc, uptime) = parse_log(&outcome.log);
     Ok(BootCost {
         wall: between(&times),
@@ -186,17 +208,14 @@ pub fn run_bare(paths: &Paths) -> Result<()> {
 
 /// Runs both boots and prints the table.
 pub fn run(paths: &Paths) -> Result<()> {
-    let choice = emulator::choose_from_env()?;
-    setup::ensure(choice.emulator == Emulator::Qemu, true)?;
-    build::build_all(paths)?;
-    guest_image::ensure(paths)?;
-    let x = xenolith(paths, choice.emulator)?;
-    let b = bare(paths, choice.emulator)?;
+    let emulator = prepare(paths)?;
+    let x = xenolith(paths, emulator)?;
+    let b = bare(paths, emulator)?;
     let g = |t: Option<u64>| t.map_or("-".into(), |t| format!("{:.3} G", t as f64 / 1e9));
     println!(
         "boot cost of Debian {} to /init on {} (TSC ticks = emulated instructions under Bochs with sync=none):",
         guest_image::KERNEL_RELEASE,
-        choice.emulator
+        emulator
     );
     println!(
         "  xenolith, vmlinux, 2 vCPUs:  VM launch -> /init: wall {}, TSC {}, guest uptime {}",

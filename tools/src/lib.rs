@@ -10,6 +10,7 @@ pub mod guest_image;
 pub mod hosttests;
 pub mod iso;
 pub mod net_bench;
+pub mod netfront_bench;
 pub mod paths;
 pub mod runner;
 pub mod scenario_run;

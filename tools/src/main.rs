@@ -29,10 +29,12 @@ commands:
                         (default scenario: {default})
   test [--scenario <name>]... [--no-host] [--no-scenarios] [--jobs <1|2>]
                         host tests, then every scenario; last line `xenolith: N passed, M failed`
-  bench [<name>]        run the benchmarks (boot-cost, boot-cost-bare, p2m-resolver)
-  bench net-bare [<bytes>]
-                        TCP throughput of the bare guest on Bochs' e1000 + slirp, <bytes>
-                        (suffix K, M, G) each way; default {net_bytes}
+  bench [<name>]        run the benchmarks (all but boot-cost-bare, or the one named:
+                        boot-cost, boot-cost-bare, p2m-resolver, iperf3, netfront, net-bare),
+                        then a summary table of the network figures
+  bench netfront|net-bare [<bytes>]
+                        netfront to the peer host, or the bare guest on Bochs' e1000 + slirp:
+                        TCP throughput with <bytes> (suffix K, M, G) each way; default {net_bytes}
   guest-image           download Debian's kernel and busybox (once), make build/guest/{vmlinuz,
                         vmlinux,initramfs.cpio} and print them
   list                  list the scenarios
@@ -40,6 +42,7 @@ commands:
 environment:
   XENOLITH_EMULATOR=bochs|qemu|auto   emulator (auto: QEMU only on Intel+KVM with nested VMX)
   XENOLITH_TIMEOUT=<seconds>          wall-clock limit per scenario (default 300)
+  XENOLITH_BENCH_RUNS=<n>             runs per benchmark figure, the median shown (default 3)
   XENOLITH_JOBS=<1|2>                 scenarios run at once (default 2)
   XENOLITH_KERNEL=<elf>               use this hypervisor ELF instead of building kernel
   XENOLITH_TEST_GUEST=<elf>           use this test guest ELF instead of building test-guest
@@ -115,11 +118,13 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "test" => cmd_test(&paths, rest),
         "bench" => {
             match rest {
-                [name, size] if name == bench::NET_BARE => {
-                    bench::run_net_bare(&paths, net_bench::parse_size(size)?)?
+                [name, size] if name == bench::NET_BARE || name == bench::NETFRONT => {
+                    bench::run(&paths, Some(name), Some(net_bench::parse_size(size)?))?
                 }
-                [] | [_] => bench::run(&paths, rest.first().map(String::as_str))?,
-                _ => bail!("bench takes at most one benchmark name (and net-bare a size)"),
+                [] | [_] => bench::run(&paths, rest.first().map(String::as_str), None)?,
+                _ => bail!(
+                    "bench takes at most one benchmark name (and netfront or net-bare a size)"
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -6,7 +6,8 @@
 //! process on the host's 127.0.0.1, which slirp shows the guest as its gateway
 //! 10.0.2.2. The guest times each direction with its own clock and TSC (under
 //! Bochs with `clock: sync=none` the TSC counts emulated instructions and
-//! emulated time follows it); the host counts bytes and wall time.
+//! emulated time follows it); the host counts bytes and wall time. One boot
+//! repeats both transfers `runs` times (`xenolith.repeat=`).
 
 use crate::boot_bench::{self, GRUB_MARK, INIT_MARK};
 use crate::emulator::Emulator;
@@ -20,9 +21,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Bytes moved each way by default: 32 MiB, about 30 s of wall time each way on Bochs beside
-/// the boot's 100 s, so the whole bench stays near 3 minutes.
-pub const DEFAULT_BYTES: u64 = 32 << 20;
+/// Bytes moved each way by default: 16 MiB, as the netfront benchmark moves
+/// ([`crate::netfront_bench::NETFRONT_BYTES`]); about 15 s of wall time each way on Bochs beside
+/// the boot's 100 s.
+pub const DEFAULT_BYTES: u64 = crate::netfront_bench::NETFRONT_BYTES;
 /// The guest's transfers move whole blocks of this many bytes (its dd's `bs=`).
 pub const BLOCK: u64 = 65536;
 /// The e1000 module the guest loads, under `lib/modules/<release>/`.
@@ -35,8 +37,10 @@ pub const SLIRP_CONF: &str = "slirp.conf";
 pub const BOCHS_IPS: u64 = 50_000_000;
 /// The mark of the guest's interface being up (just before the transfers).
 pub const UP_MARK: &str = "GUEST E1000 up";
-/// The key of the guest's result line.
+/// The key of the guest's result line (one per run).
 pub const RESULT_MARK: &str = "GUEST E1000 tx_bytes=";
+/// The mark of the guest being done (after the last run).
+pub const DONE_MARK: &str = "GUEST init done";
 
 /// Bochs' slirp configuration: the classic 10.0.2.0/24 network spelled out, with only
 /// slirp's own services besides the host's loopback (no port forwarding).
@@ -97,27 +101,36 @@ impl Direction {
     }
 }
 
+/// One run: both transfers.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct NetRun {
+    /// Guest to host.
+    pub tx: Direction,
+    /// Host to guest.
+    pub rx: Direction,
+}
+
 /// What `bench net-bare` measured.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NetFigures {
     /// Bytes asked for each way.
     pub bytes: u64,
-    /// Guest to host.
-    pub tx: Direction,
-    /// Host to guest.
-    pub rx: Direction,
+    /// Runs asked for.
+    pub asked: u32,
+    /// The runs the guest reported, in order.
+    pub runs: Vec<NetRun>,
     /// The TSC frequency the guest believes in (its `cpu MHz`), which its clock follows.
     pub guest_cpu_mhz: Option<f64>,
     /// Wall seconds from GRUB's hand-over to `/init`.
     pub boot_wall: Option<f64>,
-    /// Wall seconds from the interface being up to the result line (both transfers).
+    /// Wall seconds from the interface being up to the guest being done (every transfer).
     pub net_wall: Option<f64>,
     /// Wall seconds of the whole Bochs run.
     pub wall: f64,
 }
 
 /// The value of `key=` in the whitespace-separated `line`.
-fn field<T: std::str::FromStr>(line: &str, key: &str) -> Option<T> {
+pub fn field<T: std::str::FromStr>(line: &str, key: &str) -> Option<T> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
@@ -128,9 +141,17 @@ pub fn parse_cpu_mhz(log: &str) -> Option<f64> {
     field(log.lines().find(|l| l.contains(UP_MARK))?, "cpu_mhz")
 }
 
-/// The guest's figures from its result line, if the log has one.
-pub fn parse_log(log: &str) -> Option<(Direction, Direction)> {
-    let line = log.lines().find(|l| l.contains(RESULT_MARK))?;
+/// The guest's figures from its result lines, one per run (a line that does not parse ends
+/// the list).
+pub fn parse_log(log: &str) -> Vec<NetRun> {
+    log.lines()
+        .filter(|l| l.contains(RESULT_MARK))
+        .map_while(parse_line)
+        .collect()
+}
+
+/// One result line's figures.
+fn parse_line(line: &str) -> Option<NetRun> {
     let dir = |p: &str| -> Option<Direction> {
         Some(Direction {
             guest_bytes: field(line, &format!("{p}_bytes"))?,
@@ -141,7 +162,10 @@ pub fn parse_log(log: &str) -> Option<(Direction, Direction)> {
             ..Direction::default()
         })
     };
-    Some((dir("tx")?, dir("rx")?))
+    Some(NetRun {
+        tx: dir("tx")?,
+        rx: dir("rx")?,
+    })
 }
 
 /// What a host end counted.
@@ -168,12 +192,12 @@ impl Counted {
 /// How long a blocked read or write waits before it looks at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
-/// A TCP server on 127.0.0.1 that takes one connection and sinks or sources bytes until the
-/// peer goes or it is told to stop.
+/// A TCP server on 127.0.0.1 that takes one connection after the other and sinks or sources
+/// bytes on each until the peer goes, until it is told to stop.
 struct Server {
     port: u16,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<Counted>>,
+    thread: JoinHandle<Result<Vec<Counted>>>,
 }
 
 impl Server {
@@ -184,21 +208,22 @@ impl Server {
         let port = listener.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || -> Result<Counted> {
-            let Some(stream) = accept(&listener, &flag)? else {
-                return Ok(Counted::default());
-            };
-            if source {
-                Ok(feed(stream, &flag))
-            } else {
-                Ok(drain(stream, &flag))
+        let thread = std::thread::spawn(move || -> Result<Vec<Counted>> {
+            let mut counts = Vec::new();
+            while let Some(stream) = accept(&listener, &flag)? {
+                counts.push(if source {
+                    feed(stream, &flag)
+                } else {
+                    drain(stream, &flag)
+                });
             }
+            Ok(counts)
         });
         Ok(Server { port, stop, thread })
     }
 
-    /// Stops the server and returns its count.
-    fn finish(self) -> Result<Counted> {
+    /// Stops the server and returns its counts, one per connection.
+    fn finish(self) -> Result<Vec<Counted>> {
         self.stop.store(true, Ordering::SeqCst);
         match self.thread.join() {
             Ok(r) => r,
@@ -286,14 +311,15 @@ pub fn parse_size(s: &str) -> Result<u64> {
 }
 
 /// The run's wall-clock limit: 600 s for the boot (about 100 s, more when another emulator
-/// shares the cores) plus a generous 1 s per 64 KiB block each way (measured: under 0.1 s).
-fn timeout(bytes: u64) -> Duration {
-    Duration::from_secs(600 + 2 * (bytes >> 16))
+/// shares the cores) plus a generous 1 s per 64 KiB block each way and run (measured: under
+/// 0.1 s).
+fn timeout(bytes: u64, runs: u32) -> Duration {
+    Duration::from_secs(600 + 2 * (bytes >> 16) * u64::from(runs))
 }
 
 /// Boots the guest on bare Bochs with an e1000 on slirp, moves `bytes` each way between it and
-/// this process, and returns the figures. Fails when the guest printed no result.
-pub fn net_bare(paths: &Paths, bytes: u64) -> Result<NetFigures> {
+/// this process `runs` times, and returns the figures. Fails when the guest printed no result.
+pub fn net_bare(paths: &Paths, bytes: u64, runs: u32) -> Result<NetFigures> {
     setup::ensure(false, true)?;
     let img = guest_image::ensure(paths)?;
     // The guest moves whole 64 KiB blocks.
@@ -302,24 +328,26 @@ pub fn net_bare(paths: &Paths, bytes: u64) -> Result<NetFigures> {
     let sink = Server::start(false)?;
     let source = Server::start(true)?;
     let args = format!(
-        "xenolith.test=e1000 xenolith.sink={} xenolith.source={} xenolith.bytes={bytes}",
+        "xenolith.test=e1000 xenolith.sink={} xenolith.source={} xenolith.bytes={bytes} \
+         xenolith.repeat={runs}",
         sink.port, source.port
     );
     boot_bench::make_bare_iso(&img, &dir, &args)?;
     std::fs::write(dir.join(SLIRP_CONF), slirp_conf())?;
-    let marks = [GRUB_MARK, INIT_MARK, UP_MARK, RESULT_MARK];
+    let marks = [GRUB_MARK, INIT_MARK, UP_MARK, DONE_MARK];
     let run = boot_bench::run_emulator(
         &dir,
         Emulator::Bochs,
         &marks,
         true,
         &e1000_bochsrc(),
-        timeout(bytes),
+        timeout(bytes, runs),
     );
     let sunk = sink.finish()?;
     let sourced = source.finish()?;
     let (outcome, times) = run?;
-    let Some((mut tx, mut rx)) = parse_log(&outcome.log) else {
+    let mut found = parse_log(&outcome.log);
+    if found.is_empty() {
         let why: Vec<&str> = outcome
             .log
             .lines()
@@ -331,15 +359,17 @@ pub fn net_bare(paths: &Paths, bytes: u64) -> Result<NetFigures> {
             why.join(" / "),
             paths.show(&dir)
         );
-    };
-    tx.host_bytes = sunk.bytes;
-    tx.host_wall = sunk.wall();
-    rx.host_bytes = sourced.bytes;
-    rx.host_wall = sourced.wall();
+    }
+    // The guest opens one connection to each server per run, in order.
+    for (i, r) in found.iter_mut().enumerate() {
+        let host = |c: &[Counted]| c.get(i).copied().unwrap_or_default();
+        (r.tx.host_bytes, r.tx.host_wall) = (host(&sunk).bytes, host(&sunk).wall());
+        (r.rx.host_bytes, r.rx.host_wall) = (host(&sourced).bytes, host(&sourced).wall());
+    }
     Ok(NetFigures {
         bytes,
-        tx,
-        rx,
+        asked: runs,
+        runs: found,
         guest_cpu_mhz: parse_cpu_mhz(&outcome.log),
         boot_wall: boot_bench::between(&times[..2]),
         net_wall: boot_bench::between(&times[2..]),
@@ -368,14 +398,30 @@ pub fn describe(name: &str, d: &Direction) -> String {
     )
 }
 
+/// Prints two lines a run, `describe("run <n> <names[k]>", &directions[k])`.
+pub fn print_runs<D>(
+    runs: impl Iterator<Item = [D; 2]>,
+    names: [&str; 2],
+    describe: impl Fn(&str, &D) -> String,
+) {
+    for (i, directions) in runs.enumerate() {
+        for (name, d) in names.iter().zip(&directions) {
+            println!("  {}", describe(&format!("run {} {name}", i + 1), d));
+        }
+    }
+}
+
 /// `bench net-bare`: runs [`net_bare`] and prints the figures.
-pub fn run(paths: &Paths, bytes: u64) -> Result<NetFigures> {
+pub fn run(paths: &Paths, bytes: u64, runs: u32) -> Result<NetFigures> {
     let started = Instant::now();
-    let f = net_bare(paths, bytes)?;
+    let f = net_bare(paths, bytes, runs)?;
     println!(
-        "bare bochs, e1000 + slirp to the host's loopback, Debian {} bzImage, 1 CPU, {} bytes each way:",
+        "bare bochs, e1000 + slirp to the host's loopback, Debian {} bzImage, 1 CPU, {} bytes \
+         each way, {} of {} runs in one boot:",
         guest_image::KERNEL_RELEASE,
-        f.bytes
+        f.bytes,
+        f.runs.len(),
+        f.asked
     );
     println!(
         "  (TSC ticks = emulated instructions, and the ticks Bochs skips while the guest \
@@ -384,10 +430,10 @@ pub fn run(paths: &Paths, bytes: u64) -> Result<NetFigures> {
         BOCHS_IPS / 1_000_000,
         show(f.guest_cpu_mhz, "MHz")
     );
-    println!("  {}", describe("guest -> host (tx)", &f.tx));
-    println!("  {}", describe("host -> guest (rx)", &f.rx));
+    let runs = f.runs.iter().map(|r| [r.tx, r.rx]);
+    print_runs(runs, ["guest -> host (tx)", "host -> guest (rx)"], describe);
     println!(
-        "  wall: boot (GRUB hand-over -> /init) {}, both transfers {}, Bochs run {:.1} s, \
+        "  wall: boot (GRUB hand-over -> /init) {}, every transfer {}, Bochs run {:.1} s, \
          bench {:.1} s",
         show(f.boot_wall, "s"),
         show(f.net_wall, "s"),
@@ -409,7 +455,9 @@ mod tests {
         let log = "GUEST init mode=e1000\r\nGUEST E1000 up inet 10.0.2.15/24, 2 x 65536 bytes\r\n\
                    GUEST E1000 tx_bytes=131072 tx_mbit=1.250 tx_tsc=5000000 tx_cs=84 tx_idle=12.5 \
                    rx_bytes=65536 rx_mbit=0.500 rx_tsc=2000000 rx_cs=105 rx_idle=-\r\n";
-        let (tx, rx) = parse_log(log).unwrap();
+        let runs = parse_log(log);
+        assert_eq!(runs.len(), 1);
+        let NetRun { tx, rx } = runs[0];
         assert_eq!(tx.guest_bytes, 131072);
         assert_eq!(tx.guest_mbit, Some(1.25));
         assert_eq!(tx.tsc, 5_000_000);
@@ -421,12 +469,16 @@ mod tests {
         assert_eq!((tx.guest_idle, rx.guest_idle), (Some(12.5), None));
         assert!((tx.tsc_per_byte().unwrap() - 5_000_000.0 / 131072.0).abs() < 1e-9);
         assert_eq!(tx.emulated_mbit(), Some(131072.0 * 8.0 * 10.0 / 1e6));
-        assert_eq!(parse_log("GUEST E1000 FAIL insmod e1000.ko\n"), None);
+        assert!(parse_log("GUEST E1000 FAIL insmod e1000.ko\n").is_empty());
         let up = "GUEST E1000 up inet 10.0.2.15/24, 2 x 65536 bytes each way, cpu_mhz=1497.600\n";
         assert_eq!(parse_cpu_mhz(up), Some(1497.6));
         let inf = "GUEST E1000 tx_bytes=1 tx_mbit=x tx_tsc=2 tx_cs=0 rx_bytes=0 rx_tsc=0\n";
-        let (tx, rx) = parse_log(inf).unwrap();
+        let NetRun { tx, rx } = parse_log(inf)[0];
         assert_eq!((tx.tsc, rx.guest_bytes, rx.tsc_per_byte()), (2, 0, None));
+        let two = format!("{inf}GUEST E1000 tx_bytes=3 tx_tsc=4 rx_bytes=5 rx_tsc=6\n{inf}");
+        let runs = parse_log(&two);
+        assert_eq!(runs.len(), 3);
+        assert_eq!((runs[1].tx.guest_bytes, runs[1].rx.tsc), (3, 6));
     }
 
     #[test]
@@ -457,19 +509,23 @@ mod tests {
     fn servers_sink_and_source() {
         let sink = Server::start(false).unwrap();
         let source = Server::start(true).unwrap();
-        let mut s = TcpStream::connect(("127.0.0.1", sink.port)).unwrap();
-        s.write_all(&[7u8; 100_000]).unwrap();
-        drop(s);
-        let mut r = TcpStream::connect(("127.0.0.1", source.port)).unwrap();
-        let mut buf = vec![0u8; 300_000];
-        r.read_exact(&mut buf).unwrap();
-        assert!(buf.iter().all(|b| *b == 0));
-        drop(r);
+        // One connection after the other, as the guest's runs make them.
+        for n in [100_000, 5_000] {
+            let mut s = TcpStream::connect(("127.0.0.1", sink.port)).unwrap();
+            s.write_all(&vec![7u8; n]).unwrap();
+            drop(s);
+            let mut r = TcpStream::connect(("127.0.0.1", source.port)).unwrap();
+            let mut buf = vec![0u8; 3 * n];
+            r.read_exact(&mut buf).unwrap();
+            assert!(buf.iter().all(|b| *b == 0));
+        }
         let sunk = sink.finish().unwrap();
-        assert_eq!(sunk.bytes, 100_000);
-        assert!(sunk.wall().is_some());
-        assert!(source.finish().unwrap().bytes >= 300_000);
+        let sunk: Vec<u64> = sunk.iter().map(|c| c.bytes).collect();
+        assert_eq!(sunk, [100_000, 5_000]);
+        let sourced = source.finish().unwrap();
+        assert_eq!(sourced.len(), 2);
+        assert!(sourced[0].bytes >= 300_000 && sourced[0].wall().is_some());
         // A server nobody connects to stops when told.
-        assert_eq!(Server::start(false).unwrap().finish().unwrap().bytes, 0);
+        assert!(Server::start(false).unwrap().finish().unwrap().is_empty());
     }
 }
