@@ -6,10 +6,7 @@
 # and a "GUEST netfront" line each time.
 . /test/lib-net.sh
 net_up
-if command -v xenstore-ls >/dev/null; then
-    xenstore-ls device | sed 's/^/GUEST xenstore-ls: /'
-    xenstore-write data/xenolith-test hello && say "xenstore-read data/xenolith-test=$(xenstore-read data/xenolith-test)"
-fi
+. /test/lib-xs.sh
 ping_until 10.0.0.1 20
 
 netfront_transfer() {

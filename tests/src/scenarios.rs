@@ -160,7 +160,9 @@ pub const NETFRONT_FLOOR_MBIT: u64 = 1;
 /// Debian's kernel with its own netfront against the hypervisor's peer host through the switch:
 /// the guest pings the peer, sends [`NETFRONT_BYTES`] to its discard port and reads as many from
 /// its source port with busybox `dd | nc`, and prints what it measured. The peer's own counts
-/// must match. The guest's `xenstore-ls` shows its vif.
+/// must match. Debian's xenstore tools in the guest list its vif, read and write its home, see
+/// a watch fire (once when set, once on a write), are refused another domain's home and
+/// remove a node.
 pub fn netfront() -> Scenario {
     Scenario::new("netfront")
         .domain(DomainSpec::linux(
@@ -175,6 +177,12 @@ pub fn netfront() -> Scenario {
             guest(1, r"GUEST eth0 mac=00:16:3e:00:01:00 ip=10\.0\.0\.2$"),
             guest(1, r"GUEST vif backend=/local/domain/0/backend/vif/1/0 state=4$"),
             guest(1, r#"GUEST xenstore-ls: +backend = "/local/domain/0/backend/vif/1/0"$"#),
+            guest(1, r"GUEST xenstore-read domid=1$"),
+            guest(1, r"GUEST xenstore-read data/xenolith-test=hello$"),
+            guest(1, r"GUEST xenstore-watch events=2 last=data/xenolith-watch$"),
+            // The tool prints no errno; the server's EACCES is checked by xenstore's host tests.
+            guest(1, r"GUEST xenstore-write other-domain: xenstore-write: could not write path /local/domain/0/xenolith-test$"),
+            guest(1, r"GUEST xenstore-exists after rm: no$"),
             guest(
                 1,
                 r"GUEST ping 10\.0\.0\.1: 3 packets transmitted, 3 packets received, 0% packet loss",

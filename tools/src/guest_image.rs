@@ -81,7 +81,13 @@ pub const LIBRARY_PACKAGES: &[&str] = &[
     "libiperf0",
     "libsctp1",
     "libssl3",
+    "libgcc-s1",
 ];
+
+/// Sonames the programs load at run time with `dlopen`, which no `DT_NEEDED` names: glibc's
+/// `pthread_cancel` (libxenstore cancels its watch thread when `xenstore-watch` exits) needs
+/// libgcc's unwinder, and aborts with "libgcc_s.so.1 must be installed" without it.
+pub const DLOPENED: &[&str] = &["libgcc_s.so.1"];
 
 /// Where sonames are looked up in each package (the dynamic loader's default directories on
 /// Debian, which the initramfs keeps: it has no `/etc/ld.so.cache`).
@@ -361,7 +367,8 @@ fn add_programs(fs: &mut Rootfs, programs: &[Program], pkgs: &[Package]) -> Resu
             let f = install(fs, &pkgs[j].root, rel)?;
             todo.push((j, f, file.clone()));
         }
-        for soname in info.needed {
+        let dlopened = DLOPENED.iter().map(|s| s.to_string());
+        for soname in info.needed.into_iter().chain(dlopened) {
             if !seen.insert(soname.clone()) {
                 continue;
             }
