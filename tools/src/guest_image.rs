@@ -209,7 +209,7 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         fs.add(CpioEntry::file(&format!("{moddir}/{m}"), 0o644, data));
     }
     let userland = userland(&cache)?;
-    add_programs(&mut fs, PROGRAMS, &userland)?;
+    add_programs(&mut fs, PROGRAMS, &userland, DLOPENED)?;
     let manifest: String = userland
         .iter()
         .map(|t| format!("{} {}\n", t.package, t.version))
@@ -322,7 +322,12 @@ fn deb_version(deb: &Path) -> Result<String> {
 /// Adds `programs` (from `pkgs`) to `fs`, with their links,
 /// ELF interpreter and the closure of their `DT_NEEDED` sonames, each found in the first of
 /// `pkgs` (in [`LIBRARY_DIRS`]) that has it. Symlinks in a package stay symlinks.
-fn add_programs(fs: &mut Rootfs, programs: &[Program], pkgs: &[Package]) -> Result<()> {
+fn add_programs(
+    fs: &mut Rootfs,
+    programs: &[Program],
+    pkgs: &[Package],
+    dlopened: &[&str],
+) -> Result<()> {
     // (package index, file path, what needs it) still to be read for its DT_NEEDED.
     let mut todo: Vec<(usize, String, String)> = Vec::new();
     for prog in programs {
@@ -367,8 +372,8 @@ fn add_programs(fs: &mut Rootfs, programs: &[Program], pkgs: &[Package]) -> Resu
             let f = install(fs, &pkgs[j].root, rel)?;
             todo.push((j, f, file.clone()));
         }
-        let dlopened = DLOPENED.iter().map(|s| s.to_string());
-        for soname in info.needed.into_iter().chain(dlopened) {
+        let extra = dlopened.iter().map(|s| s.to_string());
+        for soname in info.needed.into_iter().chain(extra) {
             if !seen.insert(soname.clone()) {
                 continue;
             }
@@ -1440,7 +1445,7 @@ mod tests {
             links: &["tool-ls"],
         }];
         let mut fs = Rootfs::default();
-        add_programs(&mut fs, &progs, &pkgs).unwrap();
+        add_programs(&mut fs, &progs, &pkgs, &[]).unwrap();
         let got: std::collections::BTreeMap<&str, (u32, &[u8])> = fs
             .entries
             .iter()
@@ -1462,6 +1467,13 @@ mod tests {
             "libm is not needed and stays out"
         );
         assert_eq!(got["usr/bin/tool-ls"], (0o120_000, &b"tool"[..]));
+        // A soname only dlopen()ed is taken when listed.
+        let mut with_libm = Rootfs::default();
+        add_programs(&mut with_libm, &progs, &pkgs, &["libm.so.6"]).unwrap();
+        assert!(
+            with_libm.entries.iter().any(|e| e.name.ends_with("/libm.so.6")),
+            "a listed dlopened library goes in"
+        );
         assert_eq!(
             got["lib64/ld-linux-x86-64.so.2"],
             (
@@ -1478,14 +1490,14 @@ mod tests {
             "usr/bin/tool",
             &dyn_elf(Some(interp), &["libmissing.so.7"]),
         );
-        let e = add_programs(&mut Rootfs::default(), &progs, &pkgs).unwrap_err();
+        let e = add_programs(&mut Rootfs::default(), &progs, &pkgs, &[]).unwrap_err();
         assert!(format!("{e:#}").contains("libmissing.so.7"), "{e:#}");
         // So does a link name the package lacks.
         let bad = [Program {
             links: &["tool-rm"],
             ..progs[0]
         }];
-        let e = add_programs(&mut Rootfs::default(), &bad, &pkgs).unwrap_err();
+        let e = add_programs(&mut Rootfs::default(), &bad, &pkgs, &[]).unwrap_err();
         assert!(format!("{e:#}").contains("tool-rm"), "{e:#}");
         std::fs::remove_dir_all(&base).unwrap();
     }
