@@ -1471,7 +1471,10 @@ mod tests {
         let mut with_libm = Rootfs::default();
         add_programs(&mut with_libm, &progs, &pkgs, &["libm.so.6"]).unwrap();
         assert!(
-            with_libm.entries.iter().any(|e| e.name.ends_with("/libm.so.6")),
+            with_libm
+                .entries
+                .iter()
+                .any(|e| e.name.ends_with("/libm.so.6")),
             "a listed dlopened library goes in"
         );
         assert_eq!(
