@@ -471,9 +471,9 @@ pub struct DynamicInfo {
     pub needed: Vec<String>,
 }
 
-/// The `PT_INTERP` path and `DT_NEEDED` sonames of a little-endian x86-64 ELF64 file (none for
-/// a static one). `DT_STRTAB` is an address, mapped to the file through the `PT_LOAD`s.
-pub fn dynamic_info(elf: &[u8]) -> Result<DynamicInfo> {
+/// Checks that `elf` is a little-endian x86-64 ELF64 file; the offset, entry size and count
+/// of its program headers.
+fn program_headers(elf: &[u8]) -> Result<(usize, usize, usize)> {
     if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
         bail!("not a little-endian ELF64 file");
     }
@@ -486,6 +486,13 @@ pub fn dynamic_info(elf: &[u8]) -> Result<DynamicInfo> {
     if phentsize < 56 {
         bail!("bad program header size {phentsize}");
     }
+    Ok((phoff, phentsize, phnum))
+}
+
+/// The `PT_INTERP` path and `DT_NEEDED` sonames of a little-endian x86-64 ELF64 file (none for
+/// a static one). `DT_STRTAB` is an address, mapped to the file through the `PT_LOAD`s.
+pub fn dynamic_info(elf: &[u8]) -> Result<DynamicInfo> {
+    let (phoff, phentsize, phnum) = program_headers(elf)?;
     let cstr = |b: &[u8]| -> Result<String> {
         let end = b
             .iter()
@@ -753,18 +760,7 @@ pub struct LoadSegment {
 
 /// The entry point and PT_LOAD segments of a little-endian x86-64 ELF64 executable.
 pub fn load_segments(elf: &[u8]) -> Result<Vec<LoadSegment>> {
-    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
-        bail!("not a little-endian ELF64 file");
-    }
-    if le(elf, 0x12, 2)? != 62 {
-        bail!("not an x86-64 ELF (e_machine {})", le(elf, 0x12, 2)?);
-    }
-    let phoff = le(elf, 0x20, 8)? as usize;
-    let phentsize = le(elf, 0x36, 2)? as usize;
-    let phnum = le(elf, 0x38, 2)? as usize;
-    if phentsize < 56 {
-        bail!("bad program header size {phentsize}");
-    }
+    let (phoff, phentsize, phnum) = program_headers(elf)?;
     let mut v = Vec::new();
     for i in 0..phnum {
         let ph = phoff + i * phentsize;
