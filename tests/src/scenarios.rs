@@ -50,6 +50,29 @@ fn audit_with(d: u32, special: u64) -> Expectation {
     .with(NumCheck::Eq(1, special))
 }
 
+/// Domain `d`'s eth0 up at `ip` with the MAC the toolstack gives its first vif
+/// (00:16:3e:00:<domid>:00).
+fn eth0_up(d: u32, ip: &str) -> Expectation {
+    guest(
+        d,
+        &format!(
+            r"GUEST eth0 mac=00:16:3e:00:{d:02x}:00 ip={}$",
+            regex::escape(ip)
+        ),
+    )
+}
+
+/// Domain `d`'s busybox ping of `ip`: three sent, three answered.
+fn ping_ok(d: u32, ip: &str) -> Expectation {
+    guest(
+        d,
+        &format!(
+            r"GUEST ping {}: 3 packets transmitted, 3 packets received, 0% packet loss",
+            regex::escape(ip)
+        ),
+    )
+}
+
 /// `xenolith: domain <d> (<name>) <what>` (`what` is a regex).
 fn domain_end(d: u32, name: &str, what: &str) -> Expectation {
     Expectation::line(format!(
@@ -174,7 +197,7 @@ pub fn netfront() -> Scenario {
         ))
         .timeout(std::time::Duration::from_secs(1800))
         .expect_all([
-            guest(1, r"GUEST eth0 mac=00:16:3e:00:01:00 ip=10\.0\.0\.2$"),
+            eth0_up(1, "10.0.0.2"),
             guest(1, r"GUEST vif backend=/local/domain/0/backend/vif/1/0 state=4$"),
             guest(1, r#"GUEST xenstore-ls: +backend = "/local/domain/0/backend/vif/1/0"$"#),
             guest(1, r"GUEST xenstore-read domid=1$"),
@@ -183,10 +206,7 @@ pub fn netfront() -> Scenario {
             // The tool prints no errno; the server's EACCES is checked by xenstore's host tests.
             guest(1, r"GUEST xenstore-write other-domain: xenstore-write: could not write path /local/domain/0/xenolith-test$"),
             guest(1, r"GUEST xenstore-exists after rm: no$"),
-            guest(
-                1,
-                r"GUEST ping 10\.0\.0\.1: 3 packets transmitted, 3 packets received, 0% packet loss",
-            ),
+            ping_ok(1, "10.0.0.1"),
             guest(
                 1,
                 r"NETFRONT tx_bytes=(\d+) tx_mbit=(\d+)\.\d+ rx_bytes=(\d+) rx_mbit=(\d+)\.\d+$",
@@ -230,18 +250,12 @@ pub fn netfront_pair() -> Scenario {
         ))
         .timeout(std::time::Duration::from_secs(900))
         .expect_all([
-            guest(1, r"GUEST eth0 mac=00:16:3e:00:01:00 ip=10\.0\.0\.2$"),
-            guest(2, r"GUEST eth0 mac=00:16:3e:00:02:00 ip=10\.0\.0\.3$"),
-            guest(
-                2,
-                r"GUEST ping 10\.0\.0\.2: 3 packets transmitted, 3 packets received, 0% packet loss",
-            ),
+            eth0_up(1, "10.0.0.2"),
+            eth0_up(2, "10.0.0.3"),
+            ping_ok(2, "10.0.0.2"),
             guest(2, r"GUEST pair sent (\d+) bytes").with(NumCheck::Eq(1, PAIR_BYTES)),
             guest(1, r"GUEST pair received (\d+) bytes").with(NumCheck::Eq(1, PAIR_BYTES)),
-            guest(
-                1,
-                r"GUEST ping 10\.0\.0\.3: 3 packets transmitted, 3 packets received, 0% packet loss",
-            ),
+            ping_ok(1, "10.0.0.3"),
             domain_end(1, "pair-a", "shut down: poweroff"),
             domain_end(2, "pair-b", "shut down: poweroff"),
         ])
