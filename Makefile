@@ -4,7 +4,7 @@
 CARGO ?= cargo
 TOOLS := $(CARGO) run --release -q -p tools --
 SCENARIO ?=
-HOST_CRATES := -p guest-abi -p p2m -p domcfg -p hypercalls -p platform -p xenstore -p loader -p netback -p netswitch -p tests -p tools
+HOST_CRATES := -p guest-abi -p p2m -p domcfg -p hypercalls -p platform -p xenstore -p loader -p netback -p netswitch -p ticks -p sched -p tests -p tools
 BARE_CRATES := -p kernel -p test-guest
 BARE_TARGET := x86_64-unknown-none
 

@@ -5,6 +5,7 @@
 use crate::cpu;
 use crate::devices::{Devices, IoResult};
 use crate::host::KernelHost;
+use crate::ledger::{self, Bucket};
 use crate::vcpu::{RunState, Vcpu, VmcsConfig};
 use crate::vmx::{self, EntryResult, VmxCaps};
 use crate::{kprintln, mem, Module};
@@ -366,10 +367,12 @@ impl DomainRun<'_> {
             || (self.dom.callback_vector().is_some() && self.dom.upcall_pending(host, i as u32))
     }
 
-    /// Makes halted vCPUs runnable: after HLT on an interrupt; after
+    /// Makes halted vCPUs runnable, and boosted: after HLT on an interrupt; after
     /// SCHEDOP_block or SCHEDOP_poll when the hypercall layer says so (an
-    /// upcall, a polled port pending, or the poll's timeout).
-    pub fn wake_halted(&mut self, host: &KernelHost) {
+    /// upcall, a polled port pending, or the poll's timeout). Returns whether
+    /// it woke one.
+    pub fn wake_halted(&mut self, host: &KernelHost) -> bool {
+        let mut woke = false;
         let now_ns = self.dom.time.ns(cpu::rdtsc());
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].state != RunState::Halted {
@@ -384,7 +387,9 @@ impl DomainRun<'_> {
             };
             if wake {
                 self.vcpus[i].state = RunState::Runnable;
+                self.vcpus[i].boosted = true;
                 self.dom.wake(i as u32);
+                woke = true;
             }
         }
         for i in 0..self.vcpus.len() {
@@ -392,6 +397,7 @@ impl DomainRun<'_> {
                 self.vcpus[i].state = RunState::Runnable;
             }
         }
+        woke
     }
 
     /// VM exits taken by all vCPUs so far.
@@ -413,7 +419,7 @@ impl DomainRun<'_> {
         vmx::vmwrite(guest::ACTIVITY_STATE, 1);
         self.arm_timer(ticks);
         let before = self.guest_tsc;
-        let result = self.enter(i);
+        let result = self.enter(i, true);
         self.halted_tsc += self.guest_tsc - before;
         vmx::vmwrite(guest::ACTIVITY_STATE, 0);
         result?;
@@ -430,9 +436,15 @@ impl DomainRun<'_> {
     }
 
     /// VMLAUNCH/VMRESUME of the current vCPU `i`; Err if the entry failed.
-    fn enter(&mut self, i: usize) -> Result<(), Outcome> {
+    fn enter(&mut self, i: usize, halted: bool) -> Result<(), Outcome> {
+        let domid = self.dom.domid;
         let v = &mut self.vcpus[i];
         let launched = v.launched;
+        ledger::set(if halted {
+            Bucket::Halted(domid)
+        } else {
+            Bucket::Busy(domid)
+        });
         let t0 = cpu::rdtsc();
         let entry = vmx::enter(&mut v.regs, launched);
         self.guest_tsc += cpu::rdtsc().wrapping_sub(t0);
@@ -454,6 +466,7 @@ impl DomainRun<'_> {
         v.launched = true;
         v.exits += 1;
         let exit_reason = vmx::vmread(ro::EXIT_REASON);
+        ledger::set(Bucket::Exit(domid, exit_reason as u16));
         if exit_reason & (1 << 31) != 0 {
             let basic = exit_reason & 0xFFFF;
             let what = match basic {
@@ -523,7 +536,7 @@ impl DomainRun<'_> {
         let now = cpu::rdtsc();
         let until = self.deadline(i).map_or(slice_end, |d| d.min(slice_end));
         self.arm_timer(until.saturating_sub(now));
-        if let Err(outcome) = self.enter(i) {
+        if let Err(outcome) = self.enter(i, false) {
             return Next::End(outcome);
         }
         let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
@@ -738,6 +751,7 @@ impl DomainRun<'_> {
             paging: paging_state(),
         };
         let regs = &mut self.vcpus[i].regs;
+        ledger::set(Bucket::Hcall(self.dom.domid, regs.rax));
         let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
         regs.rax = hypercalls::dispatch(&mut self.dom, host, &vcpu, regs.rax, args);
         vmx::skip_instruction();

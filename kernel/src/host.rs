@@ -55,6 +55,7 @@ impl hypercalls::Host for KernelHost {
     }
     fn console_line(&mut self, domid: u16, line: &str) {
         use core::sync::atomic::Ordering::Relaxed;
+        crate::ledger::console_line(line);
         if CONSOLE_TSC_STAMPS.load(Relaxed) {
             let delta = crate::cpu::rdtsc().wrapping_sub(LAUNCH_TSC.load(Relaxed));
             crate::kprintln!("(d{domid}) [tsc+{delta}] {line}");

@@ -5,17 +5,14 @@
 use crate::cpu;
 use crate::domain::{DomainRun, Next, Outcome};
 use crate::host::KernelHost;
+use crate::ledger::{self, Bucket, Part};
 use crate::net::Net;
 use crate::vcpu::RunState;
 use crate::vmx::VmxCaps;
 use alloc::vec::Vec;
 
-/// Time slice (TSC ticks) of one vCPU when others are runnable.
-const SLICE_SHARED: u64 = 2_000_000;
-/// Time slice when the vCPU runs alone: the hypervisor still regains control this often.
-const SLICE_ALONE: u64 = 50_000_000;
-/// How long the physical CPU idles at most when no vCPU has a timer.
-const IDLE_MAX: u64 = 50_000_000;
+/// Slices, rate limit and idle bound (microseconds; see crate `sched`).
+const SCHED: sched::Params = sched::Params::XEN;
 
 /// All running domains and what they share.
 pub struct Machine<'a> {
@@ -62,10 +59,14 @@ impl<'a> Machine<'a> {
         for r in &self.doms {
             log::info!("domain {}: launched at tsc={launch}", r.dom.domid);
         }
+        ledger::start();
         // Watches the vifs set fire at once.
         self.net.backend_events(&mut self.doms, host);
         let mut cursor = 0usize;
         while !self.doms.is_empty() {
+            ledger::set(Bucket::Hv(Part::Sched));
+            let (doms, net) = (&self.doms, &self.net);
+            ledger::print_marks(|line| net.write_counters(doms, line));
             let now = cpu::rdtsc();
             for r in self.doms.iter_mut() {
                 r.fire_timers(host, now);
@@ -91,21 +92,30 @@ impl<'a> Machine<'a> {
                 self.net.pump(&mut self.doms, host, now);
             }
             let slots = self.slots();
-            let n = slots.len();
-            let pick = (0..n)
-                .map(|k| (cursor + k) % n)
-                .find(|&k| self.state(slots[k]) == RunState::Runnable);
-            let Some(k) = pick else {
+            let policy: Vec<sched::Slot> = slots
+                .iter()
+                .map(|&(d, i)| sched::Slot {
+                    runnable: self.state((d, i)) == RunState::Runnable,
+                    boosted: self.doms[d].vcpus[i].boosted,
+                })
+                .collect();
+            let Some(k) = sched::pick(&policy, cursor) else {
                 self.idle(now, host);
                 continue;
             };
             let (d, i) = slots[k];
-            let others = (0..n).any(|j| j != k && self.state(slots[j]) == RunState::Runnable);
-            let slice_end = now + if others { SLICE_SHARED } else { SLICE_ALONE };
+            self.doms[d].vcpus[i].boosted = false;
+            let others = policy.iter().enumerate().any(|(j, s)| j != k && s.runnable);
+            let khz = cpu::tsc_khz();
+            let waiting = self.earliest_timer(Some((d, i))).map(|(t, _, _)| t);
+            let mut slice_end = sched::slice_end(&SCHED, khz, now, others, waiting);
             self.switch_to(d, i);
             loop {
                 let next = self.doms[d].run_once(i, slice_end, host);
-                self.serve_backends(d, host, false);
+                if self.serve_backends(d, host, false) && self.wake_others(d, i) {
+                    // An event woke a vCPU: it runs once the rate limit allows.
+                    slice_end = sched::preempt_at(&SCHED, khz, now, cpu::rdtsc(), slice_end);
+                }
                 match next {
                     Next::Continue if cpu::rdtsc() < slice_end => {}
                     Next::Continue | Next::Yield => break,
@@ -154,21 +164,43 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// No vCPU can run: wait for the earliest timer of any domain or of the peer.
-    fn idle(&mut self, now: u64, host: &mut KernelHost) {
+    /// Wakes (and boosts) the halted vCPUs that backend work just gave an
+    /// event, other than the running vCPU `i` of domain `d`; whether it woke one.
+    fn wake_others(&mut self, d: usize, i: usize) -> bool {
+        let mut woke = false;
+        for (e, run) in self.doms.iter_mut().enumerate() {
+            woke |= run.wake_halted(&KernelHost);
+            if e == d {
+                run.vcpus[i].boosted = false;
+            }
+        }
+        woke
+    }
+
+    /// The earliest timer (TSC, domain index, vCPU index) of a halted vCPU,
+    /// `except` one; a halted vCPU without a timer counts as due
+    /// [`sched::Params::idle_max_us`] from now.
+    fn earliest_timer(&self, except: Option<(usize, usize)>) -> Option<(u64, usize, usize)> {
+        let idle_max = sched::us_to_ticks(SCHED.idle_max_us, cpu::tsc_khz());
+        let now = cpu::rdtsc();
         let mut earliest: Option<(u64, usize, usize)> = None;
         for (d, run) in self.doms.iter().enumerate() {
             for i in 0..run.vcpus.len() {
-                if run.vcpus[i].state != RunState::Halted {
+                if run.vcpus[i].state != RunState::Halted || except == Some((d, i)) {
                     continue;
                 }
-                let t = run.deadline(i).unwrap_or(now + IDLE_MAX);
+                let t = run.deadline(i).unwrap_or(now + idle_max);
                 if earliest.is_none_or(|(e, _, _)| t < e) {
                     earliest = Some((t, d, i));
                 }
             }
         }
-        let Some((mut deadline, d, i)) = earliest else {
+        earliest
+    }
+
+    /// No vCPU can run: wait for the earliest timer of any domain or of the peer.
+    fn idle(&mut self, now: u64, host: &mut KernelHost) {
+        let Some((mut deadline, d, i)) = self.earliest_timer(None) else {
             return;
         };
         if let Some(t) = self.net.deadline() {
@@ -183,9 +215,11 @@ impl<'a> Machine<'a> {
                 self.end(d, outcome, host);
             }
         } else {
-            while cpu::rdtsc() < deadline {
-                core::hint::spin_loop();
-            }
+            ledger::part(Part::Idle, || {
+                while cpu::rdtsc() < deadline {
+                    core::hint::spin_loop();
+                }
+            });
         }
     }
 
@@ -197,11 +231,11 @@ impl<'a> Machine<'a> {
 
     /// Runs the backends domain `d` kicked: its console ring, the xenstore
     /// ring, its vifs (with `poll`, also those waiting to be polled); then
-    /// moves frames through the switch.
-    fn serve_backends(&mut self, d: usize, host: &mut KernelHost, poll: bool) {
+    /// moves frames through the switch. Whether there was anything to do.
+    fn serve_backends(&mut self, d: usize, host: &mut KernelHost, poll: bool) -> bool {
         let kicks = self.doms[d].dom.take_backend_kicks();
         if kicks.is_empty() && !poll {
-            return;
+            return false;
         }
         let domid = self.doms[d].dom.domid;
         let mut store = false;
@@ -209,24 +243,31 @@ impl<'a> Machine<'a> {
         for port in kicks {
             let dom = &mut self.doms[d].dom;
             if Some(port) == dom.console_port {
-                hypercalls::hvm::drain_console_ring(dom, host);
+                ledger::part(Part::Console, || {
+                    hypercalls::hvm::drain_console_ring(dom, host)
+                });
             } else if Some(port) == dom.store_port {
                 store = true;
-                self.serve_store(d, host);
+                ledger::part(Part::Xenstore, || self.serve_store(d, host));
             } else if self.net.owns_port(domid, port) {
-                self.net.vif_kicks += 1;
+                self.net.count_kick(domid, port);
                 vif_ports.push(port);
             } else {
                 log::debug!("d{domid}: kick on port {port} has no backend");
             }
         }
         if store {
-            self.net.backend_events(&mut self.doms, host);
+            ledger::part(Part::Xenstore, || {
+                self.net.backend_events(&mut self.doms, host)
+            });
         }
         let now = cpu::rdtsc();
         self.net
             .service(&mut self.doms, d, host, &vif_ports, poll, now);
         self.net.pump(&mut self.doms, host, now);
+        let (doms, net) = (&self.doms, &self.net);
+        ledger::print_marks(|line| net.write_counters(doms, line));
+        true
     }
 
     /// The network counters and where each domain's time went, at debug level.

@@ -17,6 +17,7 @@ mod domain;
 mod guest_loader;
 mod host;
 mod idt;
+mod ledger;
 mod machine;
 mod mem;
 mod net;

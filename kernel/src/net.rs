@@ -5,6 +5,7 @@
 
 use crate::domain::DomainRun;
 use crate::host::KernelHost;
+use crate::ledger::{self, Part};
 use alloc::vec::Vec;
 use hypercalls::Domain;
 use netback::{Frame, Vif, VifConfig};
@@ -14,6 +15,8 @@ use netswitch::{Peer, PeerConfig, PortConfig, PortId, Switch, SwitchConfig};
 struct VifPort {
     vif: Vif,
     port: PortId,
+    /// Guest kicks on the vif's event channels.
+    kicks: u64,
 }
 
 /// The switch, the peer and every vif.
@@ -24,17 +27,10 @@ pub struct Net {
     vifs: Vec<VifPort>,
     /// Frames taken from TX rings, waiting to enter the switch.
     frames: Vec<Frame>,
-    /// TSC ticks spent in netback TX/RX passes, in the switch and peer, and
-    /// in deliveries to guests (diagnostics).
-    tsc_backend: u64,
-    tsc_peer: u64,
-    tsc_deliver: u64,
     /// TSC at which the peer wants to be polled (its timers), as of the last pump.
     peer_due: Option<u64>,
     /// The peer's open connections (discard, source) as of the last pump.
     peer_open: (usize, usize),
-    /// Guest kicks on vif event channels.
-    pub vif_kicks: u64,
 }
 
 /// Milliseconds on the TSC clock (the switch's and the peer's time).
@@ -61,12 +57,8 @@ impl Net {
             peer_port,
             vifs: Vec::new(),
             frames: Vec::new(),
-            tsc_backend: 0,
-            tsc_peer: 0,
-            tsc_deliver: 0,
             peer_due: None,
             peer_open: (0, 0),
-            vif_kicks: 0,
         }
     }
 
@@ -90,7 +82,11 @@ impl Net {
             dom.domid,
             port.index()
         );
-        self.vifs.push(VifPort { vif, port });
+        self.vifs.push(VifPort {
+            vif,
+            port,
+            kicks: 0,
+        });
     }
 
     /// Whether `port` of domain `domid` is one of its vifs' event channels.
@@ -98,6 +94,58 @@ impl Net {
         self.vifs
             .iter()
             .any(|v| v.vif.domid() == domid && v.vif.owns_port(port))
+    }
+
+    /// Counts a guest kick on `port` of domain `domid` (one of its vifs').
+    pub fn count_kick(&mut self, domid: u16, port: u32) {
+        if let Some(v) = self
+            .vifs
+            .iter_mut()
+            .find(|v| v.vif.domid() == domid && v.vif.owns_port(port))
+        {
+            v.kicks += 1;
+        }
+    }
+
+    /// Appends ` n.d<N>.<counter>=<count>` for every domain: VM exits, and
+    /// over its vifs the kicks, notifications, packets and bytes each way,
+    /// GSO packets sent and GSO frames segmented for it.
+    pub fn write_counters(&self, doms: &[DomainRun<'_>], out: &mut alloc::string::String) {
+        use core::fmt::Write;
+        for r in doms {
+            let d = r.dom.domid;
+            let _ = write!(out, " n.d{d}.exits={}", r.exits());
+            let mut sum = [0u64; 8];
+            for v in self.vifs.iter().filter(|v| v.vif.domid() == d) {
+                let s = v.vif.stats();
+                let vals = [
+                    v.kicks,
+                    s.notifications,
+                    s.tx_packets,
+                    s.tx_bytes,
+                    s.rx_packets,
+                    s.rx_bytes,
+                    s.tx_gso,
+                    s.rx_segmented,
+                ];
+                for (a, b) in sum.iter_mut().zip(vals) {
+                    *a += b;
+                }
+            }
+            let names = [
+                "kicks",
+                "notifications",
+                "tx_packets",
+                "tx_bytes",
+                "rx_packets",
+                "rx_bytes",
+                "tx_gso",
+                "rx_segmented",
+            ];
+            for (n, v) in names.iter().zip(sum) {
+                let _ = write!(out, " n.d{d}.{n}={v}");
+            }
+        }
     }
 
     /// Dom0 watch events: each vif sees its frontend's state changes.
@@ -144,18 +192,21 @@ impl Net {
                 continue;
             }
             let mut frames = core::mem::take(&mut self.frames);
-            let t0 = crate::cpu::rdtsc();
-            let r = v.vif.service(&mut doms[d].dom, host, &mut frames);
-            self.tsc_backend += crate::cpu::rdtsc() - t0;
+            let dom = &mut doms[d].dom;
+            let r = ledger::part(Part::NetbackTx, || v.vif.service_tx(dom, host, &mut frames))
+                .and_then(|()| ledger::part(Part::NetbackRx, || v.vif.service_rx(dom, host)));
             if let Err(e) = r {
                 log::error!("{e}");
                 let _ = crate::store::with(|xs| v.vif.publish_state(xs));
             }
             let port = v.port;
             for frame in frames.drain(..) {
-                for seg in frame.segment() {
-                    self.switch.input_vec(port, seg.data, now);
-                }
+                let segs = ledger::part(Part::NetbackTx, || frame.segment());
+                ledger::part(Part::Switch, || {
+                    for seg in segs {
+                        self.switch.input_vec(port, seg.data, now);
+                    }
+                });
                 if self.switch_filling() {
                     self.pump(doms, host, tsc);
                 }
@@ -182,11 +233,10 @@ impl Net {
     /// every vif the frames queued on its port, as far as its guest takes them.
     pub fn pump(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, tsc: u64) {
         let now = now_ms(tsc);
-        let t0 = crate::cpu::rdtsc();
-        self.peer.exchange(&mut self.switch, self.peer_port, now);
-        let t1 = crate::cpu::rdtsc();
-        self.tsc_peer += t1 - t0;
-        self.tsc_deliver += self.deliver(doms, host);
+        ledger::part(Part::Peer, || {
+            self.peer.exchange(&mut self.switch, self.peer_port, now)
+        });
+        ledger::part(Part::NetbackRx, || self.deliver(doms, host));
         let khz = crate::cpu::tsc_khz().max(1);
         self.peer_due = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
         let open = self.peer.open_connections();
@@ -209,28 +259,24 @@ impl Net {
     }
 
     /// Hands every vif the frames queued on its port, as far as its guest
-    /// takes them; returns the TSC ticks it took.
-    fn deliver(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost) -> u64 {
-        let t0 = crate::cpu::rdtsc();
+    /// takes them (one batch per vif, one notification per batch).
+    fn deliver(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost) {
         for v in self.vifs.iter_mut() {
-            if self.switch.queued_frames(v.port) == 0 {
+            let room = RX_BACKLOG.saturating_sub(v.vif.rx_waiting());
+            if self.switch.queued_frames(v.port) == 0 || room == 0 {
                 continue;
             }
             let Some(run) = doms.iter_mut().find(|r| r.dom.domid == v.vif.domid()) else {
                 continue;
             };
-            while v.vif.rx_waiting() < RX_BACKLOG {
-                let Some(data) = self.switch.take_output(v.port) else {
-                    break;
-                };
-                if let Err(e) = v.vif.deliver_rx(&mut run.dom, host, Frame::new(data)) {
-                    log::error!("{e}");
-                    let _ = crate::store::with(|xs| v.vif.publish_state(xs));
-                    break;
-                }
+            let switch = &mut self.switch;
+            let port = v.port;
+            let batch = (0..room).map_while(|_| switch.take_output(port).map(Frame::new));
+            if let Err(e) = v.vif.deliver_rx_batch(&mut run.dom, host, batch) {
+                log::error!("{e}");
+                let _ = crate::store::with(|xs| v.vif.publish_state(xs));
             }
         }
-        crate::cpu::rdtsc() - t0
     }
 
     /// `netpeer: counters at <what>: ...`: VM exits of every domain, the
@@ -242,7 +288,7 @@ impl Net {
         crate::kprintln!(
             "netpeer: counters at {what}: tsc={} vm_exits={exits} notifications={notifications} kicks={}",
             crate::cpu::rdtsc(),
-            self.vif_kicks
+            self.vifs.iter().map(|v| v.kicks).sum::<u64>()
         );
     }
 
@@ -251,16 +297,13 @@ impl Net {
         let p = self.peer.stats();
         let s = self.switch.stats();
         log::debug!(
-            "net: peer in {} (dropped {}) out {}; switch unicast {} flooded {} dropped {}; tsc backend {} peer {} deliver {}",
+            "net: peer in {} (dropped {}) out {}; switch unicast {} flooded {} dropped {}",
             p.frames_in,
             p.frames_in_dropped,
             p.frames_out,
             s.unicast,
             s.flooded,
-            s.dropped,
-            self.tsc_backend,
-            self.tsc_peer,
-            self.tsc_deliver
+            s.dropped
         );
         for v in &self.vifs {
             let st = v.vif.stats();

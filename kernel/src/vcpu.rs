@@ -42,6 +42,8 @@ pub struct Vcpu {
     pub lapic: platform::lapic::Lapic,
     /// VM exits taken.
     pub exits: u64,
+    /// An event woke it from halt and it has not run since (see crate `sched`).
+    pub boosted: bool,
 }
 
 /// CR0.NE.
@@ -92,6 +94,7 @@ impl Vcpu {
             switched: SwitchedState::default(),
             lapic: platform::lapic::Lapic::new(id),
             exits: 0,
+            boosted: false,
         })
     }
 

@@ -753,83 +753,145 @@ impl Vif {
     /// Processes every queue: takes the packets the guest queued on its TX
     /// rings (appended to `frames`, in ring order per queue), writes waiting
     /// frames into newly posted RX buffers, and notifies the guest where its
-    /// `rsp_event` asks for it. Call it when the guest kicks one of the vif's
-    /// ports and whenever [`Vif::needs_service`] says so; nothing happens
-    /// unless the vif is connected. An `Err` disconnected the vif (call
-    /// [`Vif::publish_state`]); `frames` keeps what was taken before.
+    /// `rsp_event` asks for it (each port at most once). Call it when the guest
+    /// kicks one of the vif's ports and whenever [`Vif::needs_service`] says so;
+    /// nothing happens unless the vif is connected. An `Err` disconnected the
+    /// vif (call [`Vif::publish_state`]); `frames` keeps what was taken before.
+    /// [`Vif::service_tx`] and [`Vif::service_rx`] are its two halves.
     pub fn service(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         frames: &mut Vec<Frame>,
     ) -> Result<(), VifError> {
+        let mut notify = Vec::new();
+        let r = self
+            .poll_tx_queues(dom, host, frames, &mut notify)
+            .and_then(|()| self.flush_rx_queues(dom, host, &mut notify));
+        self.notify(dom, host, notify);
+        r
+    }
+
+    /// The TX half of [`Vif::service`]: takes the guest's packets off every
+    /// TX ring and notifies the TX ports whose `rsp_event` asks for it.
+    pub fn service_tx(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        frames: &mut Vec<Frame>,
+    ) -> Result<(), VifError> {
+        let mut notify = Vec::new();
+        let r = self.poll_tx_queues(dom, host, frames, &mut notify);
+        self.notify(dom, host, notify);
+        r
+    }
+
+    /// The RX half of [`Vif::service`]: writes waiting frames into newly
+    /// posted RX buffers and notifies the RX ports whose `rsp_event` asks for it.
+    pub fn service_rx(&mut self, dom: &mut Domain, host: &mut impl Host) -> Result<(), VifError> {
+        let mut notify = Vec::new();
+        let r = self.flush_rx_queues(dom, host, &mut notify);
+        self.notify(dom, host, notify);
+        r
+    }
+
+    fn poll_tx_queues(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        frames: &mut Vec<Frame>,
+        notify: &mut Vec<u32>,
+    ) -> Result<(), VifError> {
         self.service_pending = false;
         if self.state != XenbusState::Connected {
             return Ok(());
         }
         let holdoff = self.config.tx_holdoff;
-        let mut notify: Vec<u32> = Vec::new();
         for qi in 0..self.queues.len() {
             let q = &mut self.queues[qi];
-            let r = q
-                .poll_tx(dom, host, holdoff, &mut self.stats, frames)
-                .and_then(|tx| Ok((tx, q.flush_rx(dom, host, &mut self.stats)?)));
-            match r {
-                Ok((tx, rx)) => {
-                    if tx {
-                        notify.push(q.tx_port);
-                    }
-                    if rx {
-                        notify.push(q.rx_port);
-                    }
-                }
+            match q.poll_tx(dom, host, holdoff, &mut self.stats, frames) {
+                Ok(true) => notify.push(q.tx_port),
+                Ok(false) => {}
                 Err(k) => return Err(self.fail(dom, host, k)),
             }
         }
-        self.notify(dom, host, notify);
         Ok(())
     }
 
-    /// Hands a frame to the guest: picks a queue by flow hash, prepares it
-    /// for what the frontend negotiated (GSO frames it cannot take are
-    /// segmented; multi-slot frames need `feature-sg`), queues it and writes
-    /// what fits into posted RX buffers, notifying as `rsp_event` asks. Frames
-    /// for a vif that is not connected, or beyond the queue limits, are
-    /// dropped and counted. An `Err` disconnected the vif (call
-    /// [`Vif::publish_state`]).
+    fn flush_rx_queues(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        notify: &mut Vec<u32>,
+    ) -> Result<(), VifError> {
+        if self.state != XenbusState::Connected {
+            return Ok(());
+        }
+        for qi in 0..self.queues.len() {
+            let q = &mut self.queues[qi];
+            match q.flush_rx(dom, host, &mut self.stats) {
+                Ok(true) => notify.push(q.rx_port),
+                Ok(false) => {}
+                Err(k) => return Err(self.fail(dom, host, k)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a frame to the guest: [`Vif::deliver_rx_batch`] of one frame.
     pub fn deliver_rx(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         frame: Frame,
     ) -> Result<(), VifError> {
-        if self.state != XenbusState::Connected || self.queues.is_empty() {
-            self.stats.rx_dropped += 1;
-            return Ok(());
-        }
-        let qi = flow_hash(&frame.data) as usize % self.queues.len();
-        for item in self.prepare_rx(frame) {
-            let q = &mut self.queues[qi];
-            if q.pending.len() >= self.config.rx_queue_frames
-                || q.pending_bytes + item.data.len() > self.config.rx_queue_bytes
-            {
+        self.deliver_rx_batch(dom, host, [frame])
+    }
+
+    /// Hands frames to the guest: picks a queue for each by flow hash,
+    /// prepares it for what the frontend negotiated (GSO frames it cannot take
+    /// are segmented; multi-slot frames need `feature-sg`), queues it and
+    /// writes what fits into posted RX buffers; then notifies each RX port
+    /// whose `rsp_event` asked for it, once for the whole batch. Frames for a
+    /// vif that is not connected, or beyond the queue limits, are dropped and
+    /// counted. An `Err` disconnected the vif (call [`Vif::publish_state`]).
+    pub fn deliver_rx_batch(
+        &mut self,
+        dom: &mut Domain,
+        host: &mut impl Host,
+        frames: impl IntoIterator<Item = Frame>,
+    ) -> Result<(), VifError> {
+        let mut notify = Vec::new();
+        let mut result = Ok(());
+        for frame in frames {
+            if self.state != XenbusState::Connected || self.queues.is_empty() {
                 self.stats.rx_dropped += 1;
                 continue;
             }
-            q.pending_bytes += item.data.len();
-            q.pending.push_back(item);
-        }
-        let q = &mut self.queues[qi];
-        match q.flush_rx(dom, host, &mut self.stats) {
-            Ok(rx) => {
-                let port = q.rx_port;
-                if rx {
-                    self.notify(dom, host, vec![port]);
+            let qi = flow_hash(&frame.data) as usize % self.queues.len();
+            for item in self.prepare_rx(frame) {
+                let q = &mut self.queues[qi];
+                if q.pending.len() >= self.config.rx_queue_frames
+                    || q.pending_bytes + item.data.len() > self.config.rx_queue_bytes
+                {
+                    self.stats.rx_dropped += 1;
+                    continue;
                 }
-                Ok(())
+                q.pending_bytes += item.data.len();
+                q.pending.push_back(item);
             }
-            Err(k) => Err(self.fail(dom, host, k)),
+            let q = &mut self.queues[qi];
+            match q.flush_rx(dom, host, &mut self.stats) {
+                Ok(true) => notify.push(q.rx_port),
+                Ok(false) => {}
+                Err(k) => {
+                    result = Err(self.fail(dom, host, k));
+                    break;
+                }
+            }
         }
+        self.notify(dom, host, notify);
+        result
     }
 
     /// The rings' indices and waiting frames, one line per queue (diagnostics).

@@ -21,6 +21,8 @@ pub const HOST_CRATES: &[&str] = &[
     "loader",
     "netback",
     "netswitch",
+    "ticks",
+    "sched",
     "tests",
     "tools",
 ];

@@ -1,0 +1,73 @@
+//! The tick ledger of the physical CPU (crate `ticks`): the kernel says what
+//! it is doing at each VM entry, exit, hypercall and backend call, and every
+//! TSC tick is charged to one bucket. A guest console line
+//! `XENOLITH TICKS <label>` asks for a snapshot: the machine prints
+//! `ticks <label>: tsc=... <bucket>=<ticks> ... n.<counter>=<count> ...`.
+
+use alloc::string::String;
+use spin::Mutex;
+pub use ticks::{Bucket, Part};
+
+static LEDGER: Mutex<Option<ticks::Ledger>> = Mutex::new(None);
+/// Labels of snapshots guests asked for, not printed yet.
+static MARKS: Mutex<alloc::vec::Vec<String>> = Mutex::new(alloc::vec::Vec::new());
+
+/// The console line that asks for a snapshot.
+const MARK: &str = "XENOLITH TICKS ";
+/// Snapshots waiting at most (a guest printing marks in a loop drops the rest).
+const MAX_MARKS: usize = 16;
+
+fn with(f: impl FnOnce(&mut ticks::Ledger, u64)) {
+    let now = crate::cpu::rdtsc();
+    if let Some(l) = LEDGER.lock().as_mut() {
+        f(l, now);
+    }
+}
+
+/// Starts the ledger (at the domains' launch), charging the scheduler.
+pub fn start() {
+    let now = crate::cpu::rdtsc();
+    *LEDGER.lock() = Some(ticks::Ledger::new(now, Bucket::Hv(Part::Sched)));
+}
+
+/// From now on, ticks go to `b` instead of the bucket on top.
+pub fn set(b: Bucket) {
+    with(|l, now| l.set(b, now));
+}
+
+/// Runs `f` with its ticks charged to hypervisor part `p`.
+pub fn part<R>(p: Part, f: impl FnOnce() -> R) -> R {
+    with(|l, now| l.push(Bucket::Hv(p), now));
+    let r = f();
+    with(|l, now| l.pop(now));
+    r
+}
+
+/// Notes a snapshot request if `line` (a guest console line) is one.
+pub fn console_line(line: &str) {
+    if let Some(at) = line.find(MARK) {
+        let label: String = line[at + MARK.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .take(64)
+            .collect();
+        let mut marks = MARKS.lock();
+        if !label.is_empty() && marks.len() < MAX_MARKS {
+            marks.push(label);
+        }
+    }
+}
+
+/// Prints the snapshots asked for since the last call, each followed by the
+/// counters `counters` writes (` n.<key>=<count>` pairs).
+pub fn print_marks(counters: impl Fn(&mut String)) {
+    let marks = core::mem::take(&mut *MARKS.lock());
+    for label in marks {
+        let mut line = alloc::format!("ticks {label}: ");
+        with(|l, now| {
+            let _ = l.write(now, &mut line);
+        });
+        counters(&mut line);
+        crate::kprintln!("{line}");
+    }
+}
