@@ -535,11 +535,20 @@ impl DomainRun<'_> {
         self.inject_interrupts(host, i);
         let now = cpu::rdtsc();
         let until = self.deadline(i).map_or(slice_end, |d| d.min(slice_end));
-        self.arm_timer(until.saturating_sub(now));
+        let profile = ledger::profile_period();
+        let sample_at = profile.map_or(until, |period| until.min(now + period));
+        self.arm_timer(sample_at.saturating_sub(now));
         if let Err(outcome) = self.enter(i, false) {
             return Next::End(outcome);
         }
         let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
+        if profile.is_some() && basic == reason::PREEMPTION_TIMER {
+            ledger::sample(self.dom.domid, vmx::guest_rip());
+            if cpu::rdtsc() < until {
+                // A sampling tick, not the slice's end or a timer: keep running.
+                return Next::Continue;
+            }
+        }
         if let Some(c) = self.exit_counts.get_mut(basic as usize) {
             *c += 1;
         }

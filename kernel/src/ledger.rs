@@ -5,8 +5,18 @@
 //! `ticks <label>: tsc=... <bucket>=<ticks> ... n.<counter>=<count> ...`.
 
 use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use spin::Mutex;
 pub use ticks::{Bucket, Part};
+use ticks::{Profile, MAX_DOMAINS};
+
+/// `profile_us=<N>`: sample guest RIPs every N µs of guest time (0: off).
+pub static PROFILE_US: AtomicU64 = AtomicU64::new(0);
+/// Guest RIP samples per domain since the last snapshot.
+static PROFILES: Mutex<[Profile; MAX_DOMAINS]> =
+    Mutex::new([const { Profile::new() }; MAX_DOMAINS]);
+/// Addresses per domain a snapshot prints.
+const PROFILE_TOP: usize = 48;
 
 static LEDGER: Mutex<Option<ticks::Ledger>> = Mutex::new(None);
 /// Labels of snapshots guests asked for, not printed yet.
@@ -43,6 +53,19 @@ pub fn part<R>(p: Part, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// The sampling period in TSC ticks, if guest code is profiled.
+pub fn profile_period() -> Option<u64> {
+    match PROFILE_US.load(Relaxed) {
+        0 => None,
+        us => Some(sched::us_to_ticks(us, crate::cpu::tsc_khz())),
+    }
+}
+
+/// Counts a sample of domain `domid` at guest `rip`.
+pub fn sample(domid: u16, rip: u64) {
+    PROFILES.lock()[(domid as usize).min(MAX_DOMAINS - 1)].record(rip);
+}
+
 /// Notes a snapshot request if `line` (a guest console line) is one.
 pub fn console_line(line: &str) {
     if let Some(at) = line.find(MARK) {
@@ -69,5 +92,32 @@ pub fn print_marks(counters: impl Fn(&mut String)) {
         });
         counters(&mut line);
         crate::kprintln!("{line}");
+        if profile_period().is_some() {
+            print_profiles(&label);
+        }
+    }
+}
+
+/// `profile <label> d<N>: samples=.. dropped=.. <rip>=<count> ...`, most sampled
+/// first, for each domain with samples; then starts the profiles afresh.
+fn print_profiles(label: &str) {
+    use core::fmt::Write;
+    let mut profiles = PROFILES.lock();
+    for (d, p) in profiles.iter_mut().enumerate() {
+        if p.samples == 0 {
+            continue;
+        }
+        let mut top = [(0u64, 0u32); PROFILE_TOP];
+        let n = p.top(&mut top);
+        let mut line = alloc::format!(
+            "profile {label} d{d}: samples={} dropped={}",
+            p.samples,
+            p.dropped
+        );
+        for (rip, count) in &top[..n] {
+            let _ = write!(line, " {rip:x}={count}");
+        }
+        crate::kprintln!("{line}");
+        p.clear();
     }
 }

@@ -11,9 +11,6 @@ use crate::vcpu::RunState;
 use crate::vmx::VmxCaps;
 use alloc::vec::Vec;
 
-/// Slices, rate limit and idle bound (microseconds; see crate `sched`).
-const SCHED: sched::Params = sched::Params::XEN;
-
 /// All running domains and what they share.
 pub struct Machine<'a> {
     doms: Vec<DomainRun<'a>>,
@@ -23,6 +20,8 @@ pub struct Machine<'a> {
     caps: &'a VmxCaps,
     /// When the network counters go to the debug log next (TSC).
     next_net_log: u64,
+    /// Slices, rate limit and idle bound (see crate `sched`).
+    sched: sched::Params,
 }
 
 /// How often (TSC ticks) the network counters go to the debug log while
@@ -31,13 +30,14 @@ const NET_LOG_PERIOD: u64 = 500_000_000;
 
 impl<'a> Machine<'a> {
     /// An empty machine.
-    pub fn new(caps: &'a VmxCaps) -> Machine<'a> {
+    pub fn new(caps: &'a VmxCaps, sched: sched::Params) -> Machine<'a> {
         Machine {
             doms: Vec::new(),
             current: None,
             net: Net::new(cpu::rdtsc()),
             caps,
             next_net_log: 0,
+            sched,
         }
     }
 
@@ -108,13 +108,13 @@ impl<'a> Machine<'a> {
             let others = policy.iter().enumerate().any(|(j, s)| j != k && s.runnable);
             let khz = cpu::tsc_khz();
             let waiting = self.earliest_timer(Some((d, i))).map(|(t, _, _)| t);
-            let mut slice_end = sched::slice_end(&SCHED, khz, now, others, waiting);
+            let mut slice_end = sched::slice_end(&self.sched, khz, now, others, waiting);
             self.switch_to(d, i);
             loop {
                 let next = self.doms[d].run_once(i, slice_end, host);
                 if self.serve_backends(d, host, false) && self.wake_others(d, i) {
                     // An event woke a vCPU: it runs once the rate limit allows.
-                    slice_end = sched::preempt_at(&SCHED, khz, now, cpu::rdtsc(), slice_end);
+                    slice_end = sched::preempt_at(&self.sched, khz, now, cpu::rdtsc(), slice_end);
                 }
                 match next {
                     Next::Continue if cpu::rdtsc() < slice_end => {}
@@ -181,7 +181,7 @@ impl<'a> Machine<'a> {
     /// `except` one; a halted vCPU without a timer counts as due
     /// [`sched::Params::idle_max_us`] from now.
     fn earliest_timer(&self, except: Option<(usize, usize)>) -> Option<(u64, usize, usize)> {
-        let idle_max = sched::us_to_ticks(SCHED.idle_max_us, cpu::tsc_khz());
+        let idle_max = sched::us_to_ticks(self.sched.idle_max_us, cpu::tsc_khz());
         let now = cpu::rdtsc();
         let mut earliest: Option<(u64, usize, usize)> = None;
         for (d, run) in self.doms.iter().enumerate() {

@@ -145,7 +145,13 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         .unwrap_or("");
     let mut level = log::LevelFilter::Info;
     let mut exit_mode = ExitMode::None;
+    let mut sched_params = sched::Params::XEN;
     for word in cmdline.split_whitespace() {
+        if let Some((k, v)) = word.split_once('=') {
+            if let Err(e) = sched_params.apply(k, v) {
+                kprintln!("xenolith: command line: {k}={v}: {e}, ignored");
+            }
+        }
         match word.split_once('=') {
             Some(("loglvl", v)) => {
                 level = match v {
@@ -161,6 +167,12 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
                 host::CONSOLE_TSC_STAMPS.store(true, core::sync::atomic::Ordering::Relaxed)
             }
             Some(("exit", "qemu")) => exit_mode = ExitMode::Qemu,
+            Some(("profile_us", v)) => match v.parse::<u64>() {
+                Ok(us) => ledger::PROFILE_US.store(us, core::sync::atomic::Ordering::Relaxed),
+                Err(_) => {
+                    kprintln!("xenolith: command line: profile_us={v}: not a number, ignored")
+                }
+            },
             _ => {}
         }
     }
@@ -236,7 +248,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
 
     let host_mtrr = read_host_mtrrs();
     let mut host = host::KernelHost;
-    let mut machine = machine::Machine::new(&caps);
+    let mut machine = machine::Machine::new(&caps, sched_params);
     let mut domid: u16 = 0;
     for cfg in modules.iter().filter(|m| m.name.ends_with(".cfg")) {
         domid += 1;

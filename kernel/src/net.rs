@@ -2,13 +2,23 @@
 //! switch (crate `netswitch`) that joins them, and the built-in peer host on
 //! the switch. Glue only: the backends, the bridge and the peer are host-tested
 //! crates; this module moves frames between them and the domains.
+//!
+//! Frames travel as Xen's do: a guest's GSO super-frame crosses the switch
+//! whole (every port takes GSO-sized frames) and a partial checksum stays
+//! partial, as [`Frame::into_packet`] tags them; the receiving vif sends
+//! them on as its frontend negotiated (whole with `csum_blank`, or
+//! segmented by netback). Only the peer, which checks checksums and takes
+//! no GSO, gets them segmented and completed ([`Frame::into_plain`]) as it
+//! reads them. No frame costs an allocation: a guest's frames live in its
+//! vif's pool ([`VifConfig::pool`], bounded by
+//! [`VifConfig::memory_bound`]), the peer's in the peer's pool.
 
 use crate::domain::DomainRun;
 use crate::host::KernelHost;
 use crate::ledger::{self, Part};
 use alloc::vec::Vec;
 use hypercalls::Domain;
-use netback::{Frame, Vif, VifConfig};
+use netback::{Checksum, Frame, Vif, VifConfig};
 use netswitch::{Peer, PeerConfig, PortConfig, PortId, Switch, SwitchConfig};
 
 /// One vif and its switch port.
@@ -17,6 +27,8 @@ struct VifPort {
     port: PortId,
     /// Guest kicks on the vif's event channels.
     kicks: u64,
+    /// Frames dropped from its switch port when its RX stalled.
+    expired: u64,
 }
 
 /// The switch, the peer and every vif.
@@ -27,7 +39,10 @@ pub struct Net {
     vifs: Vec<VifPort>,
     /// Frames taken from TX rings, waiting to enter the switch.
     frames: Vec<Frame>,
-    /// TSC at which the peer wants to be polled (its timers), as of the last pump.
+    /// Same, for vifs resumed when their pool refilled (inside a pump).
+    resumed: Vec<Frame>,
+    /// TSC at which the peer wants to be polled (its timers), or frames
+    /// waiting for a guest expire, as of the last pump.
     peer_due: Option<u64>,
     /// The peer's open connections (discard, source) as of the last pump.
     peer_open: (usize, usize),
@@ -41,6 +56,16 @@ pub fn now_ms(tsc: u64) -> u64 {
 /// Frames a vif may hold for its guest before the switch keeps the rest on
 /// the vif's port (the guest's RX ring is the flow control).
 const RX_BACKLOG: usize = 64;
+
+/// Frames a TX pass may take from one vif: no more than its pool has buffers.
+const TX_BATCH: usize = VifConfig::DEFAULT_POOL.small + VifConfig::DEFAULT_POOL.large;
+
+/// Rounds of one pump: the peer, the deliveries, and the TX of vifs whose
+/// pool those deliveries refilled.
+const PUMP_ROUNDS: usize = 4;
+
+/// The tag of the frames the peer makes: its checksums are complete.
+const PEER_TAG: u32 = Frame::tag_of(None, Checksum::Validated);
 
 impl Net {
     /// The switch with the peer host on its first port.
@@ -56,7 +81,8 @@ impl Net {
             peer,
             peer_port,
             vifs: Vec::new(),
-            frames: Vec::new(),
+            frames: Vec::with_capacity(TX_BATCH),
+            resumed: Vec::with_capacity(TX_BATCH),
             peer_due: None,
             peer_open: (0, 0),
         }
@@ -76,16 +102,19 @@ impl Net {
             log::error!("netback: d{} vif{devid}: xenstore: {e:?}", dom.domid);
             return;
         }
-        let port = self.switch.add_port(PortConfig::standard());
+        // GSO super-frames cross the switch whole.
+        let port = self.switch.add_port(PortConfig::large());
         log::info!(
-            "netback: d{} vif{devid} on switch port {}",
+            "netback: d{} vif{devid} on switch port {} ({} KiB of buffers)",
             dom.domid,
-            port.index()
+            port.index(),
+            config.memory_bound() / 1024
         );
         self.vifs.push(VifPort {
             vif,
             port,
             kicks: 0,
+            expired: 0,
         });
     }
 
@@ -173,7 +202,7 @@ impl Net {
     /// Serves the vifs of domain `d` that need it: kicked on one of `ports`,
     /// or (with `poll`) asking to be polled. Their guests' frames go through the switch;
     /// receivers are served as the switch's queues fill, so that a burst of
-    /// two TX rings does not overflow them.
+    /// two TX rings does not overflow them. Call [`Net::pump`] after it.
     pub fn service(
         &mut self,
         doms: &mut [DomainRun<'_>],
@@ -186,40 +215,88 @@ impl Net {
         let now = now_ms(tsc);
         let domid = doms[d].dom.domid;
         for k in 0..self.vifs.len() {
-            let v = &mut self.vifs[k];
+            let v = &self.vifs[k];
             let kicked = ports.iter().any(|&p| v.vif.owns_port(p));
             if v.vif.domid() != domid || !(kicked || poll && v.vif.needs_service()) {
                 continue;
             }
             let mut frames = core::mem::take(&mut self.frames);
-            let dom = &mut doms[d].dom;
-            let r = ledger::part(Part::NetbackTx, || v.vif.service_tx(dom, host, &mut frames))
-                .and_then(|()| ledger::part(Part::NetbackRx, || v.vif.service_rx(dom, host)));
-            if let Err(e) = r {
-                log::error!("{e}");
-                let _ = crate::store::with(|xs| v.vif.publish_state(xs));
-            }
-            let port = v.port;
-            for frame in frames.drain(..) {
-                let segs = ledger::part(Part::NetbackTx, || frame.segment());
-                ledger::part(Part::Switch, || {
-                    for seg in segs {
-                        self.switch.input_vec(port, seg.data, now);
-                    }
-                });
-                if self.switch_filling() {
-                    self.pump(doms, host, tsc);
-                }
-            }
+            self.run_vif(k, &mut doms[d].dom, host, true, &mut frames);
+            self.input_frames(self.vifs[k].port, &mut frames, doms, host, now);
             self.frames = frames;
         }
     }
 
-    /// Whether some port's queue is half full.
+    /// Takes the TX rings of the vifs that stopped for want of a pool buffer
+    /// and have one again (the deliveries just gave buffers back), into the
+    /// switch, moving frames on as its queues fill; whether there were any.
+    fn resume_tx(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, now: u64) -> bool {
+        let mut any = false;
+        for k in 0..self.vifs.len() {
+            let v = &self.vifs[k];
+            if !v.vif.tx_resumable() {
+                continue;
+            }
+            let Some(d) = doms.iter().position(|r| r.dom.domid == v.vif.domid()) else {
+                continue;
+            };
+            any = true;
+            let mut frames = core::mem::take(&mut self.resumed);
+            self.run_vif(k, &mut doms[d].dom, host, false, &mut frames);
+            self.input_frames(self.vifs[k].port, &mut frames, doms, host, now);
+            self.resumed = frames;
+        }
+        any
+    }
+
+    /// Runs vif `k`'s TX rings (and, with `rx`, its RX rings) on `dom`: the
+    /// frames its guest sent go to `frames`.
+    fn run_vif(
+        &mut self,
+        k: usize,
+        dom: &mut Domain,
+        host: &mut KernelHost,
+        rx: bool,
+        frames: &mut Vec<Frame>,
+    ) {
+        let v = &mut self.vifs[k];
+        let mut r = ledger::part(Part::NetbackTx, || v.vif.service_tx(dom, host, frames));
+        if rx && r.is_ok() {
+            r = ledger::part(Part::NetbackRx, || v.vif.service_rx(dom, host));
+        }
+        if let Err(e) = r {
+            log::error!("{e}");
+            let _ = crate::store::with(|xs| v.vif.publish_state(xs));
+        }
+    }
+
+    /// Puts a vif's `frames` into the switch on its `port`, moving frames on
+    /// whenever a queue is half full, so that a burst of two TX rings does
+    /// not overflow the receivers'.
+    fn input_frames(
+        &mut self,
+        port: PortId,
+        frames: &mut Vec<Frame>,
+        doms: &mut [DomainRun<'_>],
+        host: &mut KernelHost,
+        now: u64,
+    ) {
+        for frame in frames.drain(..) {
+            ledger::part(Part::Switch, || {
+                self.switch.input_packet(port, frame.into_packet(), now)
+            });
+            if self.switch_filling() {
+                self.move_frames(doms, host, now);
+            }
+        }
+    }
+
+    /// Whether some port's queue is half full (in frames or bytes).
     fn switch_filling(&self) -> bool {
-        self.switch
-            .ports_with_output()
-            .any(|p| self.switch.queued_frames(p) >= netswitch::DEFAULT_QUEUE_FRAMES / 2)
+        self.switch.ports_with_output().any(|p| {
+            self.switch.queued_frames(p) >= netswitch::DEFAULT_QUEUE_FRAMES / 2
+                || self.switch.queued_bytes(p) >= netswitch::DEFAULT_QUEUE_BYTES / 2
+        })
     }
 
     /// Whether a vif of `domid` wants [`Net::service`] without a kick.
@@ -230,15 +307,24 @@ impl Net {
     }
 
     /// Lets the peer answer what reached it (and run its timers), then hands
-    /// every vif the frames queued on its port, as far as its guest takes them.
+    /// every vif the frames queued on its port, as far as its guest takes them;
+    /// vifs whose TX waited for the buffers that gave back go on.
     pub fn pump(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, tsc: u64) {
         let now = now_ms(tsc);
-        ledger::part(Part::Peer, || {
-            self.peer.exchange(&mut self.switch, self.peer_port, now)
-        });
-        ledger::part(Part::NetbackRx, || self.deliver(doms, host));
+        for _ in 0..PUMP_ROUNDS {
+            self.move_frames(doms, host, now);
+            if !self.resume_tx(doms, host, now) {
+                break;
+            }
+        }
         let khz = crate::cpu::tsc_khz().max(1);
-        self.peer_due = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
+        let peer_due = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
+        // Frames waiting for a guest expire: be back by then.
+        let rx_due = self.vifs.iter().filter_map(|v| v.vif.rx_expiry(host)).min();
+        self.peer_due = match (peer_due, rx_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let open = self.peer.open_connections();
         if open.0 > self.peer_open.0 {
             self.print_counters("discard open", doms);
@@ -258,10 +344,36 @@ impl Net {
         }
     }
 
+    /// Lets the peer exchange frames with the switch, then hands every vif
+    /// what is queued on its port.
+    fn move_frames(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, now: u64) {
+        let (peer, switch, port) = (&mut self.peer, &mut self.switch, self.peer_port);
+        // The peer checks checksums and takes no GSO: its frames are made
+        // plain as it reads them.
+        ledger::part(Part::Peer, || {
+            peer.exchange_with(switch, port, now, PEER_TAG, |p| {
+                Frame::from_packet(p).into_plain().map(|f| f.data)
+            })
+        });
+        ledger::part(Part::NetbackRx, || self.deliver(doms, host));
+    }
+
     /// Hands every vif the frames queued on its port, as far as its guest
-    /// takes them (one batch per vif, one notification per batch).
+    /// takes them (one batch per vif, one notification per batch). A guest
+    /// that has taken no frame for its vif's drain timeout loses what waits
+    /// for it (its vif's queues and its switch port's), so that it holds no
+    /// sender's buffers.
     fn deliver(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost) {
         for v in self.vifs.iter_mut() {
+            if v.vif.expire_rx(host) > 0 {
+                let n = self.switch.drain_packets(v.port).count();
+                v.expired += n as u64;
+                log::debug!(
+                    "netback: d{} vif{}: RX stalled, {n} frames dropped from its port",
+                    v.vif.domid(),
+                    v.vif.devid()
+                );
+            }
             let room = RX_BACKLOG.saturating_sub(v.vif.rx_waiting());
             if self.switch.queued_frames(v.port) == 0 || room == 0 {
                 continue;
@@ -271,7 +383,7 @@ impl Net {
             };
             let switch = &mut self.switch;
             let port = v.port;
-            let batch = (0..room).map_while(|_| switch.take_output(port).map(Frame::new));
+            let batch = (0..room).map_while(|_| switch.take_packet(port).map(Frame::from_packet));
             if let Err(e) = v.vif.deliver_rx_batch(&mut run.dom, host, batch) {
                 log::error!("{e}");
                 let _ = crate::store::with(|xs| v.vif.publish_state(xs));
@@ -296,19 +408,23 @@ impl Net {
     pub fn log_stats(&self) {
         let p = self.peer.stats();
         let s = self.switch.stats();
+        let pool = self.peer.pool().map(|p| p.stats()).unwrap_or_default();
         log::debug!(
-            "net: peer in {} (dropped {}) out {}; switch unicast {} flooded {} dropped {}",
+            "net: peer in {} (dropped {}) out {}, pool {} free {} misses; switch unicast {} flooded {} dropped {}",
             p.frames_in,
             p.frames_in_dropped,
             p.frames_out,
+            pool.small_free,
+            pool.misses,
             s.unicast,
             s.flooded,
             s.dropped
         );
         for v in &self.vifs {
             let st = v.vif.stats();
+            let pool = v.vif.pool().stats();
             log::debug!(
-                "net: d{} vif{}: {:?} tx {}/{}B gso {} dropped {}; rx {}/{}B dropped {} waiting {}; notified {}",
+                "net: d{} vif{}: {:?} tx {}/{}B gso {} dropped {} pool waits {}; rx {}/{}B dropped {} (expired {}+{}) waiting {} segmented {} csum blank {} completed {}; notified {}; pool free {}+{} misses {}",
                 v.vif.domid(),
                 v.vif.devid(),
                 v.vif.state(),
@@ -316,11 +432,20 @@ impl Net {
                 st.tx_bytes,
                 st.tx_gso,
                 st.tx_dropped,
+                st.tx_pool_waits,
                 st.rx_packets,
                 st.rx_bytes,
                 st.rx_dropped,
+                st.rx_expired,
+                v.expired,
                 v.vif.rx_waiting(),
-                st.notifications
+                st.rx_segmented,
+                st.rx_csum_blank,
+                st.rx_csum_completed,
+                st.notifications,
+                pool.small_free,
+                pool.large_free,
+                pool.misses
             );
             for line in v.vif.describe_rings(&KernelHost) {
                 log::debug!("net: d{} vif{}: {line}", v.vif.domid(), v.vif.devid());
@@ -333,7 +458,8 @@ impl Net {
         self.switch.ports_with_output().next().is_some()
     }
 
-    /// TSC at which the peer wants to run again (retransmission, keep-alive).
+    /// TSC at which the peer wants to run again (retransmission, keep-alive),
+    /// or frames waiting for a guest expire.
     pub fn deadline(&self) -> Option<u64> {
         self.peer_due
     }

@@ -127,14 +127,53 @@ impl Vcpu {
     }
 }
 
+/// I/O ports guests reach without a VM exit, as in Xen's HVM I/O bitmap: 0x80
+/// (POST codes; Linux's `io_delay`) and 0xED (the other delay port). Nothing
+/// emulated sits there and writes to them have no effect a guest could use.
+const PASSTHROUGH_PORTS: [u16; 2] = [0x80, 0xED];
+
+/// I/O bitmaps A and B (host-physical; one pair for every vCPU, never written
+/// after it is made): every port exits but [`PASSTHROUGH_PORTS`].
+static IO_BITMAPS: spin::Once<Option<(u64, u64)>> = spin::Once::new();
+
+fn io_bitmaps() -> Option<(u64, u64)> {
+    *IO_BITMAPS.call_once(|| {
+        let a = crate::mem::alloc_frame()?;
+        let Some(b) = crate::mem::alloc_frame() else {
+            crate::mem::free_frames(a, 1);
+            return None;
+        };
+        let mut bitmap = [0xFFu8; 4096];
+        for p in PASSTHROUGH_PORTS {
+            bitmap[p as usize / 8] &= !(1 << (p % 8));
+        }
+        // SAFETY: `a` and `b` are fresh frames owned by the hypervisor,
+        // identity-mapped; bitmap B (ports 0x8000-0xFFFF) has no passthrough port.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bitmap.as_ptr(), a as *mut u8, 4096);
+            core::ptr::write_bytes(b as *mut u8, 0xFF, 4096);
+        }
+        Some((a, b))
+    })
+}
+
 fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
     use vmx::*;
     let pin = VmxCaps::adjust(
         caps.pin,
         PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
     );
-    let mut want_proc =
-        PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS;
+    let mut want_proc = PROC_HLT_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS;
+    // I/O bitmaps where the processor has them (else every port exits).
+    let io = io_bitmaps().filter(|_| (caps.proc >> 32) as u32 & PROC_USE_IO_BITMAPS != 0);
+    match io {
+        Some((a, b)) => {
+            want_proc |= PROC_USE_IO_BITMAPS;
+            vmwrite(control::IO_BITMAP_A_ADDR_FULL, a);
+            vmwrite(control::IO_BITMAP_B_ADDR_FULL, b);
+        }
+        None => want_proc |= PROC_UNCOND_IO_EXITING,
+    }
     let mut want_proc2 = PROC2_ENABLE_EPT
         | PROC2_ENABLE_VPID
         | PROC2_UNRESTRICTED_GUEST

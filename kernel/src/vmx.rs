@@ -40,6 +40,8 @@ pub const PROC_HLT_EXITING: u32 = 1 << 7;
 pub const PROC_PAUSE_EXITING: u32 = 1 << 30;
 /// Unconditional I/O exiting.
 pub const PROC_UNCOND_IO_EXITING: u32 = 1 << 24;
+/// Use I/O bitmaps.
+pub const PROC_USE_IO_BITMAPS: u32 = 1 << 25;
 /// Use MSR bitmaps.
 pub const PROC_USE_MSR_BITMAPS: u32 = 1 << 28;
 /// Activate secondary controls.

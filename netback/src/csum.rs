@@ -1,11 +1,15 @@
-//! Internet checksums of Ethernet frames: completing a blank TCP/UDP checksum
-//! (`XEN_NETTXF_csum_blank`), verifying one (for `XEN_NETRXF_data_validated`),
-//! the partial pseudo-header form a GSO frame carries to a frontend
-//! (`XEN_NETRXF_csum_blank`), and software TCP segmentation of GSO frames.
+//! Internet checksums of Ethernet frames: completing a partial TCP/UDP
+//! checksum (`XEN_NETTXF_csum_blank`) for a receiver that checks it (the
+//! peer, a frontend that cannot take partial checksums), verifying one, the
+//! partial pseudo-header form a GSO frame carries to a frontend
+//! (`XEN_NETRXF_csum_blank`), and software TCP segmentation of GSO frames
+//! ([`TcpSegments`]: one segment at a time, into a buffer the caller brings).
 //!
 //! Frames are untrusted guest data: every parser here bounds-checks and
 //! answers `None`/`false` for anything it does not understand.
 
+use crate::{Gso, GsoKind};
+use alloc::vec;
 use alloc::vec::Vec;
 
 /// Ethernet header length.
@@ -179,8 +183,10 @@ pub fn verify(frame: &[u8]) -> bool {
 }
 
 /// Puts the folded pseudo-header sum in the TCP/UDP checksum field, as Linux
-/// leaves it for `CHECKSUM_PARTIAL` (what a GSO frame must carry).
-pub(crate) fn set_partial(frame: &mut [u8]) -> bool {
+/// leaves it for `CHECKSUM_PARTIAL` (what netfront sends with
+/// `csum_blank`, and what a GSO frame must carry). Returns `false`, leaving
+/// the frame alone, if it is not TCP or UDP over IP.
+pub fn set_partial(frame: &mut [u8]) -> bool {
     let Some(l4) = parse(frame) else {
         return false;
     };
@@ -189,63 +195,146 @@ pub(crate) fn set_partial(frame: &mut [u8]) -> bool {
     true
 }
 
-/// Splits a TCP frame into frames carrying at most `mss` payload bytes each,
-/// with IP lengths, IPv4 ids and header checksums, TCP sequence numbers, flags
-/// (FIN and PSH on the last segment only, CWR on the first only) and TCP
-/// checksums set. `None` if the frame is not TCP over IP or `mss` is 0.
-pub fn segment_tcp(frame: &[u8], mss: u16) -> Option<Vec<Vec<u8>>> {
-    let l4 = parse(frame)?;
-    if l4.proto != IPPROTO_TCP || mss == 0 {
-        return None;
-    }
-    let thl = (*frame.get(l4.l4_off + 12)? >> 4) as usize * 4;
-    if thl < 20 || thl > l4.l4_len {
-        return None;
-    }
-    let hdr_len = l4.l4_off + thl;
-    let payload = &frame[hdr_len..l4.l4_off + l4.l4_len];
-    let seq0 = u32::from_be_bytes(frame[l4.l4_off + 4..l4.l4_off + 8].try_into().ok()?);
-    let ip_id = be16(frame, l4.l3_off + 4)?;
-    let n = payload.len().div_ceil(mss as usize).max(1);
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = i * mss as usize;
-        let chunk = &payload[start.min(payload.len())..(start + mss as usize).min(payload.len())];
-        let mut seg = Vec::with_capacity(hdr_len + chunk.len());
-        seg.extend_from_slice(&frame[..hdr_len]);
-        seg.extend_from_slice(chunk);
-        let ip = l4.l3_off;
-        if l4.v6 {
-            let plen = (seg.len() - ip - 40) as u16;
-            seg[ip + 4..ip + 6].copy_from_slice(&plen.to_be_bytes());
-        } else {
-            let ihl = (seg[ip] & 0xF) as usize * 4;
-            let tot = (seg.len() - ip) as u16;
-            seg[ip + 2..ip + 4].copy_from_slice(&tot.to_be_bytes());
-            seg[ip + 4..ip + 6].copy_from_slice(&ip_id.wrapping_add(i as u16).to_be_bytes());
-            seg[ip + 10..ip + 12].fill(0);
-            let c = !fold(sum(&seg[ip..ip + ihl]));
-            seg[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+/// Most segments one GSO frame may be cut into. Linux never sends a TCP
+/// segment size below 36 bytes (`tcp_min_snd_mss` is 48, less options), so a
+/// 64 KiB frame needs at most 1821; a frame asking for more (a segment size
+/// of 1, say) is refused: the sender's TX request is answered with an error,
+/// a frame met elsewhere is dropped.
+pub const MAX_GSO_SEGS: usize = 2048;
+
+/// How a TCP frame is cut into segments of at most `mss` payload bytes: IP
+/// lengths, IPv4 ids and header checksums, TCP sequence numbers, flags (FIN
+/// and PSH on the last segment only, CWR on the first only) and TCP
+/// checksums are set per segment; Ethernet padding after the IP datagram is
+/// left out. Made by [`TcpSegments::plan`]; [`TcpSegments::write`] makes one
+/// segment at a time, so segmenting needs no more than one segment's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSegments {
+    l3_off: usize,
+    v6: bool,
+    l4_off: usize,
+    /// Ethernet, IP and TCP headers.
+    hdr_len: usize,
+    payload_len: usize,
+    mss: usize,
+    n: usize,
+    seq0: u32,
+    ip_id: u16,
+    /// The pseudo-header sum without the TCP length.
+    pseudo_base: u64,
+}
+
+impl TcpSegments {
+    /// The plan for `frame`: `None` if it is not TCP over IP, `mss` is 0 or
+    /// it would make more than [`MAX_GSO_SEGS`] segments.
+    pub fn plan(frame: &[u8], mss: u16) -> Option<TcpSegments> {
+        let l4 = parse(frame)?;
+        if l4.proto != IPPROTO_TCP || mss == 0 {
+            return None;
         }
-        let t = l4.l4_off;
-        let seq = seq0.wrapping_add(start as u32);
-        seg[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
-        if i + 1 < n {
-            seg[t + 13] &= !0x09; // FIN, PSH
+        let thl = (*frame.get(l4.l4_off + 12)? >> 4) as usize * 4;
+        if thl < 20 || thl > l4.l4_len {
+            return None;
+        }
+        let payload_len = l4.l4_len - thl;
+        let n = payload_len.div_ceil(mss as usize).max(1);
+        if n > MAX_GSO_SEGS {
+            return None;
+        }
+        Some(TcpSegments {
+            l3_off: l4.l3_off,
+            v6: l4.v6,
+            l4_off: l4.l4_off,
+            hdr_len: l4.l4_off + thl,
+            payload_len,
+            mss: mss as usize,
+            n,
+            seq0: u32::from_be_bytes(frame[l4.l4_off + 4..l4.l4_off + 8].try_into().ok()?),
+            ip_id: be16(frame, l4.l3_off + 4)?,
+            pseudo_base: l4.pseudo - l4.l4_len as u64,
+        })
+    }
+
+    /// [`TcpSegments::plan`] for a GSO frame: also `None` if the frame is not
+    /// TCP of `gso`'s IP version.
+    pub fn for_gso(frame: &[u8], gso: Gso) -> Option<TcpSegments> {
+        let p = TcpSegments::plan(frame, gso.mss)?;
+        (p.v6 == (gso.kind == GsoKind::TcpV6)).then_some(p)
+    }
+
+    /// How many segments.
+    pub fn count(&self) -> usize {
+        self.n
+    }
+
+    /// Length of segment `i` (headers and payload).
+    pub fn seg_len(&self, i: usize) -> usize {
+        let start = (i * self.mss).min(self.payload_len);
+        self.hdr_len + self.mss.min(self.payload_len - start)
+    }
+
+    /// Length of the longest segment (the first).
+    pub fn max_len(&self) -> usize {
+        self.seg_len(0)
+    }
+
+    /// Writes segment `i` of `frame` (the frame planned) into `out`, which
+    /// must be [`TcpSegments::seg_len`]`(i)` bytes long.
+    pub fn write(&self, frame: &[u8], i: usize, out: &mut [u8]) {
+        let start = (i * self.mss).min(self.payload_len);
+        let chunk = self.mss.min(self.payload_len - start);
+        let (h, len) = (self.hdr_len, self.hdr_len + chunk);
+        let out = &mut out[..len];
+        out[..h].copy_from_slice(&frame[..h]);
+        out[h..].copy_from_slice(&frame[h + start..h + start + chunk]);
+        let ip = self.l3_off;
+        if self.v6 {
+            let plen = (len - ip - 40) as u16;
+            out[ip + 4..ip + 6].copy_from_slice(&plen.to_be_bytes());
+        } else {
+            let ihl = (out[ip] & 0xF) as usize * 4;
+            let tot = (len - ip) as u16;
+            out[ip + 2..ip + 4].copy_from_slice(&tot.to_be_bytes());
+            let id = self.ip_id.wrapping_add(i as u16);
+            out[ip + 4..ip + 6].copy_from_slice(&id.to_be_bytes());
+            out[ip + 10..ip + 12].fill(0);
+            let c = !fold(sum(&out[ip..ip + ihl]));
+            out[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+        }
+        let t = self.l4_off;
+        let seq = self.seq0.wrapping_add(start as u32);
+        out[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+        if i + 1 < self.n {
+            out[t + 13] &= !0x09; // FIN, PSH
         }
         if i > 0 {
-            seg[t + 13] &= !0x80; // CWR
+            out[t + 13] &= !0x80; // CWR
         }
-        complete(&mut seg);
-        out.push(seg);
+        out[t + 16..t + 18].fill(0);
+        let c = !fold(self.pseudo_base + (len - t) as u64 + sum(&out[t..]));
+        out[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
     }
-    Some(out)
+}
+
+/// Splits a TCP frame into frames carrying at most `mss` payload bytes each
+/// (see [`TcpSegments`]), as heap vectors. `None` if the frame is not TCP
+/// over IP, `mss` is 0 or there would be more than [`MAX_GSO_SEGS`].
+pub fn segment_tcp(frame: &[u8], mss: u16) -> Option<Vec<Vec<u8>>> {
+    let plan = TcpSegments::plan(frame, mss)?;
+    Some(
+        (0..plan.count())
+            .map(|i| {
+                let mut seg = vec![0u8; plan.seg_len(i)];
+                plan.write(frame, i, &mut seg);
+                seg
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use alloc::vec;
 
     /// An Ethernet + IPv4 + TCP frame with `payload` (checksum field 0).
     pub fn tcp4(payload: &[u8]) -> Vec<u8> {
@@ -412,5 +501,29 @@ pub(crate) mod tests {
         assert!(segment_tcp(&six, 100).is_none());
         assert!(segment_tcp(&f, 0).is_none());
         assert_eq!(segment_tcp(&tcp4(b""), 1448).unwrap().len(), 1);
+        // At most MAX_GSO_SEGS segments.
+        let many = tcp4(&[7; MAX_GSO_SEGS]);
+        assert_eq!(segment_tcp(&many, 1).unwrap().len(), MAX_GSO_SEGS);
+        let more = tcp4(&[7; MAX_GSO_SEGS + 1]);
+        assert!(segment_tcp(&more, 1).is_none());
+        // One segment at a time into the caller's buffer, same bytes.
+        let plan = TcpSegments::plan(&f, 1448).unwrap();
+        assert_eq!(
+            (plan.count(), plan.max_len(), plan.seg_len(2)),
+            (3, 1502, 54 + 104)
+        );
+        let mut buf = [0u8; 1502];
+        plan.write(&f, 1, &mut buf);
+        assert_eq!(buf[..], segs[1][..]);
+        let v4 = Gso {
+            kind: GsoKind::TcpV4,
+            mss: 1448,
+        };
+        let v6 = Gso {
+            kind: GsoKind::TcpV6,
+            ..v4
+        };
+        assert!(TcpSegments::for_gso(&f, v4).is_some());
+        assert!(TcpSegments::for_gso(&f, v6).is_none());
     }
 }

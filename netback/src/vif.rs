@@ -1,10 +1,13 @@
 //! One virtual interface: the XenbusState handshake and the data path of its
 //! queues.
 
-use crate::csum;
+use crate::csum::{self, TcpSegments};
 use crate::error::{ErrorKind, RingKind, VifError};
 use crate::ring::{AttachError, Ring};
-use crate::{backend_features, Frame, Gso, GsoKind, MAX_RX_FRAME, MAX_TX_SLOTS, RING_SIZE};
+use crate::{
+    backend_features, Checksum, Frame, Gso, GsoKind, LARGE_BUF_LEN, MAX_QUEUES, MAX_RX_FRAME,
+    MAX_TX_SLOTS, RING_SIZE, SMALL_BUF_LEN,
+};
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::String;
@@ -13,6 +16,7 @@ use alloc::vec::Vec;
 use guest_abi::netif as nf;
 use hypercalls::evtchn::BACKEND_DOMID;
 use hypercalls::{Domain, Host};
+use netswitch::{Buf, Pool, PoolConfig};
 use xenstore::toolstack::{vif_backend_path, vif_frontend_path};
 use xenstore::{WatchEvent, Xenstore, XsError};
 
@@ -85,18 +89,56 @@ pub struct VifConfig {
     /// pass that finds the ring empty re-arms it. Off: every pass re-arms (the
     /// plain `RING_FINAL_CHECK_FOR_REQUESTS` discipline; nothing to poll).
     pub tx_holdoff: bool,
+    /// The vif's buffer pool, allocated by [`Vif::new`]: every packet the
+    /// guest transmits is copied into one of its buffers, and so are the
+    /// copies and segments made of it; a buffer comes back when its frame is
+    /// delivered or dropped, wherever it went. While the pool has no buffer
+    /// for the next TX packet, TX stops (the requests stay in the ring) and
+    /// [`Vif::needs_service`] turns true once one is back. Its memory
+    /// ([`PoolConfig::bytes`]) is what the guest's traffic can hold in the
+    /// hypervisor.
+    pub pool: PoolConfig,
+    /// A frame that has waited this long (ms) for the guest's RX buffers is
+    /// dropped, as by Linux's netback (`rx_drain_timeout_msecs`), so that a
+    /// guest that stops taking frames does not hold its senders' buffers.
+    pub rx_drain_timeout_ms: u64,
 }
 
 impl VifConfig {
     /// Defaults for a guest with `nr_vcpus` vCPUs: one queue per vCPU (at most
-    /// [`crate::MAX_QUEUES`]), 256 frames or 1 MiB waiting per queue, no hold-off.
+    /// [`crate::MAX_QUEUES`]), 256 frames or 1 MiB waiting per queue, no
+    /// hold-off, [`VifConfig::DEFAULT_POOL`].
     pub fn new(nr_vcpus: u32) -> VifConfig {
         VifConfig {
             max_queues: nr_vcpus.clamp(1, crate::MAX_QUEUES),
             rx_queue_frames: 256,
             rx_queue_bytes: 1 << 20,
             tx_holdoff: false,
+            pool: VifConfig::DEFAULT_POOL,
+            rx_drain_timeout_ms: 10_000,
         }
+    }
+
+    /// The default pool: 512 small buffers of [`SMALL_BUF_LEN`] (1 MiB: two
+    /// full 256-slot TX rings of MTU-sized packets, a pass's worth) and 24
+    /// large ones of [`LARGE_BUF_LEN`] (1.5 MiB: more GSO super-frames than
+    /// a 256-slot RX ring holds at 17 slots each), 2.5 MiB in all.
+    pub const DEFAULT_POOL: PoolConfig = PoolConfig {
+        small: 512,
+        small_len: SMALL_BUF_LEN,
+        large: 24,
+        large_len: LARGE_BUF_LEN,
+    };
+
+    /// The memory a vif with this configuration allocates, whatever its
+    /// guest does (bytes): its pool, the buffer RX segmentation writes into,
+    /// and the slots of its RX queues (taken at connect).
+    pub fn memory_bound(&self) -> usize {
+        self.pool.bytes()
+            + MAX_RX_FRAME
+            + self.max_queues.clamp(1, MAX_QUEUES) as usize
+                * self.rx_queue_frames
+                * core::mem::size_of::<RxItem>()
     }
 }
 
@@ -114,15 +156,27 @@ pub struct VifStats {
     pub tx_dropped: u64,
     /// TX packets that came with a GSO extra-info slot.
     pub tx_gso: u64,
+    /// TX passes that stopped, leaving requests in the ring, because the
+    /// vif's pool had no buffer for the next packet.
+    pub tx_pool_waits: u64,
     /// Frames written to the RX ring.
     pub rx_packets: u64,
     /// Their bytes.
     pub rx_bytes: u64,
     /// Frames for the guest that were dropped (vif not connected, queue full,
-    /// too big for the frontend's features, disconnect with frames waiting).
+    /// too big for the frontend's features, disconnect with frames waiting,
+    /// waited too long).
     pub rx_dropped: u64,
+    /// Of those, frames that waited longer than
+    /// [`VifConfig::rx_drain_timeout_ms`] for RX buffers.
+    pub rx_expired: u64,
     /// GSO frames segmented for a frontend that cannot take them whole.
     pub rx_segmented: u64,
+    /// Frames other than GSO ones that the frontend got with `csum_blank`,
+    /// their partial checksum untouched.
+    pub rx_csum_blank: u64,
+    /// Partial checksums completed for a frontend that cannot take them.
+    pub rx_csum_completed: u64,
     /// Event-channel notifications sent to the guest.
     pub notifications: u64,
     /// Disconnections for protocol errors.
@@ -140,6 +194,12 @@ pub struct FrontendFeatures {
     pub gso_tcpv6: bool,
     /// `feature-rx-notify`: the frontend kicks when it posts RX buffers.
     pub rx_notify: bool,
+    /// Not `feature-no-csum-offload`: RX may carry IPv4 frames with a
+    /// partial checksum (`csum_blank`).
+    pub ip_csum: bool,
+    /// `feature-ipv6-csum-offload`: RX may carry IPv6 frames with a partial
+    /// checksum.
+    pub ipv6_csum: bool,
     /// Queues in use.
     pub queues: u32,
     /// Separate TX and RX event channels.
@@ -149,12 +209,40 @@ pub struct FrontendFeatures {
 /// A frame prepared for the RX ring.
 #[derive(Debug)]
 struct RxItem {
-    data: Vec<u8>,
-    /// `NETRXF_*` for the first slot (besides more_data/extra_info).
-    flags: u16,
-    gso: Option<Gso>,
-    /// Ring slots it takes (data slots, plus one for the GSO extra).
-    slots: u32,
+    data: Buf,
+    kind: RxKind,
+    /// TSC when it was queued.
+    queued_at: u64,
+}
+
+#[derive(Debug)]
+enum RxKind {
+    /// Written as it is.
+    Whole {
+        /// `NETRXF_*` for the first slot (besides more_data/extra_info).
+        flags: u16,
+        gso: Option<Gso>,
+    },
+    /// A GSO frame for a frontend that cannot take it: its segments are cut,
+    /// one at a time, as RX buffers are posted; `next` is the next one.
+    Segments { plan: TcpSegments, next: usize },
+}
+
+impl RxItem {
+    /// The ring slots the next thing to write takes (data slots, plus one for
+    /// a GSO extra), and its length.
+    fn need(&self) -> (u32, usize) {
+        match self.kind {
+            RxKind::Whole { gso, .. } => {
+                let len = self.data.len();
+                (len.div_ceil(PAGE) as u32 + gso.is_some() as u32, len)
+            }
+            RxKind::Segments { plan, next } => {
+                let len = plan.seg_len(next);
+                (len.div_ceil(PAGE) as u32, len)
+            }
+        }
+    }
 }
 
 /// One queue: a TX and an RX ring and their event channel(s).
@@ -169,16 +257,26 @@ struct Queue {
     pending_bytes: usize,
     /// TX `req_event` was left disarmed: poll again.
     tx_unarmed: bool,
+    /// TX stopped for want of a pool buffer for a packet of this many bytes.
+    tx_blocked: Option<usize>,
 }
 
 /// A TX request (`netif_tx_request`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct TxReq {
     gref: u32,
     offset: u16,
     flags: u16,
     id: u16,
     size: u16,
+}
+
+/// What [`Queue::tx_packet`] did.
+enum TxStep {
+    /// Took a packet (handed on or answered with an error) using this many slots.
+    Took(u32),
+    /// Left a packet of this many bytes in the ring: the pool has no buffer now.
+    NoBuffer(usize),
 }
 
 fn le16(b: &[u8], o: usize) -> u16 {
@@ -219,19 +317,23 @@ impl Queue {
     }
 
     /// Consumes TX requests until the ring is empty (then arms `req_event`,
-    /// unless `holdoff` and work was done) or two rings' worth of slots were
-    /// used. Returns whether the frontend must be notified of responses.
+    /// unless `holdoff` and work was done), two rings' worth of slots were
+    /// used, or `pool` has no buffer for the next packet (then the rest stays
+    /// in the ring, `req_event` disarmed, until buffers come back). Returns
+    /// whether the frontend must be notified of responses.
     fn poll_tx(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         holdoff: bool,
+        pool: &Pool,
         stats: &mut VifStats,
         frames: &mut Vec<Frame>,
     ) -> Result<bool, ErrorKind> {
         let mut budget = 2 * RING_SIZE;
         let mut work = false;
         self.tx_unarmed = false;
+        self.tx_blocked = None;
         loop {
             let avail = self
                 .tx
@@ -254,24 +356,32 @@ impl Queue {
                 self.tx_unarmed = true;
                 break;
             }
-            let used = self.tx_packet(dom, host, avail, stats, frames)?;
-            budget = budget.saturating_sub(used);
+            match self.tx_packet(dom, host, avail, pool, stats, frames)? {
+                TxStep::Took(used) => budget = budget.saturating_sub(used),
+                TxStep::NoBuffer(len) => {
+                    self.tx_blocked = Some(len);
+                    stats.tx_pool_waits += 1;
+                    break;
+                }
+            }
             work = true;
         }
         Ok(self.tx.push_responses(host))
     }
 
     /// Takes one packet (first request, extra-info slots, continuation slots)
-    /// from the `avail` unconsumed requests, copies it out by grant and
-    /// answers every slot. Returns the slots used.
+    /// from the `avail` unconsumed requests, copies it out by grant into a
+    /// buffer of `pool` and answers every slot; or, when `pool` has no buffer
+    /// for it now, leaves it all in the ring.
     fn tx_packet(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         avail: u32,
+        pool: &Pool,
         stats: &mut VifStats,
         frames: &mut Vec<Frame>,
-    ) -> Result<u32, ErrorKind> {
+    ) -> Result<TxStep, ErrorKind> {
         let cons = self.tx.req_cons;
         let first = self.read_tx(host, cons);
         if first.size == 0 {
@@ -330,14 +440,15 @@ impl Queue {
         }
         let extra_end = used;
         // Continuation slots: the first request's size is the packet's total.
-        let mut frags: Vec<(u32, TxReq)> = Vec::new();
+        let mut frags = [(0u32, TxReq::default()); MAX_TX_SLOTS];
+        let mut nfrags = 0;
         let mut remaining = first.size as u32;
         let mut more = first.flags & nf::NETTXF_MORE_DATA != 0;
         while more {
             if used >= avail {
                 return Err(ErrorKind::Incomplete { slot: cons });
             }
-            if frags.len() + 1 >= MAX_TX_SLOTS {
+            if nfrags + 1 >= MAX_TX_SLOTS {
                 return Err(ErrorKind::TooManySlots { slot: cons });
             }
             let idx = cons.wrapping_add(used);
@@ -359,8 +470,10 @@ impl Queue {
                 });
             }
             more = r.flags & nf::NETTXF_MORE_DATA != 0;
-            frags.push((idx, r));
+            frags[nfrags] = (idx, r);
+            nfrags += 1;
         }
+        let frags = &frags[..nfrags];
         if first.offset as usize + remaining as usize > PAGE {
             return Err(ErrorKind::CrossesPage {
                 slot: cons,
@@ -368,45 +481,54 @@ impl Queue {
                 size: remaining,
             });
         }
-        // Copy by grant: GTF_reading is held only for each copy.
-        let mut data = vec![0u8; first.size as usize];
-        let head = remaining as usize;
-        let grant_err = |slot, gref, err| ErrorKind::DataGrant {
-            ring: RingKind::Tx,
-            slot,
-            gref,
-            err,
+        // A buffer of the pool, or the packet waits in the ring; one the pool
+        // can never give is refused.
+        let total = first.size as usize;
+        let mut data = match pool.take(total) {
+            Some(b) => Some(b),
+            None if pool.fits(total) => return Ok(TxStep::NoBuffer(total)),
+            None => None,
         };
-        dom.grant_read(
-            host,
-            first.gref,
-            BACKEND_DOMID,
-            first.offset as usize,
-            &mut data[..head],
-        )
-        .map_err(|e| grant_err(cons, first.gref, e))?;
-        let mut pos = head;
-        for &(idx, r) in &frags {
-            let end = pos + r.size as usize;
+        // Copy by grant: GTF_reading is held only for each copy.
+        if let Some(data) = data.as_mut() {
+            let head = remaining as usize;
+            let grant_err = |slot, gref, err| ErrorKind::DataGrant {
+                ring: RingKind::Tx,
+                slot,
+                gref,
+                err,
+            };
             dom.grant_read(
                 host,
-                r.gref,
+                first.gref,
                 BACKEND_DOMID,
-                r.offset as usize,
-                &mut data[pos..end],
+                first.offset as usize,
+                &mut data[..head],
             )
-            .map_err(|e| grant_err(idx, r.gref, e))?;
-            pos = end;
+            .map_err(|e| grant_err(cons, first.gref, e))?;
+            let mut pos = head;
+            for &(idx, r) in frags {
+                let end = pos + r.size as usize;
+                dom.grant_read(
+                    host,
+                    r.gref,
+                    BACKEND_DOMID,
+                    r.offset as usize,
+                    &mut data[pos..end],
+                )
+                .map_err(|e| grant_err(idx, r.gref, e))?;
+                pos = end;
+            }
         }
-        // Offloads: complete a blank checksum; a GSO frame must be TCP of its kind.
-        let mut ok = data.len() >= csum::ETH_HLEN;
-        if ok && first.flags & nf::NETTXF_CSUM_BLANK != 0 {
-            ok = csum::complete(&mut data);
-        }
-        if let (true, Some(g)) = (ok, gso) {
-            ok = matches!(csum::parse(&data), Some(l4)
-                if l4.proto == csum::IPPROTO_TCP && l4.v6 == (g.kind == GsoKind::TcpV6));
-        }
+        // Offloads are left to the receiver; a partial checksum or a GSO
+        // request must apply to the packet (TCP/UDP over IP; TCP of its kind
+        // for GSO, in at most MAX_GSO_SEGS segments).
+        let blank = first.flags & nf::NETTXF_CSUM_BLANK != 0;
+        let ok = data.as_ref().is_some_and(|d| {
+            d.len() >= csum::ETH_HLEN
+                && (!blank || csum::parse(d).is_some())
+                && gso.is_none_or(|g| TcpSegments::for_gso(d, g).is_some())
+        });
         let status = if ok {
             nf::NETIF_RSP_OKAY
         } else {
@@ -417,33 +539,44 @@ impl Queue {
         for k in 1..extra_end {
             self.tx_rsp(host, cons.wrapping_add(k), 0, nf::NETIF_RSP_NULL);
         }
-        for &(idx, r) in &frags {
+        for &(idx, r) in frags {
             self.tx_rsp(host, idx, r.id, status);
         }
         self.tx.req_cons = cons.wrapping_add(used);
         self.tx.rsp_prod_pvt = self.tx.req_cons;
-        if ok {
-            stats.tx_packets += 1;
-            stats.tx_bytes += data.len() as u64;
-            stats.tx_gso += gso.is_some() as u64;
-            frames.push(Frame { data, gso });
-        } else {
-            stats.tx_dropped += 1;
+        match data {
+            Some(data) if ok => {
+                stats.tx_packets += 1;
+                stats.tx_bytes += data.len() as u64;
+                stats.tx_gso += gso.is_some() as u64;
+                let csum = if blank {
+                    Checksum::Partial
+                } else if first.flags & nf::NETTXF_DATA_VALIDATED != 0 {
+                    Checksum::Validated
+                } else {
+                    Checksum::None
+                };
+                frames.push(Frame { data, gso, csum });
+            }
+            _ => stats.tx_dropped += 1,
         }
-        Ok(used)
+        Ok(TxStep::Took(used))
     }
 
-    /// Writes waiting frames into posted RX buffers while there are enough;
-    /// when there are not, arms `req_event` for the slots the next frame needs.
-    /// Returns whether the frontend must be notified of responses.
+    /// Writes waiting frames into posted RX buffers while there are enough
+    /// (cutting the segments of a GSO frame for a frontend without GSO, one
+    /// at a time, in `scratch`); when there are not, arms `req_event` for the
+    /// slots the next one needs. Returns whether the frontend must be
+    /// notified of responses.
     fn flush_rx(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         stats: &mut VifStats,
+        scratch: &mut [u8],
     ) -> Result<bool, ErrorKind> {
         while let Some(item) = self.pending.front() {
-            let need = item.slots;
+            let (need, len) = item.need();
             let avail = self
                 .rx
                 .unconsumed(host)
@@ -459,37 +592,65 @@ impl Queue {
                     break;
                 }
             }
-            let Some(item) = self.pending.pop_front() else {
+            let Some(item) = self.pending.front_mut() else {
                 break;
             };
-            self.pending_bytes -= item.data.len();
-            self.rx_frame(dom, host, &item)?;
+            let done = match &mut item.kind {
+                RxKind::Whole { flags, gso } => {
+                    let (flags, gso) = (*flags, *gso);
+                    Self::rx_write(&mut self.rx, dom, host, &item.data, flags, gso)?;
+                    true
+                }
+                RxKind::Segments { plan, next } => {
+                    let seg = &mut scratch[..len];
+                    plan.write(&item.data, *next, seg);
+                    *next += 1;
+                    let done = *next == plan.count();
+                    Self::rx_write(
+                        &mut self.rx,
+                        dom,
+                        host,
+                        seg,
+                        nf::NETRXF_DATA_VALIDATED,
+                        None,
+                    )?;
+                    done
+                }
+            };
             stats.rx_packets += 1;
-            stats.rx_bytes += item.data.len() as u64;
+            stats.rx_bytes += len as u64;
+            if done {
+                if let Some(item) = self.pending.pop_front() {
+                    self.pending_bytes -= item.data.len();
+                }
+            }
         }
         Ok(self.rx.push_responses(host))
     }
 
-    /// Copies one frame into the next `item.slots` RX buffers at offset 0 and
-    /// answers each request in its own slot.
-    fn rx_frame(
-        &mut self,
+    /// Copies one frame into the next RX buffers at offset 0 (a GSO extra
+    /// after the first) and answers each request in its own slot.
+    fn rx_write(
+        rx: &mut Ring,
         dom: &mut Domain,
         host: &mut impl Host,
-        item: &RxItem,
+        data: &[u8],
+        first_flags: u16,
+        gso: Option<Gso>,
     ) -> Result<(), ErrorKind> {
-        let cons = self.rx.req_cons;
+        let cons = rx.req_cons;
+        let slots = data.len().div_ceil(PAGE) as u32 + gso.is_some() as u32;
         let mut pos = 0usize;
-        for k in 0..item.slots {
+        for k in 0..slots {
             let idx = cons.wrapping_add(k);
             let mut req = [0u8; 8];
-            self.rx.read_entry(host, idx, &mut req);
+            rx.read_entry(host, idx, &mut req);
             let (id, gref) = (
                 le16(&req, 0),
                 u32::from_le_bytes([req[4], req[5], req[6], req[7]]),
             );
             if k == 1 {
-                if let Some(g) = item.gso {
+                if let Some(g) = gso {
                     // Extras go right after the first data slot; the request
                     // in this slot is consumed unused (netfront recycles it).
                     let ty = match g.kind {
@@ -498,12 +659,12 @@ impl Queue {
                     };
                     let mss = g.mss.to_le_bytes();
                     let x = [nf::XEN_NETIF_EXTRA_TYPE_GSO, 0, mss[0], mss[1], ty, 0, 0, 0];
-                    self.rx.write_entry(host, idx, &x);
+                    rx.write_entry(host, idx, &x);
                     continue;
                 }
             }
-            let end = (pos + PAGE).min(item.data.len());
-            dom.grant_write(host, gref, BACKEND_DOMID, 0, &item.data[pos..end])
+            let end = (pos + PAGE).min(data.len());
+            dom.grant_write(host, gref, BACKEND_DOMID, 0, &data[pos..end])
                 .map_err(|err| ErrorKind::DataGrant {
                     ring: RingKind::Rx,
                     slot: idx,
@@ -512,12 +673,12 @@ impl Queue {
                 })?;
             let mut flags = 0;
             if k == 0 {
-                flags = item.flags;
-                if item.gso.is_some() {
+                flags = first_flags;
+                if gso.is_some() {
                     flags |= nf::NETRXF_EXTRA_INFO;
                 }
             }
-            if end < item.data.len() {
+            if end < data.len() {
                 flags |= nf::NETRXF_MORE_DATA;
             }
             let mut rsp = [0u8; 8];
@@ -525,12 +686,25 @@ impl Queue {
             rsp[2..4].copy_from_slice(&0u16.to_le_bytes());
             rsp[4..6].copy_from_slice(&flags.to_le_bytes());
             rsp[6..8].copy_from_slice(&((end - pos) as i16).to_le_bytes());
-            self.rx.write_entry(host, idx, &rsp);
+            rx.write_entry(host, idx, &rsp);
             pos = end;
         }
-        self.rx.req_cons = cons.wrapping_add(item.slots);
-        self.rx.rsp_prod_pvt = self.rx.req_cons;
+        rx.req_cons = cons.wrapping_add(slots);
+        rx.rsp_prod_pvt = rx.req_cons;
         Ok(())
+    }
+
+    /// Drops the frames at the head that were queued at or before `before`
+    /// (TSC); how many.
+    fn expire(&mut self, before: u64) -> usize {
+        let mut n = 0;
+        while self.pending.front().is_some_and(|i| i.queued_at <= before) {
+            if let Some(item) = self.pending.pop_front() {
+                self.pending_bytes -= item.data.len();
+                n += 1;
+            }
+        }
+        n
     }
 
     fn release(self, dom: &mut Domain, host: &mut impl Host) -> usize {
@@ -556,10 +730,38 @@ pub struct Vif {
     stats: VifStats,
     service_pending: bool,
     token: String,
+    /// Where the guest's TX packets are copied (see [`VifConfig::pool`]).
+    pool: Pool,
+    /// One segment of a GSO frame being cut for a frontend without GSO.
+    scratch: Vec<u8>,
+}
+
+/// Event-channel ports to notify after a pass, each once.
+struct PortSet {
+    ports: [u32; 2 * MAX_QUEUES as usize],
+    len: usize,
+}
+
+impl PortSet {
+    fn new() -> PortSet {
+        PortSet {
+            ports: [0; 2 * MAX_QUEUES as usize],
+            len: 0,
+        }
+    }
+
+    /// Adds `port` unless it is there (a vif has at most two per queue).
+    fn add(&mut self, port: u32) {
+        if !self.ports[..self.len].contains(&port) && self.len < self.ports.len() {
+            self.ports[self.len] = port;
+            self.len += 1;
+        }
+    }
 }
 
 impl Vif {
-    /// The backend of vif `devid` of domain `domid`.
+    /// The backend of vif `devid` of domain `domid`, with its pool allocated
+    /// ([`VifConfig::memory_bound`] is what it takes).
     pub fn new(domid: u16, devid: u32, config: VifConfig) -> Vif {
         let max_queues = config.max_queues.clamp(1, crate::MAX_QUEUES);
         Vif {
@@ -576,7 +778,28 @@ impl Vif {
             stats: VifStats::default(),
             service_pending: false,
             token: format!("netback:{domid}:{devid}"),
+            pool: Pool::new(config.pool),
+            scratch: vec![0; MAX_RX_FRAME],
         }
+    }
+
+    /// The vif's buffer pool (its counters say what is in flight).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Whether TX stopped for want of a pool buffer (requests wait in the
+    /// ring until buffers come back).
+    pub fn tx_blocked(&self) -> bool {
+        self.queues.iter().any(|q| q.tx_blocked.is_some())
+    }
+
+    /// Whether TX stopped for want of a pool buffer and the pool has one now:
+    /// call [`Vif::service_tx`] (as [`Vif::needs_service`] says too).
+    pub fn tx_resumable(&self) -> bool {
+        self.queues
+            .iter()
+            .any(|q| q.tx_blocked.is_some_and(|len| self.pool.can_take(len)))
     }
 
     /// The guest.
@@ -638,10 +861,12 @@ impl Vif {
     }
 
     /// Whether [`Vif::service`] must run without a kick: the vif has just
-    /// connected (requests may have been queued before), or TX polling is
-    /// held off (see [`VifConfig::tx_holdoff`]) or stopped at its budget.
+    /// connected (requests may have been queued before), TX polling is held
+    /// off (see [`VifConfig::tx_holdoff`]) or stopped at its budget, or TX
+    /// stopped for want of a pool buffer and one is back
+    /// ([`Vif::tx_resumable`]).
     pub fn needs_service(&self) -> bool {
-        self.service_pending || self.queues.iter().any(|q| q.tx_unarmed)
+        self.service_pending || self.queues.iter().any(|q| q.tx_unarmed) || self.tx_resumable()
     }
 
     /// Writes the backend's feature keys ([`backend_features`]) into its
@@ -751,12 +976,13 @@ impl Vif {
     }
 
     /// Processes every queue: takes the packets the guest queued on its TX
-    /// rings (appended to `frames`, in ring order per queue), writes waiting
-    /// frames into newly posted RX buffers, and notifies the guest where its
-    /// `rsp_event` asks for it (each port at most once). Call it when the guest
-    /// kicks one of the vif's ports and whenever [`Vif::needs_service`] says so;
-    /// nothing happens unless the vif is connected. An `Err` disconnected the
-    /// vif (call [`Vif::publish_state`]); `frames` keeps what was taken before.
+    /// rings (appended to `frames`, in ring order per queue, each in a buffer
+    /// of the vif's pool), writes waiting frames into newly posted RX buffers,
+    /// and notifies the guest where its `rsp_event` asks for it (each port at
+    /// most once). Call it when the guest kicks one of the vif's ports and
+    /// whenever [`Vif::needs_service`] says so; nothing happens unless the vif
+    /// is connected. An `Err` disconnected the vif (call
+    /// [`Vif::publish_state`]); `frames` keeps what was taken before.
     /// [`Vif::service_tx`] and [`Vif::service_rx`] are its two halves.
     pub fn service(
         &mut self,
@@ -764,11 +990,11 @@ impl Vif {
         host: &mut impl Host,
         frames: &mut Vec<Frame>,
     ) -> Result<(), VifError> {
-        let mut notify = Vec::new();
+        let mut notify = PortSet::new();
         let r = self
             .poll_tx_queues(dom, host, frames, &mut notify)
             .and_then(|()| self.flush_rx_queues(dom, host, &mut notify));
-        self.notify(dom, host, notify);
+        self.notify(dom, host, &notify);
         r
     }
 
@@ -780,18 +1006,18 @@ impl Vif {
         host: &mut impl Host,
         frames: &mut Vec<Frame>,
     ) -> Result<(), VifError> {
-        let mut notify = Vec::new();
+        let mut notify = PortSet::new();
         let r = self.poll_tx_queues(dom, host, frames, &mut notify);
-        self.notify(dom, host, notify);
+        self.notify(dom, host, &notify);
         r
     }
 
     /// The RX half of [`Vif::service`]: writes waiting frames into newly
     /// posted RX buffers and notifies the RX ports whose `rsp_event` asks for it.
     pub fn service_rx(&mut self, dom: &mut Domain, host: &mut impl Host) -> Result<(), VifError> {
-        let mut notify = Vec::new();
+        let mut notify = PortSet::new();
         let r = self.flush_rx_queues(dom, host, &mut notify);
-        self.notify(dom, host, notify);
+        self.notify(dom, host, &notify);
         r
     }
 
@@ -800,7 +1026,7 @@ impl Vif {
         dom: &mut Domain,
         host: &mut impl Host,
         frames: &mut Vec<Frame>,
-        notify: &mut Vec<u32>,
+        notify: &mut PortSet,
     ) -> Result<(), VifError> {
         self.service_pending = false;
         if self.state != XenbusState::Connected {
@@ -809,8 +1035,8 @@ impl Vif {
         let holdoff = self.config.tx_holdoff;
         for qi in 0..self.queues.len() {
             let q = &mut self.queues[qi];
-            match q.poll_tx(dom, host, holdoff, &mut self.stats, frames) {
-                Ok(true) => notify.push(q.tx_port),
+            match q.poll_tx(dom, host, holdoff, &self.pool, &mut self.stats, frames) {
+                Ok(true) => notify.add(q.tx_port),
                 Ok(false) => {}
                 Err(k) => return Err(self.fail(dom, host, k)),
             }
@@ -822,15 +1048,16 @@ impl Vif {
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
-        notify: &mut Vec<u32>,
+        notify: &mut PortSet,
     ) -> Result<(), VifError> {
         if self.state != XenbusState::Connected {
             return Ok(());
         }
+        self.expire_rx(host);
         for qi in 0..self.queues.len() {
             let q = &mut self.queues[qi];
-            match q.flush_rx(dom, host, &mut self.stats) {
-                Ok(true) => notify.push(q.rx_port),
+            match q.flush_rx(dom, host, &mut self.stats, &mut self.scratch) {
+                Ok(true) => notify.add(q.rx_port),
                 Ok(false) => {}
                 Err(k) => return Err(self.fail(dom, host, k)),
             }
@@ -849,27 +1076,32 @@ impl Vif {
     }
 
     /// Hands frames to the guest: picks a queue for each by flow hash,
-    /// prepares it for what the frontend negotiated (GSO frames it cannot take
-    /// are segmented; multi-slot frames need `feature-sg`), queues it and
-    /// writes what fits into posted RX buffers; then notifies each RX port
-    /// whose `rsp_event` asked for it, once for the whole batch. Frames for a
-    /// vif that is not connected, or beyond the queue limits, are dropped and
-    /// counted. An `Err` disconnected the vif (call [`Vif::publish_state`]).
+    /// prepares it for what the frontend negotiated (see the crate
+    /// documentation: GSO frames go whole or are segmented as buffers come,
+    /// checksum states become `NETRXF_*` flags; multi-slot frames need
+    /// `feature-sg`), queues it and writes what fits into posted RX buffers;
+    /// then notifies each RX port whose `rsp_event` asked for it, once for
+    /// the whole batch. Frames for a vif that is not connected, or beyond the
+    /// queue limits, are dropped and counted (their buffers go back to their
+    /// pools). An `Err` disconnected the vif (call [`Vif::publish_state`]).
     pub fn deliver_rx_batch(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         frames: impl IntoIterator<Item = Frame>,
     ) -> Result<(), VifError> {
-        let mut notify = Vec::new();
+        let mut notify = PortSet::new();
         let mut result = Ok(());
+        let now = host.tsc();
+        self.expire_rx(host);
         for frame in frames {
             if self.state != XenbusState::Connected || self.queues.is_empty() {
                 self.stats.rx_dropped += 1;
                 continue;
             }
             let qi = flow_hash(&frame.data) as usize % self.queues.len();
-            for item in self.prepare_rx(frame) {
+            if let Some(mut item) = self.prepare_rx(frame) {
+                item.queued_at = now;
                 let q = &mut self.queues[qi];
                 if q.pending.len() >= self.config.rx_queue_frames
                     || q.pending_bytes + item.data.len() > self.config.rx_queue_bytes
@@ -881,8 +1113,8 @@ impl Vif {
                 q.pending.push_back(item);
             }
             let q = &mut self.queues[qi];
-            match q.flush_rx(dom, host, &mut self.stats) {
-                Ok(true) => notify.push(q.rx_port),
+            match q.flush_rx(dom, host, &mut self.stats, &mut self.scratch) {
+                Ok(true) => notify.add(q.rx_port),
                 Ok(false) => {}
                 Err(k) => {
                     result = Err(self.fail(dom, host, k));
@@ -890,7 +1122,7 @@ impl Vif {
                 }
             }
         }
-        self.notify(dom, host, notify);
+        self.notify(dom, host, &notify);
         result
     }
 
@@ -900,9 +1132,14 @@ impl Vif {
             .iter()
             .map(|q| {
                 format!(
-                    "queue {}: tx {}; rx {}; {} frames waiting",
+                    "queue {}: tx {}{}; rx {}; {} frames waiting",
                     q.index,
                     q.tx.describe(host),
+                    if q.tx_blocked.is_some() {
+                        " (waiting for a buffer)"
+                    } else {
+                        ""
+                    },
                     q.rx.describe(host),
                     q.pending.len()
                 )
@@ -915,73 +1152,126 @@ impl Vif {
         self.queues.iter().map(|q| q.pending.len()).sum()
     }
 
-    /// Turns a frame into what the frontend can take (dropping, and counting,
-    /// what it cannot).
-    fn prepare_rx(&mut self, frame: Frame) -> Vec<RxItem> {
-        let f = self.features;
-        let mut out = Vec::new();
-        let mut data = frame.data;
-        let gso_ok = |g: Gso| {
-            f.sg && match g.kind {
-                GsoKind::TcpV4 => f.gso_tcpv4,
-                GsoKind::TcpV6 => f.gso_tcpv6,
-            }
+    /// The drain timeout in TSC ticks.
+    fn drain_ticks(&self, host: &impl Host) -> u64 {
+        self.config
+            .rx_drain_timeout_ms
+            .saturating_mul(host.tsc_khz())
+    }
+
+    /// Drops (and counts) the frames that have waited longer than
+    /// [`VifConfig::rx_drain_timeout_ms`] for RX buffers; how many. Delivery
+    /// and [`Vif::service_rx`] do it themselves; call it at
+    /// [`Vif::rx_expiry`] when nothing else happens.
+    pub fn expire_rx(&mut self, host: &impl Host) -> usize {
+        let Some(before) = host.tsc().checked_sub(self.drain_ticks(host)) else {
+            return 0;
         };
-        match frame.gso {
-            Some(g) if gso_ok(g) => {
-                let tcp = matches!(csum::parse(&data), Some(l4)
-                    if l4.proto == csum::IPPROTO_TCP && l4.v6 == (g.kind == GsoKind::TcpV6));
-                if tcp && g.mss != 0 && data.len() <= MAX_RX_FRAME && csum::set_partial(&mut data) {
-                    let slots = data.len().div_ceil(PAGE) as u32 + 1;
-                    out.push(RxItem {
-                        data,
+        let n: usize = self.queues.iter_mut().map(|q| q.expire(before)).sum();
+        self.stats.rx_dropped += n as u64;
+        self.stats.rx_expired += n as u64;
+        n
+    }
+
+    /// When (TSC) the oldest frame waiting for RX buffers expires, if one waits.
+    pub fn rx_expiry(&self, host: &impl Host) -> Option<u64> {
+        let oldest = self
+            .queues
+            .iter()
+            .filter_map(|q| q.pending.front().map(|i| i.queued_at))
+            .min()?;
+        Some(oldest.saturating_add(self.drain_ticks(host)))
+    }
+
+    /// Whether the frontend takes a GSO frame of `gso` whole: `feature-sg`,
+    /// `feature-gso-tcpv4/-tcpv6` and partial checksums of that IP version.
+    pub fn takes_gso(&self, gso: Gso) -> bool {
+        let f = self.features;
+        f.sg && match gso.kind {
+            GsoKind::TcpV4 => f.gso_tcpv4 && f.ip_csum,
+            GsoKind::TcpV6 => f.gso_tcpv6 && f.ipv6_csum,
+        }
+    }
+
+    /// Turns a frame into what the frontend can take, or drops (and counts)
+    /// it. Nothing is computed for a frontend that takes the frame's offloads.
+    fn prepare_rx(&mut self, frame: Frame) -> Option<RxItem> {
+        let f = self.features;
+        let Frame {
+            mut data,
+            gso,
+            csum,
+        } = frame;
+        if let Some(g) = gso {
+            let Some(plan) = TcpSegments::for_gso(&data, g) else {
+                self.stats.rx_dropped += 1;
+                return None;
+            };
+            if self.takes_gso(g) && data.len() <= MAX_RX_FRAME {
+                // A GSO frame must carry the pseudo-header sum (netfront's
+                // frames do; anything else gets it).
+                if csum != Checksum::Partial {
+                    csum::set_partial(&mut data);
+                }
+                return Some(RxItem {
+                    data,
+                    kind: RxKind::Whole {
                         flags: nf::NETRXF_CSUM_BLANK | nf::NETRXF_DATA_VALIDATED,
                         gso: Some(g),
-                        slots,
-                    });
-                } else {
-                    self.stats.rx_dropped += 1;
-                }
+                    },
+                    queued_at: 0,
+                });
             }
-            Some(g) => match csum::segment_tcp(&data, g.mss) {
-                Some(segs) => {
-                    self.stats.rx_segmented += 1;
-                    for s in segs {
-                        self.push_plain(&mut out, s, nf::NETRXF_DATA_VALIDATED);
-                    }
-                }
-                None => self.stats.rx_dropped += 1,
-            },
-            None => {
-                let flags = if csum::verify(&data) {
+            let max = plan.max_len();
+            if max > self.scratch.len() || (max > PAGE && !f.sg) {
+                self.stats.rx_dropped += 1;
+                return None;
+            }
+            self.stats.rx_segmented += 1;
+            return Some(RxItem {
+                data,
+                kind: RxKind::Segments { plan, next: 0 },
+                queued_at: 0,
+            });
+        }
+        let slots = data.len().div_ceil(PAGE);
+        if data.is_empty() || data.len() > MAX_RX_FRAME || (slots > 1 && !f.sg) {
+            self.stats.rx_dropped += 1;
+            return None;
+        }
+        let flags = match csum {
+            Checksum::Partial => {
+                let takes =
+                    f.ip_csum && f.ipv6_csum
+                        || csum::parse(&data).is_some_and(|l4| {
+                            if l4.v6 {
+                                f.ipv6_csum
+                            } else {
+                                f.ip_csum
+                            }
+                        });
+                if takes {
+                    self.stats.rx_csum_blank += 1;
+                    nf::NETRXF_CSUM_BLANK | nf::NETRXF_DATA_VALIDATED
+                } else if csum::complete(&mut data) {
+                    self.stats.rx_csum_completed += 1;
                     nf::NETRXF_DATA_VALIDATED
                 } else {
                     0
-                };
-                self.push_plain(&mut out, data, flags);
+                }
             }
-        }
-        out
-    }
-
-    fn push_plain(&mut self, out: &mut Vec<RxItem>, data: Vec<u8>, flags: u16) {
-        let slots = data.len().div_ceil(PAGE) as u32;
-        if data.is_empty() || data.len() > MAX_RX_FRAME || (slots > 1 && !self.features.sg) {
-            self.stats.rx_dropped += 1;
-            return;
-        }
-        out.push(RxItem {
+            Checksum::Validated => nf::NETRXF_DATA_VALIDATED,
+            Checksum::None => 0,
+        };
+        Some(RxItem {
             data,
-            flags,
-            gso: None,
-            slots,
-        });
+            kind: RxKind::Whole { flags, gso: None },
+            queued_at: 0,
+        })
     }
 
-    fn notify(&mut self, dom: &mut Domain, host: &mut impl Host, mut ports: Vec<u32>) {
-        ports.sort_unstable();
-        ports.dedup();
-        for p in ports {
+    fn notify(&mut self, dom: &mut Domain, host: &mut impl Host, ports: &PortSet) {
+        for &p in &ports.ports[..ports.len] {
             // A port the guest closed under us: nothing to tell.
             if dom.notify_port(host, p).is_ok() {
                 self.stats.notifications += 1;
@@ -1037,6 +1327,8 @@ impl Vif {
             gso_tcpv4: flag(xs, "feature-gso-tcpv4"),
             gso_tcpv6: flag(xs, "feature-gso-tcpv6"),
             rx_notify: flag(xs, "feature-rx-notify"),
+            ip_csum: !flag(xs, "feature-no-csum-offload"),
+            ipv6_csum: flag(xs, "feature-ipv6-csum-offload"),
             queues: 1,
             split_event_channels: false,
         };
@@ -1109,9 +1401,10 @@ impl Vif {
                 rx,
                 tx_port,
                 rx_port,
-                pending: VecDeque::new(),
+                pending: VecDeque::with_capacity(self.config.rx_queue_frames),
                 pending_bytes: 0,
                 tx_unarmed: false,
+                tx_blocked: None,
             });
         }
         self.features = features;
@@ -1201,6 +1494,20 @@ mod tests {
         assert_eq!(XenbusState::from_u32(4), Some(XenbusState::Connected));
         assert_eq!(XenbusState::from_u32(9), None);
         assert_eq!(XenbusState::Closed.as_u32(), 6);
+    }
+
+    #[test]
+    fn memory_per_vif_is_bounded() {
+        let two = VifConfig::new(2).memory_bound();
+        let most = VifConfig::new(64).memory_bound();
+        assert_eq!(
+            VifConfig::DEFAULT_POOL.bytes(),
+            5 << 19,
+            "2.5 MiB of buffers"
+        );
+        // 2.62 MiB and 3.03 MiB.
+        assert!(two < 27 << 20 >> 3, "2 queues: under 2.7 MiB");
+        assert!(most < 13 << 20 >> 2, "16 queues: under 3.25 MiB");
     }
 
     #[test]

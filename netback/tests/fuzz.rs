@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use guest_abi::netif as nf;
-use netback::{Frame, Gso, GsoKind, VifConfig, XenbusState};
+use netback::{Checksum, Frame, Gso, GsoKind, VifConfig, XenbusState};
 use proptest::prelude::*;
 
 /// A grant reference as a broken frontend might use one.
@@ -304,7 +304,7 @@ proptest! {
         reqs in proptest::collection::vec((any::<u16>(), any_ref()), 0..40),
         (mode, raw) in prod(),
         frames in proptest::collection::vec(
-            (1usize..20_000, any::<bool>(), 0u16..3000, any::<bool>()),
+            (1usize..20_000, any::<bool>(), 0u16..3000, any::<bool>(), 0u8..3),
             1..6,
         ),
     ) {
@@ -321,7 +321,7 @@ proptest! {
         }
         let p = req_prod(mode, raw, reqs.len(), start);
         s.w.set_rx_req_prod(0, 0, p);
-        for (len, tcp, mss, gso) in frames {
+        for (len, tcp, mss, gso, csum) in frames {
             let data = if tcp {
                 tcp4(1, &payload(len))
             } else {
@@ -330,7 +330,8 @@ proptest! {
                 d
             };
             let gso = (gso && mss > 0).then_some(Gso { kind: GsoKind::TcpV4, mss });
-            s.w.deliver(0, Frame { data, gso });
+            let csum = [Checksum::None, Checksum::Partial, Checksum::Validated][csum as usize];
+            s.w.deliver(0, Frame { data: data.into(), gso, csum });
             if !s.w.vifs[0].is_connected() {
                 break;
             }

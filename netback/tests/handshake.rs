@@ -39,6 +39,7 @@ fn features_connect_close_and_reconnect() {
     assert!(w.vifs[0].is_connected());
     let f = w.vifs[0].frontend_features();
     assert!(f.sg && f.gso_tcpv4 && f.gso_tcpv6 && f.rx_notify);
+    assert!(f.ip_csum && f.ipv6_csum, "partial checksums both ways");
     assert_eq!((f.queues, f.split_event_channels), (1, false));
     let q = w.fronts[0][0].clone();
     assert_eq!(w.vifs[0].ring_refs(), vec![(q.tx_ref, q.rx_ref)]);

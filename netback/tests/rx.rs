@@ -7,7 +7,7 @@ use common::*;
 use guest_abi::grant_table::{GTF_PERMIT_ACCESS, GTF_READONLY};
 use guest_abi::netif as nf;
 use hypercalls::gnttab::GrantError;
-use netback::{csum, ErrorKind, Frame, Gso, GsoKind, RingKind, VifConfig, XenbusState};
+use netback::{csum, Checksum, ErrorKind, Frame, Gso, GsoKind, RingKind, VifConfig, XenbusState};
 
 fn connected(o: FrontOpts, config: VifConfig) -> World {
     let mut w = World::new(4, 1, config);
@@ -23,34 +23,33 @@ fn frames_land_in_posted_buffers() {
     w.post_rx(0, 0, 8);
     // The frontend initialised req_event to 1: its first batch kicks.
     assert!(w.push_rx(0, 0));
+    // The checksum state decides the flags; nothing is verified or computed.
     let good = checksummed(tcp4(7, b"reply"));
     let mut bad = good.clone();
     bad[50] ^= 0xFF;
-    for f in [good.clone(), bad.clone(), arp()] {
-        w.deliver(0, Frame::new(f));
+    let part = partial(tcp4(8, b"partial"));
+    for (f, c) in [
+        (good.clone(), Checksum::Validated),
+        (bad.clone(), Checksum::None),
+        (arp(), Checksum::None),
+        (part.clone(), Checksum::Partial),
+    ] {
+        w.deliver(0, with_csum(f, c));
     }
     let got = w.rx_frames(0, 0);
+    let one = |data, flags| Received {
+        data,
+        flags,
+        gso: None,
+        slots: 1,
+    };
     assert_eq!(
         got,
         vec![
-            Received {
-                data: good,
-                flags: nf::NETRXF_DATA_VALIDATED,
-                gso: None,
-                slots: 1
-            },
-            Received {
-                data: bad,
-                flags: 0,
-                gso: None,
-                slots: 1
-            },
-            Received {
-                data: arp(),
-                flags: 0,
-                gso: None,
-                slots: 1
-            },
+            one(good, nf::NETRXF_DATA_VALIDATED),
+            one(bad, 0),
+            one(arp(), 0),
+            one(part, nf::NETRXF_CSUM_BLANK | nf::NETRXF_DATA_VALIDATED),
         ]
     );
     // Offset 0, and the guest was notified once (rsp_event was 1).
@@ -58,7 +57,8 @@ fn frames_land_in_posted_buffers() {
     assert_eq!(u16::from_le_bytes([rsp[2], rsp[3]]), 0);
     assert!(w.take_event(q.rx_port));
     let s = *w.vifs[0].stats();
-    assert_eq!((s.rx_packets, s.notifications), (3, 1));
+    assert_eq!((s.rx_packets, s.notifications), (4, 1));
+    assert_eq!((s.rx_csum_blank, s.rx_csum_completed), (1, 0));
     assert!(w.grants_in_use(&[q.tx_ref, q.rx_ref]).is_empty());
     // Posting more buffers while nothing waits never kicks.
     let kicks = w.kicks;
@@ -122,7 +122,7 @@ fn large_frames_span_slots_with_sg() {
     w.post_rx(0, 0, 20);
     w.push_rx(0, 0);
     let jumbo = checksummed(tcp4(1, &payload(9000)));
-    w.deliver(0, Frame::new(jumbo.clone()));
+    w.deliver(0, with_csum(jumbo.clone(), Checksum::Validated));
     let got = w.rx_frames(0, 0);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].data, jumbo);
@@ -157,13 +157,7 @@ fn gso_frames_go_whole_or_segmented() {
     let mut w = connected(FrontOpts::default(), VifConfig::new(1));
     w.post_rx(0, 0, 10);
     w.push_rx(0, 0);
-    w.deliver(
-        0,
-        Frame {
-            data: big.clone(),
-            gso: Some(gso),
-        },
-    );
+    w.deliver(0, gso_frame(big.clone(), gso, Checksum::None));
     let got = w.rx_frames(0, 0);
     assert_eq!(got.len(), 1);
     let r = &got[0];
@@ -187,13 +181,7 @@ fn gso_frames_go_whole_or_segmented() {
         (big.clone(), GsoKind::TcpV6, 1448),
         (big.clone(), GsoKind::TcpV4, 0),
     ] {
-        w.deliver(
-            0,
-            Frame {
-                data,
-                gso: Some(Gso { kind, mss }),
-            },
-        );
+        w.deliver(0, gso_frame(data, Gso { kind, mss }, Checksum::Partial));
     }
     assert_eq!(w.vifs[0].stats().rx_dropped, 3);
     assert!(w.rx_frames(0, 0).is_empty());
@@ -206,13 +194,7 @@ fn gso_frames_go_whole_or_segmented() {
     let mut w = connected(o, VifConfig::new(1));
     w.post_rx(0, 0, 30);
     w.push_rx(0, 0);
-    w.deliver(
-        0,
-        Frame {
-            data: big.clone(),
-            gso: Some(gso),
-        },
-    );
+    w.deliver(0, gso_frame(big.clone(), gso, Checksum::Partial));
     let got = w.rx_frames(0, 0);
     assert_eq!(got.len(), 20_000usize.div_ceil(1448));
     let mut joined = Vec::new();
@@ -224,13 +206,7 @@ fn gso_frames_go_whole_or_segmented() {
     assert_eq!(joined, payload(20_000));
     assert_eq!(w.vifs[0].stats().rx_segmented, 1);
     // A "GSO" frame that is not TCP is dropped.
-    w.deliver(
-        0,
-        Frame {
-            data: udp4(&payload(3000)),
-            gso: Some(gso),
-        },
-    );
+    w.deliver(0, gso_frame(udp4(&payload(3000)), gso, Checksum::Partial));
     assert_eq!(w.vifs[0].stats().rx_dropped, 1);
 }
 

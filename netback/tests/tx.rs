@@ -1,5 +1,6 @@
-//! The TX ring: packets out of the guest, responses, checksum completion,
-//! GSO, notification discipline, and frontends that break the protocol.
+//! The TX ring: packets out of the guest, responses, checksum states, GSO,
+//! the pool's backpressure, notification discipline, and frontends that break
+//! the protocol.
 
 mod common;
 
@@ -8,7 +9,7 @@ use guest_abi::grant_table::{GTF_PERMIT_ACCESS, GTF_READONLY};
 use guest_abi::netif as nf;
 use hypercalls::gnttab::GrantError;
 
-use netback::{csum, ErrorKind, Gso, GsoKind, RingKind, VifConfig, XenbusState};
+use netback::{csum, Checksum, ErrorKind, Gso, GsoKind, RingKind, VifConfig, XenbusState};
 
 fn connected(vifs: u32, config: VifConfig) -> World {
     let mut w = World::new(2, vifs, config);
@@ -22,17 +23,24 @@ fn connected(vifs: u32, config: VifConfig) -> World {
 const CSUM: u16 = nf::NETTXF_CSUM_BLANK | nf::NETTXF_DATA_VALIDATED;
 
 #[test]
-fn single_slot_packet_with_blank_checksum() {
+fn single_slot_packet_keeps_its_partial_checksum() {
     let mut w = connected(1, VifConfig::new(2));
     let q = w.fronts[0][0].clone();
-    let pkt = tcp4(1234, b"GET / HTTP/1.0\r\n\r\n");
+    // netfront sends csum_blank packets with the pseudo-header sum in the field.
+    let pkt = partial(tcp4(1234, b"GET / HTTP/1.0\r\n\r\n"));
     let ids = w.queue_tx(0, 0, &pkt, CSUM, None, 4096, 100);
     assert!(w.push_tx(0, 0), "the first request kicks (req_event = 1)");
     assert_eq!(w.frames[0].len(), 1);
     let f = &w.frames[0][0];
     assert!(f.gso.is_none());
-    assert!(csum::verify(&f.data), "checksum completed");
-    assert_eq!(f.data, checksummed(pkt.clone()));
+    // Nothing computed: the frame is what the guest sent, marked partial.
+    assert_eq!(f.data, pkt);
+    assert_eq!(f.csum, Checksum::Partial);
+    assert!(f.data.is_pooled());
+    let mut done = f.clone();
+    assert!(done.complete_checksum());
+    assert_eq!(done.data, checksummed(pkt.clone()));
+    assert_eq!(done.csum, Checksum::Validated);
     assert_eq!(w.tx_responses(0, 0), vec![(ids[0], nf::NETIF_RSP_OKAY)]);
     // RING_FINAL_CHECK_FOR_REQUESTS left req_event at req_cons + 1.
     assert_eq!(w.tx_req_event(0, 0), 2);
@@ -43,17 +51,31 @@ fn single_slot_packet_with_blank_checksum() {
     assert_eq!((s.tx_packets, s.tx_bytes), (1, pkt.len() as u64));
     assert_eq!(s.notifications, 1);
 
-    // IPv6 and UDP are completed too; a packet without csum_blank is left alone.
-    let six = tcp6(5, &payload(100));
-    let udp = udp4(b"dns?");
+    // IPv6 and UDP stay partial too; data_validated alone is validated (even
+    // a bogus checksum the guest vouched for), no flag is nothing known.
+    let six = partial(tcp6(5, &payload(100)));
+    let udp = partial(udp4(b"dns?"));
     let mut wrong = tcp4(9, b"x");
-    wrong[50] = 0xAB; // a bogus checksum the guest vouched for
+    wrong[50] = 0xAB;
+    let plain = checksummed(tcp4(10, b"y"));
     w.queue_tx(0, 0, &six, CSUM, None, 4096, 0);
     w.queue_tx(0, 0, &udp, CSUM, None, 4096, 0);
     w.queue_tx(0, 0, &wrong, nf::NETTXF_DATA_VALIDATED, None, 4096, 0);
+    w.queue_tx(0, 0, &plain, 0, None, 4096, 0);
     assert!(w.push_tx(0, 0));
-    let got: Vec<_> = w.frames[0][1..].iter().map(|f| f.data.clone()).collect();
-    assert_eq!(got, vec![checksummed(six), checksummed(udp), wrong]);
+    let got: Vec<_> = w.frames[0][1..]
+        .iter()
+        .map(|f| (f.data.to_vec(), f.csum))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (six, Checksum::Partial),
+            (udp, Checksum::Partial),
+            (wrong, Checksum::Validated),
+            (plain, Checksum::None)
+        ]
+    );
 }
 
 #[test]
@@ -72,7 +94,7 @@ fn multi_slot_gso_packet() {
     assert_eq!(w.frames[0].len(), 1);
     let f = &w.frames[0][0];
     assert_eq!(f.gso, Some(gso));
-    assert_eq!(f.data, checksummed(pkt));
+    assert_eq!((&f.data, f.csum), (&pkt.clone().into(), Checksum::Partial));
     assert_eq!(
         w.tx_responses(0, 0),
         vec![
@@ -85,7 +107,7 @@ fn multi_slot_gso_packet() {
     assert_eq!(w.vifs[0].stats().tx_gso, 1);
     assert!(w.grants_in_use(&[q.tx_ref, q.rx_ref]).is_empty());
     // The segments a non-GSO receiver gets are valid TCP.
-    let segs = w.frames[0][0].clone().segment();
+    let segs: Vec<_> = w.frames[0][0].clone().segment().collect();
     assert_eq!(segs.len(), 10_000usize.div_ceil(1448));
     assert!(segs
         .iter()
@@ -191,7 +213,10 @@ fn indices_wrap_around() {
         assert_eq!(w.frames[0].len(), 40 * (round + 1));
     }
     assert!(w.errors.is_empty(), "{:?}", w.errors);
-    assert!(w.frames[0].iter().all(|f| csum::verify(&f.data)));
+    assert!(w.frames[0].iter().all(|f| {
+        let mut f = f.clone();
+        f.csum == Checksum::Partial && f.complete_checksum() && csum::verify(&f.data)
+    }));
 }
 
 /// What a broken frontend puts on vif 0's TX ring.

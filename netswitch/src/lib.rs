@@ -9,8 +9,26 @@
 //!   so that guests can measure throughput both ways with busybox `nc` and
 //!   `dd`.
 //!
-//! Neither has a clock: every call that needs the time takes a
-//! caller-supplied monotonic `now_ms`.
+//! * [`Pool`] and [`Buf`] are pools of frame buffers allocated once, and
+//!   the buffers they hand out, which go back to their pool when dropped;
+//!   [`Packet`] is what the switch carries: a `Buf` and an opaque `u32`
+//!   tag (the sender's per-frame metadata: for netback, a frame's GSO and
+//!   checksum state), which the switch never interprets and copies along
+//!   when it floods.
+//!
+//! Neither the switch nor the peer has a clock: every call that needs the
+//! time takes a caller-supplied monotonic `now_ms`.
+//!
+//! # No heap on the packet path
+//!
+//! A frame's bytes stay in the buffer of the pool they were first copied
+//! into (a vif's pool for what a guest sends, the peer's own pool for what
+//! the peer sends): the switch queues that buffer, flooding copies it into
+//! another buffer of the same pool, and whoever takes it (a vif's receive
+//! queue, the peer) drops it, back into its pool, once done. Port queues are
+//! allocated when the port is added. The byte-only calls (`input`,
+//! `input_vec`, `take_output`, `drain`, `push_frame`, `take_frame`) use heap
+//! vectors, for callers (tests, tools) that do not care.
 //!
 //! # Wiring
 //!
@@ -26,11 +44,13 @@
 //! // Whenever netback has taken frames off a vif's TX ring:
 //! # let frame = [0xffu8; 60];
 //! switch.input(vif_port, &frame, now_ms);
+//! // (netback's frames are pooled and tagged: `switch.input_packet`.)
 //! // ... then let the peer answer, and give every vif what is queued for it.
 //! peer.exchange(&mut switch, peer_port, now_ms);
-//! while let Some(frame) = switch.take_output(vif_port) {
-//!     // netback copies `frame` into the vif's RX ring.
-//! #   drop(frame);
+//! while let Some(packet) = switch.take_packet(vif_port) {
+//!     // netback copies `packet.data` into the vif's RX ring; dropping it
+//!     // gives the buffer back to its pool.
+//! #   drop(packet);
 //! }
 //! while let Some(report) = peer.take_report() {
 //!     // e.g. "netpeer: discard received 67108864 bytes from 10.0.0.2:40000 in 812 ms"
@@ -49,12 +69,14 @@ extern crate alloc;
 
 mod device;
 pub mod peer;
+pub mod pool;
 pub mod switch;
 
 pub use peer::{
     fill_source_pattern, ConnectionReport, Peer, PeerConfig, PeerConfigError, PeerStats, Service,
     DEFAULT_PEER_IPV4, DEFAULT_PEER_MAC, DEFAULT_PREFIX_LEN, DISCARD_PORT, SOURCE_PORT,
 };
+pub use pool::{Buf, Packet, Pool, PoolConfig, PoolStats};
 pub use switch::{
     is_group_mac, is_link_local_mac, Delivery, DropReason, MacAddr, MacTableEntry, PortConfig,
     PortId, PortStats, Switch, SwitchConfig, SwitchStats, BROADCAST_MAC, DEFAULT_AGEING_MS,

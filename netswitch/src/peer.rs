@@ -34,14 +34,27 @@
 //! 4. and calls it again when new frames arrive for it or at the latest at
 //!    [`Peer::poll_at`] (retransmissions, keep-alives, timeouts).
 //!
-//! [`Peer::exchange`] does 1 to 3 against a [`Switch`] until nothing moves.
+//! [`Peer::exchange`] does 1 to 3 against a [`Switch`] until nothing moves;
+//! [`Peer::exchange_with`] does the same with a `prepare` step that turns
+//! each packet from the switch into the frames the peer can take (the
+//! kernel segments GSO super-frames and completes partial checksums there,
+//! with netback's `Frame::into_plain`).
+//!
+//! # Buffers
+//!
+//! The peer writes the frames it sends into buffers of its own [`Pool`]
+//! ([`PeerConfig::pool_frames`] buffers of the MTU plus the Ethernet
+//! header, allocated by [`Peer::new`]) and stops sending while none is free;
+//! a frame's buffer comes back when whoever received it is done with it.
+//! Received frames are kept in the [`Buf`] they came in (a guest's pool) until
+//! smoltcp has read them, then dropped, back to that pool.
 //!
 //! # Checksums
 //!
 //! Frames the peer sends carry complete IPv4, ICMP and TCP checksums.
-//! Received frames are expected to be complete too (netback fills in the
-//! partial checksums of a netfront's TX frames before they reach the
-//! switch); with [`PeerConfig::verify_rx_checksums`] they are verified and
+//! Received frames are expected to be complete too (the owner's `prepare`
+//! completes the partial checksums of a netfront's frames before they reach
+//! the peer); with [`PeerConfig::verify_rx_checksums`] they are verified and
 //! a frame with a wrong checksum is dropped, without it they are trusted.
 
 use alloc::collections::VecDeque;
@@ -57,6 +70,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
 use crate::device::QueueDevice;
+use crate::pool::{Buf, Packet, Pool, PoolConfig};
 use crate::switch::{is_group_mac, MacAddr, PortId, Switch, ETH_HEADER_LEN};
 
 /// TCP port of the discard service (RFC 863).
@@ -144,6 +158,11 @@ pub struct PeerConfig {
     pub rx_queue_frames: usize,
     /// The peer stops producing frames while this many wait to be taken.
     pub tx_queue_frames: usize,
+    /// Buffers of the peer's own pool (at least 1), each of `mtu` plus
+    /// [`ETH_HEADER_LEN`] bytes, allocated by [`Peer::new`]: the frames it
+    /// sends are written there, and it stops sending while all of them are
+    /// out (queued on the switch, or waiting in a guest's receive queue).
+    pub pool_frames: usize,
     /// Verify the checksums of received frames (drop the bad ones), rather
     /// than trusting them.
     pub verify_rx_checksums: bool,
@@ -170,6 +189,7 @@ impl PeerConfig {
             tcp_buffer_len: 128 * 1024,
             rx_queue_frames: 256,
             tx_queue_frames: 256,
+            pool_frames: 512,
             verify_rx_checksums: true,
             idle_timeout_ms: Some(60_000),
             random_seed: 0x6e65_7470_6565_7221,
@@ -286,6 +306,8 @@ const SMALL_BUFFER: usize = 4096;
 const MAX_POLL_ROUNDS: usize = 32;
 /// Bound on rounds in one [`Peer::exchange`].
 const MAX_EXCHANGE_ROUNDS: usize = 64;
+/// Receive-queue slots allocated beyond [`PeerConfig::rx_queue_frames`].
+const RX_QUEUE_SLACK: usize = 64;
 
 #[derive(Debug)]
 struct Conn {
@@ -367,6 +389,7 @@ impl Peer {
             tcp_buffer_len: config.tcp_buffer_len.max(SMALL_BUFFER),
             rx_queue_frames: config.rx_queue_frames.max(1),
             tx_queue_frames: config.tx_queue_frames.max(1),
+            pool_frames: config.pool_frames.max(1),
             ..config
         };
 
@@ -384,7 +407,14 @@ impl Peer {
             c.icmpv4 = Checksum::Tx;
             c
         };
-        let mut device = QueueDevice::new(caps, config.tx_queue_frames);
+        let pool = Pool::new(PoolConfig {
+            small: config.pool_frames,
+            small_len: config.mtu + ETH_HEADER_LEN,
+            large: 0,
+            large_len: 0,
+        });
+        let mut device = QueueDevice::new(caps, config.tx_queue_frames, Some(pool));
+        device.rx.reserve(config.rx_queue_frames + RX_QUEUE_SLACK);
 
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
         iface_config.random_seed = config.random_seed;
@@ -484,7 +514,23 @@ impl Peer {
     /// it) if it was dropped: receive queue full, or shorter than an
     /// Ethernet header.
     pub fn push_frame(&mut self, frame: Vec<u8>) -> bool {
-        if self.device.rx.len() >= self.config.rx_queue_frames || frame.len() < ETH_HEADER_LEN {
+        self.push_buf(Buf::from_vec(frame))
+    }
+
+    /// [`Peer::push_frame`] for a frame in a (pooled) buffer, kept as it is
+    /// until smoltcp has read it.
+    pub fn push_buf(&mut self, frame: Buf) -> bool {
+        if self.device.rx.len() >= self.config.rx_queue_frames {
+            self.stats.frames_in_dropped += 1;
+            return false;
+        }
+        self.queue_rx(frame)
+    }
+
+    /// Queues a received frame whatever the queue holds (a packet's frames
+    /// go in together).
+    fn queue_rx(&mut self, frame: Buf) -> bool {
+        if frame.len() < ETH_HEADER_LEN {
             self.stats.frames_in_dropped += 1;
             return false;
         }
@@ -498,11 +544,23 @@ impl Peer {
         self.device.rx.len() < self.config.rx_queue_frames
     }
 
-    /// Take a frame the peer produced, to hand to the switch.
+    /// Take the bytes of a frame the peer produced (a copy: its buffer goes
+    /// back to the peer's pool).
     pub fn take_frame(&mut self) -> Option<Vec<u8>> {
+        self.take_buf().map(Buf::into_vec)
+    }
+
+    /// Take a frame the peer produced, in its buffer of the peer's pool, to
+    /// hand to the switch.
+    pub fn take_buf(&mut self) -> Option<Buf> {
         let f = self.device.tx.pop_front()?;
         self.stats.frames_out += 1;
         Some(f)
+    }
+
+    /// The peer's own pool (where the frames it sends are written).
+    pub fn pool(&self) -> Option<&Pool> {
+        self.device.pool.as_ref()
     }
 
     /// Frames waiting in the transmit queue.
@@ -552,26 +610,63 @@ impl Peer {
 
     /// Move frames between the peer and its `port` on `switch` and poll,
     /// until nothing moves (bounded). Returns whether anything happened.
+    /// Packets from the switch are taken as they are (their tag ignored);
+    /// the peer's frames enter the switch with tag 0.
     pub fn exchange(&mut self, switch: &mut Switch, port: PortId, now_ms: u64) -> bool {
+        self.exchange_with(switch, port, now_ms, 0, |p| Some(p.data))
+    }
+
+    /// [`Peer::exchange`] with the packets from the switch turned into the
+    /// frames the peer takes by `prepare` (called once per packet, while the
+    /// receive queue has room; what its iterator yields is pulled only as
+    /// the queue has room, so a packet that makes many frames, such as a GSO
+    /// super-frame cut into segments, makes them as they are read); the
+    /// peer's frames enter the switch with tag `out_tag`. Frames of a packet
+    /// still unmade when the rounds run out are dropped and counted.
+    pub fn exchange_with<I, F>(
+        &mut self,
+        switch: &mut Switch,
+        port: PortId,
+        now_ms: u64,
+        out_tag: u32,
+        mut prepare: F,
+    ) -> bool
+    where
+        F: FnMut(Packet) -> I,
+        I: IntoIterator<Item = Buf>,
+    {
         let mut any = false;
+        let mut current: Option<I::IntoIter> = None;
         for _ in 0..MAX_EXCHANGE_ROUNDS {
             let mut moved = false;
             while self.can_take_frame() {
-                let Some(frame) = switch.take_output(port) else {
-                    break;
+                let frame = match current.as_mut().and_then(Iterator::next) {
+                    Some(f) => f,
+                    None => {
+                        let Some(packet) = switch.take_packet(port) else {
+                            current = None;
+                            break;
+                        };
+                        moved = true;
+                        current = Some(prepare(packet).into_iter());
+                        continue;
+                    }
                 };
-                self.push_frame(frame);
+                self.queue_rx(frame);
                 moved = true;
             }
             let polled = self.poll(now_ms);
-            while let Some(frame) = self.take_frame() {
-                switch.input_vec(port, frame, now_ms);
+            while let Some(frame) = self.take_buf() {
+                switch.input_packet(port, Packet::new(frame, out_tag), now_ms);
                 moved = true;
             }
             if !moved && !polled {
                 break;
             }
             any = true;
+        }
+        if let Some(rest) = current {
+            self.stats.frames_in_dropped += rest.count() as u64;
         }
         any
     }

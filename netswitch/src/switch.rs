@@ -2,7 +2,7 @@
 //! its own.
 //!
 //! Every vif and the built-in peer host is one [`PortId`]. A frame handed to
-//! [`Switch::input`] (or [`Switch::input_vec`]) teaches the switch where its
+//! [`Switch::input_packet`] (or [`Switch::input`], [`Switch::input_vec`]) teaches the switch where its
 //! source MAC lives and is queued on the output queue of every port that
 //! should see it:
 //!
@@ -13,10 +13,27 @@
 //!   every other port that is up;
 //! * a frame never goes back out of its ingress port.
 //!
-//! The owner of a port drains its queue with [`Switch::take_output`],
-//! [`Switch::peek_output`] or [`Switch::drain`]. Queues are bounded both in
-//! frames and in bytes; a frame that does not fit is dropped and counted
-//! (tail drop).
+//! The owner of a port drains its queue with [`Switch::take_packet`] (or
+//! [`Switch::take_output`], [`Switch::peek_output`], [`Switch::drain`] for
+//! the bytes alone). Queues are bounded both in frames and in bytes; a frame
+//! that does not fit is dropped and counted (tail drop).
+//!
+//! # Packets: pooled bytes and a tag
+//!
+//! What the switch carries is a [`Packet`]: the frame's bytes in a
+//! [`Buf`] (normally from the sender's
+//! [`Pool`](crate::pool::Pool)) and an opaque `u32` tag, the sender's
+//! per-frame metadata (netback's GSO and checksum state), which the switch
+//! never interprets. [`Switch::input_packet`] queues a packet without
+//! copying it; flooding gives every other port a copy of the bytes taken from
+//! the packet's own pool ([`Buf::try_clone`](crate::pool::Buf::try_clone)),
+//! with the same tag, so a broadcast is charged to whoever sent it; a port
+//! for which the pool has no buffer misses the frame
+//! ([`PortStats::tx_dropped_no_buffer`]). A buffer goes back to its pool
+//! when the frame is taken and done with, or when the switch drops it. The
+//! byte-only calls ([`Switch::input`], [`Switch::input_vec`],
+//! [`Switch::take_output`], [`Switch::drain`]) keep working: they carry tag 0
+//! and heap vectors.
 //!
 //! # Frame sizes
 //!
@@ -37,6 +54,7 @@
 //! is only used to age the MAC table. A time that goes backwards is treated
 //! as "no time has passed".
 
+use crate::pool::{Buf, Packet};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
@@ -207,6 +225,9 @@ pub struct PortStats {
     /// Frames for the port dropped because they exceed its
     /// [`PortConfig::max_frame_len`].
     pub tx_dropped_too_big: u64,
+    /// Flooded frames the port missed because the sender's pool had no
+    /// buffer for its copy.
+    pub tx_dropped_no_buffer: u64,
 }
 
 /// Switch-wide counters.
@@ -268,36 +289,46 @@ pub enum Delivery {
     Dropped(DropReason),
 }
 
+/// Queue slots allocated when a port is added (more only for a port whose
+/// [`PortConfig::queue_frames`] is larger).
+const PREALLOCATED_QUEUE: usize = 1024;
+
 #[derive(Debug)]
 struct Port {
     config: PortConfig,
     up: bool,
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Packet>,
     queued_bytes: usize,
     stats: PortStats,
 }
 
 impl Port {
-    /// Queue `frame` if the port takes it, counting either way.
-    fn offer(&mut self, frame: Vec<u8>) -> Result<(), DropReason> {
+    /// Whether the port would take a frame of `len` bytes (counting a refusal).
+    fn admit(&mut self, len: usize) -> Result<(), DropReason> {
         if !self.up {
             return Err(DropReason::EgressDown);
         }
-        if frame.len() > self.config.max_frame_len {
+        if len > self.config.max_frame_len {
             self.stats.tx_dropped_too_big += 1;
             return Err(DropReason::TooBig);
         }
         let full = self.queue.len() >= self.config.queue_frames
-            || (!self.queue.is_empty()
-                && self.queued_bytes + frame.len() > self.config.queue_bytes);
+            || (!self.queue.is_empty() && self.queued_bytes + len > self.config.queue_bytes);
         if full {
             self.stats.tx_dropped_queue_full += 1;
             return Err(DropReason::QueueFull);
         }
+        Ok(())
+    }
+
+    /// Queue `packet` if the port takes it, counting either way.
+    fn offer(&mut self, packet: Packet) -> Result<(), DropReason> {
+        let len = packet.data.len();
+        self.admit(len)?;
         self.stats.tx_frames += 1;
-        self.stats.tx_bytes += frame.len() as u64;
-        self.queued_bytes += frame.len();
-        self.queue.push_back(frame);
+        self.stats.tx_bytes += len as u64;
+        self.queued_bytes += len;
+        self.queue.push_back(packet);
         Ok(())
     }
 
@@ -381,7 +412,7 @@ impl Switch {
             Port {
                 config,
                 up: true,
-                queue: VecDeque::new(),
+                queue: VecDeque::with_capacity(config.queue_frames.min(PREALLOCATED_QUEUE)),
                 queued_bytes: 0,
                 stats: PortStats::default(),
             },
@@ -455,31 +486,47 @@ impl Switch {
         self.ports.get(&port).map_or(0, |p| p.queued_bytes)
     }
 
-    /// The next frame queued on `port`, left on the queue (for an owner that
-    /// must check it has room for it first).
+    /// The bytes of the next frame queued on `port`, left on the queue (for
+    /// an owner that must check it has room for it first).
     pub fn peek_output(&self, port: PortId) -> Option<&[u8]> {
-        self.ports.get(&port)?.queue.front().map(Vec::as_slice)
+        self.peek_packet(port).map(|p| &p.data[..])
     }
 
-    /// Take the next frame queued on `port`.
-    pub fn take_output(&mut self, port: PortId) -> Option<Vec<u8>> {
+    /// The next packet queued on `port`, left on the queue.
+    pub fn peek_packet(&self, port: PortId) -> Option<&Packet> {
+        self.ports.get(&port)?.queue.front()
+    }
+
+    /// Take the next packet queued on `port` (its bytes and tag, no copy).
+    pub fn take_packet(&mut self, port: PortId) -> Option<Packet> {
         let p = self.ports.get_mut(&port)?;
-        let frame = p.queue.pop_front()?;
-        p.queued_bytes -= frame.len();
-        Some(frame)
+        let packet = p.queue.pop_front()?;
+        p.queued_bytes -= packet.data.len();
+        Some(packet)
     }
 
-    /// Take every frame queued on `port`, oldest first. Frames the iterator
-    /// has not yielded when it is dropped are discarded.
-    pub fn drain(&mut self, port: PortId) -> impl Iterator<Item = Vec<u8>> + '_ {
+    /// Take the bytes of the next frame queued on `port` (a copy if they
+    /// were pooled; the tag is dropped).
+    pub fn take_output(&mut self, port: PortId) -> Option<Vec<u8>> {
+        self.take_packet(port).map(|p| p.data.into_vec())
+    }
+
+    /// Take every packet queued on `port`, oldest first. Packets the
+    /// iterator has not yielded when it is dropped are discarded.
+    pub fn drain_packets(&mut self, port: PortId) -> impl Iterator<Item = Packet> + '_ {
         self.ports.get_mut(&port).into_iter().flat_map(|p| {
             p.queued_bytes = 0;
             p.queue.drain(..)
         })
     }
 
+    /// [`Switch::drain_packets`], the bytes alone.
+    pub fn drain(&mut self, port: PortId) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.drain_packets(port).map(|p| p.data.into_vec())
+    }
+
     /// Switch `frame`, received on `port` at `now_ms`, copying it onto
-    /// every egress queue that takes it.
+    /// every egress queue that takes it (tag 0).
     pub fn input(&mut self, port: PortId, frame: &[u8], now_ms: u64) -> Delivery {
         self.switch(port, Frame::Borrowed(frame), now_ms)
     }
@@ -487,7 +534,15 @@ impl Switch {
     /// Like [`Switch::input`], but takes the frame by value, so that a
     /// unicast frame is queued without a copy.
     pub fn input_vec(&mut self, port: PortId, frame: Vec<u8>, now_ms: u64) -> Delivery {
-        self.switch(port, Frame::Owned(frame), now_ms)
+        self.input_packet(port, Packet::from_vec(frame), now_ms)
+    }
+
+    /// Switch `packet`, received on `port` at `now_ms`: queued as it is on
+    /// the one port of a known unicast destination; flooded as copies from
+    /// its buffer's pool, each with its tag (see the
+    /// [module documentation](self)).
+    pub fn input_packet(&mut self, port: PortId, packet: Packet, now_ms: u64) -> Delivery {
+        self.switch(port, Frame::Owned(packet), now_ms)
     }
 
     /// The port where `mac` was learned, if its entry has not aged out by
@@ -616,33 +671,42 @@ impl Switch {
                 let Some(p) = self.ports.get_mut(&egress) else {
                     return Delivery::Dropped(DropReason::EgressDown);
                 };
-                match p.offer(frame.into_vec()) {
+                if let Err(reason) = p.admit(len) {
+                    return Delivery::Dropped(reason);
+                }
+                match p.offer(frame.into_packet()) {
                     Ok(()) => Delivery::Unicast(egress),
                     Err(reason) => Delivery::Dropped(reason),
                 }
             }
             None => {
                 self.stats.flooded += 1;
-                let targets: Vec<PortId> = self
+                let targets = self
                     .ports
                     .iter()
                     .filter(|(id, p)| **id != ingress && p.up)
-                    .map(|(id, _)| *id)
-                    .collect();
+                    .count();
                 let mut queued = 0;
                 let mut frame = Some(frame);
-                let last = targets.len().saturating_sub(1);
-                for (i, id) in targets.into_iter().enumerate() {
-                    let Some(p) = self.ports.get_mut(&id) else {
+                let mut seen = 0;
+                for (_, p) in self
+                    .ports
+                    .iter_mut()
+                    .filter(|(id, p)| **id != ingress && p.up)
+                {
+                    seen += 1;
+                    if p.admit(len).is_err() {
                         continue;
-                    };
-                    let copy = if i == last {
-                        frame.take().map(Frame::into_vec).unwrap_or_default()
+                    }
+                    // The last port takes the frame itself, the others copies.
+                    let copy = if seen == targets {
+                        frame.take().map(Frame::into_packet)
                     } else {
-                        frame
-                            .as_ref()
-                            .map(|f| f.as_slice().to_vec())
-                            .unwrap_or_default()
+                        frame.as_ref().and_then(Frame::try_copy)
+                    };
+                    let Some(copy) = copy else {
+                        p.stats.tx_dropped_no_buffer += 1;
+                        continue;
                     };
                     if p.offer(copy).is_ok() {
                         queued += 1;
@@ -656,21 +720,29 @@ impl Switch {
 
 enum Frame<'a> {
     Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
+    Owned(Packet),
 }
 
 impl Frame<'_> {
     fn as_slice(&self) -> &[u8] {
         match self {
             Frame::Borrowed(b) => b,
-            Frame::Owned(v) => v,
+            Frame::Owned(p) => &p.data,
         }
     }
 
-    fn into_vec(self) -> Vec<u8> {
+    fn into_packet(self) -> Packet {
         match self {
-            Frame::Borrowed(b) => b.to_vec(),
-            Frame::Owned(v) => v,
+            Frame::Borrowed(b) => Packet::from_vec(b.to_vec()),
+            Frame::Owned(p) => p,
+        }
+    }
+
+    /// A copy for one more port of a flood (`None`: the pool is empty).
+    fn try_copy(&self) -> Option<Packet> {
+        match self {
+            Frame::Borrowed(b) => Some(Packet::new(Buf::from_vec(b.to_vec()), 0)),
+            Frame::Owned(p) => p.try_clone(),
         }
     }
 }

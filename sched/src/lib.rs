@@ -36,6 +36,24 @@ impl Params {
     };
 }
 
+impl Params {
+    /// Applies one hypervisor command-line option, named as Xen's:
+    /// `sched_credit_tslice_ms`, `sched_ratelimit_us` (0: a woken vCPU
+    /// preempts at once; at least the slice: no boost preemption at all).
+    /// `Ok(false)` for a key that is not a scheduler option; `Err` for a bad value.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, &'static str> {
+        let n = || value.parse::<u64>().map_err(|_| "not a number");
+        match key {
+            "sched_credit_tslice_ms" => {
+                self.slice_us = n()?.clamp(1, 1000) * 1000;
+            }
+            "sched_ratelimit_us" => self.ratelimit_us = n()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `us` microseconds in TSC ticks at `tsc_khz` (at least 1 tick).
 pub fn us_to_ticks(us: u64, tsc_khz: u64) -> u64 {
     (us.saturating_mul(tsc_khz) / 1000).max(1)
@@ -133,6 +151,18 @@ mod tests {
         assert_eq!(slice_end(&p, 50_000, 100, true, Some(5_000)), 5_000);
         // A deadline already past ends the slice at once.
         assert_eq!(slice_end(&p, 50_000, 100, true, Some(7)), 100);
+    }
+
+    #[test]
+    fn options_as_xen_names_them() {
+        let mut p = Params::XEN;
+        assert_eq!(p.apply("sched_credit_tslice_ms", "10"), Ok(true));
+        assert_eq!(p.apply("sched_ratelimit_us", "0"), Ok(true));
+        assert_eq!(p.apply("loglvl", "debug"), Ok(false));
+        assert_eq!(p.apply("sched_ratelimit_us", "x"), Err("not a number"));
+        assert_eq!(p.apply("sched_credit_tslice_ms", "0"), Ok(true));
+        assert_eq!(p.slice_us, 1000);
+        assert_eq!(p.ratelimit_us, 0);
     }
 
     #[test]

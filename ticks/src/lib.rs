@@ -17,6 +17,9 @@
 
 use core::fmt::{self, Write};
 
+mod profile;
+pub use profile::{Profile, PROFILE_GRAIN, PROFILE_SLOTS};
+
 /// Domains with buckets of their own; higher domids share the last slot.
 pub const MAX_DOMAINS: usize = 8;
 /// Basic VM-exit reasons with buckets of their own (SDM vol. 3, appendix C);
@@ -337,7 +340,10 @@ mod tests {
         // Out-of-range domids, reasons and numbers share the last slot.
         assert_eq!(Bucket::Busy(500).index(), Bucket::Busy(7).index());
         assert_eq!(Bucket::Exit(1, 9999).index(), Bucket::Exit(1, 79).index());
-        assert_eq!(Bucket::Hcall(1, u64::MAX).index(), Bucket::Hcall(1, 63).index());
+        assert_eq!(
+            Bucket::Hcall(1, u64::MAX).index(),
+            Bucket::Hcall(1, 63).index()
+        );
         assert_eq!(format!("{}", Bucket::Exit(2, 61)), "d2.exit.reason_61");
         assert_eq!(format!("{}", Bucket::Hcall(2, 60)), "d2.hcall.nr_60");
     }

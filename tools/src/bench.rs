@@ -41,7 +41,9 @@ pub const BENCHES: &[Bench] = &[Bench {
 pub const BOOT_COST: &str = "boot-cost";
 /// Only the bare-emulator half of [`BOOT_COST`] (not part of a plain `bench`).
 pub const BOOT_COST_BARE: &str = "boot-cost-bare";
-/// iperf3 between two Linux domains (see [`crate::netfront_bench`]).
+/// iperf3 between two Linux domains, one boot per [`netfront_bench::IperfSetup`] (see
+/// [`crate::netfront_bench`]), then their tick breakdowns drawn into
+/// [`netfront_bench::IPERF_SVG`].
 pub const IPERF3: &str = "iperf3";
 /// The netfront scenario's transfers to the peer host (see [`crate::netfront_bench`]).
 pub const NETFRONT: &str = "netfront";
@@ -109,11 +111,13 @@ fn part<T>(
 
 /// Runs the selected benchmarks, each under a heading, then prints the summary table; fails if
 /// any failed or a figure is missing. `bytes`: what `netfront` and `net-bare` move each way
-/// per run (default: [`netfront_bench::NETFRONT_BYTES`]).
+/// per run (default: [`netfront_bench::NETFRONT_BYTES`]); iperf3's boots: see
+/// [`netfront_bench::iperf_setups`].
 pub fn run(paths: &Paths, only: Option<&str>, bytes: Option<u64>) -> Result<()> {
     let started = Instant::now();
     let benches = select(only)?;
     let runs = netfront_bench::runs()?;
+    let setups = netfront_bench::iperf_setups()?;
     let bytes = bytes.unwrap_or(netfront_bench::NETFRONT_BYTES);
     let mut summary = Summary::new(runs);
     if wanted(only, BOOT_COST_BARE) {
@@ -148,11 +152,25 @@ pub fn run(paths: &Paths, only: Option<&str>, bytes: Option<u64>) -> Result<()> 
         });
     }
     if wanted(only, IPERF3) {
-        let title = "iperf3 between two Linux domains through the switch";
-        let r = part(&mut summary, IPERF3, title, || {
-            netfront_bench::run_iperf(paths, runs)
+        for setup in setups {
+            let title = format!(
+                "iperf3{} between two Linux domains through the switch, {}",
+                setup.flag(),
+                setup.describe()
+            );
+            let r = part(&mut summary, &setup.part(), &title, || {
+                netfront_bench::run_iperf(paths, runs, setup)
+            });
+            summary.iperf.push((setup, r.unwrap_or_default()));
+        }
+        let title = "the iperf3 windows' ticks as stacked bars";
+        let svg = paths.build_dir().join(netfront_bench::IPERF_SVG);
+        let bars = summary.iperf_bars();
+        part(&mut summary, "iperf3 picture", title, || {
+            netfront_bench::write_iperf_picture(&svg, &bars)?;
+            println!("iperf3 tick breakdowns drawn: {}", paths.show(&svg));
+            Ok(())
         });
-        summary.iperf = Some(r.unwrap_or_default());
     }
     if wanted(only, NETFRONT) {
         let title = "the netfront guest to and from the peer host (busybox dd | nc)";

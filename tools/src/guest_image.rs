@@ -115,7 +115,7 @@ pub struct GuestImage {
 
 /// Where the image files live.
 pub fn dir(paths: &Paths) -> PathBuf {
-    paths.root.join("build").join("guest")
+    paths.build_dir().join("guest")
 }
 
 /// Where `file` of the guest image is (once [`ensure`] has run).

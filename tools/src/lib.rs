@@ -4,9 +4,11 @@
 
 pub mod bench;
 pub mod boot_bench;
+pub mod breakdown;
 pub mod build;
 pub mod emulator;
 pub mod guest_image;
+pub mod guest_profile;
 pub mod hosttests;
 pub mod iso;
 pub mod net_bench;

@@ -1,5 +1,6 @@
 //! `xenolith-tools`: the host command line of xenolith (build, ISO, run, test, bench, setup).
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,18 +32,25 @@ commands:
                         host tests, then every scenario; last line `xenolith: N passed, M failed`
   bench [<name>]        run the benchmarks (all but boot-cost-bare, or the one named:
                         boot-cost, boot-cost-bare, p2m-resolver, iperf3, netfront, net-bare),
-                        then a summary table of the network figures
+                        then a summary table of the network figures; iperf3 boots twice (1 vCPU
+                        per domain and 1 stream; 2 vCPUs and -P 4), breaks each run's TSC ticks
+                        down and draws the median runs into build/bench/iperf-breakdown.svg
   bench netfront|net-bare [<bytes>]
                         netfront to the peer host, or the bare guest on Bochs' e1000 + slirp:
                         TCP throughput with <bytes> (suffix K, M, G) each way; default {net_bytes}
   guest-image           download Debian's kernel and busybox (once), make build/guest/{vmlinuz,
                         vmlinux,initramfs.cpio} and print them
+  profile <serial.log>  the guest functions a boot's profile_us= samples fell in
   list                  list the scenarios
 
 environment:
   XENOLITH_EMULATOR=bochs|qemu|auto   emulator (auto: QEMU only on Intel+KVM with nested VMX)
   XENOLITH_TIMEOUT=<seconds>          wall-clock limit per scenario (default 300)
   XENOLITH_BENCH_RUNS=<n>             runs per benchmark figure, the median shown (default 3)
+  XENOLITH_IPERF_STREAMS=1|4          iperf3: only the 1-stream or the -P 4 boot (default both)
+  XENOLITH_PROFILE_US=<n>             iperf3: sample guest RIPs every n µs (then `profile`)
+  XENOLITH_HV_ARGS=<words>            iperf3: extra hypervisor options (sched_ratelimit_us=...)
+  XENOLITH_BENCH_TAG=<tag>            iperf3: boot directories build/bench-iperf3*-<tag>
   XENOLITH_JOBS=<1|2>                 scenarios run at once (default 2)
   XENOLITH_KERNEL=<elf>               use this hypervisor ELF instead of building kernel
   XENOLITH_TEST_GUEST=<elf>           use this test guest ELF instead of building test-guest
@@ -126,6 +134,13 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                     "bench takes at most one benchmark name (and netfront or net-bare a size)"
                 ),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        "profile" => {
+            let [log] = rest else {
+                bail!("profile takes the serial log of a boot with profile_us=");
+            };
+            print!("{}", tools::guest_profile::report(Path::new(log))?);
             Ok(ExitCode::SUCCESS)
         }
         "guest-image" => {

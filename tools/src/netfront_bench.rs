@@ -5,7 +5,13 @@
 //!   `iperf3 -c 10.0.0.2 -t 10` (client -> server, `c2s`) and the same with `-R` (server ->
 //!   client, `s2c`), `runs` times each in one boot, and prints a `GUEST IPERF` line per run:
 //!   the receiver's bitrate, bytes and seconds as iperf3 reports them (its JSON
-//!   `sum_received`) and the TSC ticks around the iperf3 process.
+//!   `sum_received`, the sum of all streams) and the TSC ticks around the iperf3 process.
+//!   Two boots ([`IPERF_SETUPS`]): 1 vCPU per domain with one stream, and 2 vCPUs per domain
+//!   (so 2 netfront queues) with `iperf3 -P 4` (`xenolith.streams=4`);
+//!   `$XENOLITH_IPERF_STREAMS` ([`IPERF_STREAMS_ENV`]) set to `1` or `4` runs only that one.
+//!   Around each run the guest prints `XENOLITH TICKS <dir>-<streams>-<run>-begin|end`, and the
+//!   hypervisor its tick ledger ([`crate::breakdown`]): each run's window is broken down into
+//!   guest, VM-exit, hypercall and backend ticks that must add up to the window.
 //! * **netfront**: the `netfront` scenario's transfers (busybox `dd | nc` to the peer host's
 //!   discard port, `nc | dd` from its source port), [`NETFRONT_BYTES`] each way, `runs` times in
 //!   one boot: the guest's own Mbit/s and TSC ticks, and from the hypervisor's
@@ -24,6 +30,7 @@ use ::tests::{DomainSpec, Scenario};
 use anyhow::{bail, Result};
 
 use crate::boot_bench;
+use crate::breakdown::{self, Ticks};
 use crate::emulator::Emulator;
 use crate::net_bench::{field, print_runs, NetRun, BOCHS_IPS};
 use crate::paths::Paths;
@@ -41,6 +48,11 @@ pub const NETFRONT_BYTES: u64 = 16 << 20;
 pub const IPERF_SECONDS: u32 = 10;
 /// Memory of each iperf3 domain, MiB.
 const IPERF_MEMORY_MIB: u32 = 256;
+/// Environment variable: run only the iperf3 boot with this many streams (`1` or `4`; unset
+/// or empty: both, see [`IPERF_SETUPS`]).
+pub const IPERF_STREAMS_ENV: &str = "XENOLITH_IPERF_STREAMS";
+/// The picture of the iperf3 breakdowns, under the build directory.
+pub const IPERF_SVG: &str = "bench/iperf-breakdown.svg";
 /// The hypervisor's line when domain 1 starts.
 const LAUNCH_MARK: &str = "domain 1: launched";
 /// The key of the iperf3 client's result lines.
@@ -111,12 +123,12 @@ pub fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// `count` per MiB of `bytes`.
-fn per_mib(count: u64, bytes: u64) -> Option<f64> {
+pub(crate) fn per_mib(count: u64, bytes: u64) -> Option<f64> {
     (bytes > 0).then(|| count as f64 * (1u64 << 20) as f64 / bytes as f64)
 }
 
 /// TSC ticks per byte.
-fn per_byte(tsc: u64, bytes: u64) -> Option<f64> {
+pub(crate) fn per_byte(tsc: u64, bytes: u64) -> Option<f64> {
     (bytes > 0).then(|| tsc as f64 / bytes as f64)
 }
 
@@ -139,13 +151,86 @@ impl IperfDir {
     }
 }
 
+/// One iperf3 boot's set-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IperfSetup {
+    /// vCPUs of each domain (as many netfront queues).
+    pub vcpus: u32,
+    /// Parallel streams (`iperf3 -P`, the guest's `xenolith.streams=`).
+    pub streams: u32,
+}
+
+/// The iperf3 boots of a plain `bench`, in order: 1 vCPU per domain and one stream, then 2
+/// vCPUs per domain and 4 streams.
+pub const IPERF_SETUPS: [IperfSetup; 2] = [
+    IperfSetup {
+        vcpus: 1,
+        streams: 1,
+    },
+    IperfSetup {
+        vcpus: 2,
+        streams: 4,
+    },
+];
+
+impl IperfSetup {
+    /// What follows `iperf3 <dir>` in its figures' names: nothing for one stream, ` -P <n>`.
+    pub fn flag(self) -> String {
+        match self.streams {
+            1 => String::new(),
+            n => format!(" -P {n}"),
+        }
+    }
+
+    /// Its part of the benchmark: `iperf3`, `iperf3 -P 4`.
+    pub fn part(self) -> String {
+        format!("{}{}", crate::bench::IPERF3, self.flag())
+    }
+
+    /// How many vCPUs and streams, for headings.
+    pub fn describe(self) -> String {
+        let s = |n: u32| if n == 1 { "" } else { "s" };
+        format!(
+            "{} vCPU{} per domain, {} stream{}",
+            self.vcpus,
+            s(self.vcpus),
+            self.streams,
+            s(self.streams)
+        )
+    }
+}
+
+/// The iperf3 boots to run, from `$XENOLITH_IPERF_STREAMS` (`env`): all of [`IPERF_SETUPS`],
+/// or the one with that many streams.
+pub fn iperf_setups_from(env: Option<&str>) -> Result<Vec<IperfSetup>> {
+    match env.map(str::trim) {
+        None | Some("") => Ok(IPERF_SETUPS.to_vec()),
+        Some(s) => match IPERF_SETUPS.iter().find(|x| s.parse() == Ok(x.streams)) {
+            Some(x) => Ok(vec![*x]),
+            None => bail!("{IPERF_STREAMS_ENV}={s:?}: want 1 or 4 (streams), or nothing for both"),
+        },
+    }
+}
+
+/// The iperf3 boots to run, from the environment.
+pub fn iperf_setups() -> Result<Vec<IperfSetup>> {
+    iperf_setups_from(std::env::var(IPERF_STREAMS_ENV).ok().as_deref())
+}
+
+/// The label of the guest's `XENOLITH TICKS` marker at `edge` (`begin`, `end`) of a run.
+pub fn ticks_label(dir: IperfDir, streams: u32, run: u32, edge: &str) -> String {
+    format!("{}-{streams}-{run}-{edge}", dir.name())
+}
+
 /// One iperf3 run, from its `GUEST IPERF` line.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IperfRun {
     /// Its direction.
     pub dir: IperfDir,
     /// Its number, from 1.
     pub run: u32,
+    /// Its parallel streams (`streams=`, 1 when the line has none).
+    pub streams: u32,
     /// The receiver's bitrate as iperf3 reports it, Mbit/s.
     pub mbit: f64,
     /// The bytes the receiver got.
@@ -156,6 +241,8 @@ pub struct IperfRun {
     pub tsc: u64,
     /// Attempts it took.
     pub tries: Option<u32>,
+    /// The hypervisor's tick ledger over the run (its markers' snapshots' difference).
+    pub window: Option<Ticks>,
 }
 
 impl IperfRun {
@@ -163,10 +250,24 @@ impl IperfRun {
     pub fn tsc_per_byte(&self) -> Option<f64> {
         per_byte(self.tsc, self.bytes)
     }
+
+    /// Its tick breakdown ([`Ticks::render`]), or why there is none; each line after `indent`.
+    pub fn describe_window(&self, indent: &str) -> String {
+        match &self.window {
+            Some(w) => w.render(self.bytes, indent),
+            None => format!(
+                "{indent}no tick breakdown: no `ticks {}:` and `ticks {}:` lines in order\n",
+                ticks_label(self.dir, self.streams, self.run, "begin"),
+                ticks_label(self.dir, self.streams, self.run, "end"),
+            ),
+        }
+    }
 }
 
-/// The iperf3 client's result lines, in order.
+/// The iperf3 client's result lines, in order, each with the window between its markers'
+/// `ticks` lines.
 pub fn parse_iperf(log: &str) -> Vec<IperfRun> {
+    let snapshots = breakdown::parse_log(log);
     log.lines()
         .filter_map(|l| {
             let line = &l[l.find(IPERF_MARK)?..];
@@ -175,42 +276,88 @@ pub fn parse_iperf(log: &str) -> Vec<IperfRun> {
                 "s2c" => IperfDir::S2c,
                 _ => return None,
             };
+            let run = field(line, "run")?;
+            let streams = field(line, "streams").unwrap_or(1);
+            let at = |edge| snapshots.get(&ticks_label(dir, streams, run, edge));
             Some(IperfRun {
                 dir,
-                run: field(line, "run")?,
+                run,
+                streams,
                 mbit: field(line, "mbit")?,
                 bytes: field(line, "bytes")?,
                 secs: field(line, "secs"),
                 tsc: field(line, "tsc")?,
                 tries: field(line, "tries"),
+                window: at("end").zip(at("begin")).and_then(|(e, b)| e.since(b)),
             })
         })
         .collect()
 }
 
-/// The iperf3 boot: server and client domains (one vCPU each), the client running `runs` times
-/// each way.
-pub fn iperf_scenario(runs: u32) -> Scenario {
+/// The iperf3 boot of `setup`: server and client domains, the client running `runs` times each
+/// way.
+pub fn iperf_scenario(runs: u32, setup: IperfSetup) -> Scenario {
+    let profile_us = std::env::var(crate::guest_profile::PROFILE_ENV).ok();
+    let profiling = profile_us.as_deref().is_some_and(|v| !v.is_empty());
     let domain = |name: &str, mode: &str, ip: &str, extra: &str| {
+        let nokaslr = if profiling { " nokaslr" } else { "" };
         DomainSpec::linux(
             name,
             IPERF_MEMORY_MIB,
-            1,
+            setup.vcpus,
             false,
-            &format!("xenolith.test={mode} xenolith.ip={ip}{extra}"),
+            &format!("xenolith.test={mode} xenolith.ip={ip}{extra}{nokaslr}"),
         )
     };
-    Scenario::new("bench-iperf3")
+    let (name, streams) = match setup.streams {
+        1 => ("bench-iperf3".to_string(), String::new()),
+        n => (
+            format!("bench-iperf3-p{n}"),
+            format!(" xenolith.streams={n}"),
+        ),
+    };
+    let mut scenario = Scenario::new(name)
         .domain(domain("iperf-server", "iperf-server", "10.0.0.2", ""))
         .domain(domain(
             "iperf-client",
             "iperf-client",
             "10.0.0.3",
-            &format!(" xenolith.repeat={runs} xenolith.seconds={IPERF_SECONDS}"),
+            &format!(
+                " xenolith.repeat={runs} xenolith.seconds={IPERF_SECONDS}{streams}{}",
+                if profiling {
+                    " xenolith.kallsyms=1"
+                } else {
+                    ""
+                }
+            ),
         ))
-        // Boot (2-5 min wall) and a generous 2 min per iperf3 run.
-        .timeout(Duration::from_secs(900 + 240 * u64::from(runs)))
+        // Boot (2-5 min wall, more with more vCPUs) and a generous 2 min per iperf3 run.
+        .timeout(Duration::from_secs(
+            900 + 300 * u64::from(setup.vcpus - 1) + 240 * u64::from(runs),
+        ));
+    // Experiments: extra hypervisor options, and a tag that gives the boot a directory of its
+    // own (so that two can run at once).
+    if let Ok(args) = std::env::var(HV_ARGS_ENV) {
+        for word in args.split_whitespace() {
+            scenario = scenario.hv_arg(word);
+        }
+    }
+    if let (true, Some(us)) = (profiling, &profile_us) {
+        scenario = scenario.hv_arg(format!("profile_us={us}"));
+    }
+    if let Ok(tag) = std::env::var(BENCH_TAG_ENV) {
+        if !tag.is_empty() {
+            scenario.name = format!("{}-{tag}", scenario.name);
+        }
+    }
+    scenario
 }
+
+/// Environment variable: extra hypervisor command-line words for the iperf3 boots (e.g.
+/// `sched_ratelimit_us=0`).
+pub const HV_ARGS_ENV: &str = "XENOLITH_HV_ARGS";
+/// Environment variable: a suffix for the iperf3 boots' names and directories.
+pub const BENCH_TAG_ENV: &str = "XENOLITH_BENCH_TAG";
 
 /// Wall seconds of the parts of a boot.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -271,17 +418,20 @@ fn no_result(paths: &Paths, name: &str, outcome: &runner::Outcome, what: &str) -
     )
 }
 
-/// `bench iperf3`: boots the pair, prints each run, returns the runs.
-pub fn run_iperf(paths: &Paths, runs: u32) -> Result<Vec<IperfRun>> {
+/// `bench iperf3`, one boot: boots the pair as `setup` says, prints each run with its tick
+/// breakdown, returns the runs.
+pub fn run_iperf(paths: &Paths, runs: u32, setup: IperfSetup) -> Result<Vec<IperfRun>> {
     let emulator = boot_bench::prepare(paths)?;
-    let scenario = iperf_scenario(runs);
+    let scenario = iperf_scenario(runs, setup);
     let (outcome, walls) = boot(paths, &scenario, emulator, "(d2) GUEST ping", IPERF_DONE)?;
     let found = parse_iperf(&outcome.log);
     let count = |dir| found.iter().filter(|r| r.dir == dir).count();
     println!(
-        "iperf3 {IPERF_SECONDS} s between two Linux domains (1 vCPU each) through the switch on \
+        "iperf3{} {IPERF_SECONDS} s between two Linux domains ({}) through the switch on \
          {emulator}, {} c2s and {} s2c of {runs} runs each in one boot; receiver figures as \
-         iperf3 reports them:",
+         iperf3 reports them (all streams), then the hypervisor's ticks over each run:",
+        setup.flag(),
+        setup.describe(),
         count(IperfDir::C2s),
         count(IperfDir::S2c),
     );
@@ -300,6 +450,7 @@ pub fn run_iperf(paths: &Paths, runs: u32) -> Result<Vec<IperfRun>> {
             show(r.tsc_per_byte(), 1),
             r.tries.map_or("-".into(), |t| t.to_string()),
         );
+        print!("{}", r.describe_window("    "));
     }
     for l in outcome.log.lines().filter(|l| l.contains(IPERF_FAIL)) {
         println!("  {}", l.trim_end());
@@ -501,12 +652,12 @@ pub fn run_netfront(paths: &Paths, runs: u32, bytes: u64) -> Result<Vec<Netfront
 }
 
 /// `v` with `decimals` decimals, or `-`.
-fn show(v: Option<f64>, decimals: usize) -> String {
+pub(crate) fn show(v: Option<f64>, decimals: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
 /// A figure with 3 significant digits or so (none lost left of the point).
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let a = v.abs();
     let decimals = if a >= 100.0 {
         0
@@ -615,8 +766,8 @@ pub struct Summary {
     pub runs: u32,
     /// Every part run, in order.
     pub parts: Vec<Part>,
-    /// The iperf3 runs, if that part ran (empty when it failed).
-    pub iperf: Option<Vec<IperfRun>>,
+    /// The iperf3 boots that ran, each with its runs (none when it failed).
+    pub iperf: Vec<(IperfSetup, Vec<IperfRun>)>,
     /// The netfront runs, if that part ran.
     pub netfront: Option<Vec<NetfrontRun>>,
     /// The bare e1000 runs, if that part ran.
@@ -658,7 +809,47 @@ fn bare_rows(dir: &str, d: &[crate::net_bench::Direction], runs: u32) -> Vec<Row
     ]
 }
 
+/// The runs of `runs` that went `dir`.
+fn of_dir(runs: &[IperfRun], dir: IperfDir) -> Vec<&IperfRun> {
+    runs.iter().filter(|r| r.dir == dir).collect()
+}
+
+/// The run whose Mbit/s is nearest the median of `runs` (the first of two as near).
+fn median_run<'a>(runs: &[&'a IperfRun]) -> Option<&'a IperfRun> {
+    let m = median(&runs.iter().map(|r| r.mbit).collect::<Vec<_>>())?;
+    runs.iter()
+        .copied()
+        .min_by(|a, b| (a.mbit - m).abs().total_cmp(&(b.mbit - m).abs()))
+}
+
 impl Summary {
+    /// The median run of each iperf3 boot and direction, in order.
+    pub fn iperf_medians(&self) -> Vec<(IperfSetup, &IperfRun)> {
+        let mut out = Vec::new();
+        for (setup, runs) in &self.iperf {
+            for dir in [IperfDir::C2s, IperfDir::S2c] {
+                out.extend(median_run(&of_dir(runs, dir)).map(|r| (*setup, r)));
+            }
+        }
+        out
+    }
+
+    /// The bars of the iperf3 picture: each median run's window, labelled with its direction,
+    /// streams and Mbit/s (`c2s -P 4: 30.0 Mbit/s`).
+    pub fn iperf_bars(&self) -> Vec<(String, Ticks)> {
+        self.iperf_medians()
+            .into_iter()
+            .filter_map(|(setup, r)| {
+                let streams = match setup.streams {
+                    1 => " 1 stream".to_string(),
+                    _ => setup.flag(),
+                };
+                let label = format!("{}{streams}: {} Mbit/s", r.dir.name(), num(r.mbit));
+                Some((label, r.window.clone()?))
+            })
+            .collect()
+    }
+
     /// An empty summary for `runs` runs per figure.
     pub fn new(runs: u32) -> Self {
         Summary {
@@ -679,24 +870,33 @@ impl Summary {
     pub fn rows(&self) -> Vec<Row> {
         let n = self.runs;
         let mut rows = Vec::new();
-        if let Some(runs) = &self.iperf {
+        for (setup, runs) in &self.iperf {
             for (dir, what, reference) in [
                 (IperfDir::C2s, "d2->d1 client->server", XEN_IPERF_C2S),
                 (IperfDir::S2c, "d1->d2 server->client -R", XEN_IPERF_S2C),
             ] {
-                let of: Vec<&IperfRun> = runs.iter().filter(|r| r.dir == dir).collect();
-                let name = format!("iperf3 {} ({what})", dir.name());
+                let of = of_dir(runs, dir);
+                let short = format!("iperf3 {}{}", dir.name(), setup.flag());
+                let vcpus = match setup.vcpus {
+                    1 => String::new(),
+                    v => format!("{v} vCPUs, "),
+                };
                 rows.push(
                     Row::runs(
-                        format!("{name}: Mbit/s"),
+                        format!("{short} ({vcpus}{what}): Mbit/s"),
                         of.iter().map(|r| Some(r.mbit)),
                         n,
                     )
                     .against(reference),
                 );
                 rows.push(Row::runs(
-                    format!("iperf3 {}: TSC ticks/byte", dir.name()),
+                    format!("{short}: TSC ticks/byte"),
                     of.iter().map(|r| r.tsc_per_byte()),
+                    n,
+                ));
+                rows.push(Row::runs(
+                    format!("{short}: tick breakdown sum-window, % of window"),
+                    of.iter().map(|r| r.window.as_ref()?.discrepancy()),
                     n,
                 ));
             }
@@ -812,8 +1012,30 @@ impl Summary {
                 missing.join("; ")
             ));
         }
+        for (setup, r) in self.iperf_medians() {
+            out.push_str(&format!(
+                "iperf3 {}{} tick breakdown, median run {} ({} Mbit/s):\n{}",
+                r.dir.name(),
+                setup.flag(),
+                r.run,
+                num(r.mbit),
+                r.describe_window("  ")
+            ));
+        }
         out
     }
+}
+
+/// Draws `bars` ([`Summary::iperf_bars`]) into the SVG file `path` ([`breakdown::write_svg`]).
+pub fn write_iperf_picture(path: &std::path::Path, bars: &[(String, Ticks)]) -> Result<()> {
+    if bars.is_empty() {
+        bail!("no iperf3 run with a tick breakdown to draw");
+    }
+    let title = format!(
+        "iperf3 {IPERF_SECONDS} s between two domains: where each window's TSC ticks went \
+         (median runs)"
+    );
+    breakdown::write_svg(path, &title, bars)
 }
 
 /// The host: CPU model and count from `/proc/cpuinfo`, and the emulator.
@@ -875,7 +1097,17 @@ mod tests {
         assert_eq!(median(&[f64::NAN, 7.0]), Some(7.0));
     }
 
+    // The c2s run took two tries: the second pair of snapshots is its window.
     const IPERF_LOG: &str = "(d2) GUEST ping 10.0.0.2: 3 packets transmitted\r\n\
+        (d2) XENOLITH TICKS c2s-1-1-begin\r\n\
+        ticks c2s-1-1-begin: tsc=1000 d1.busy=1000\r\n\
+        (d2) XENOLITH TICKS c2s-1-1-end\r\n\
+        ticks c2s-1-1-end: tsc=2000 d1.busy=2000\r\n\
+        (d2) XENOLITH TICKS c2s-1-1-begin\r\n\
+        ticks c2s-1-1-begin: tsc=5000 d1.busy=4000 d1.exit.io=1000 n.d1.exits=10\r\n\
+        (d2) XENOLITH TICKS c2s-1-1-end\r\n\
+        ticks c2s-1-1-end: tsc=515005000 d1.busy=300004000 d1.halted=100000000 \
+        d1.exit.io=50001000 hv.netback_rx=65000000 n.d1.exits=14730\r\n\
         (d2) GUEST IPERF dir=c2s run=1 mbit=12.345 bytes=15432704 secs=10.004 tsc=515000000 tries=2\r\n\
         (d1) GUEST eth0 up\r\n\
         (d2) GUEST IPERF dir=s2c run=1 mbit=20.000 bytes=25000000 secs=10.000 tsc=500000000 tries=1\r\n\
@@ -891,20 +1123,66 @@ mod tests {
             IperfRun {
                 dir: IperfDir::C2s,
                 run: 1,
+                streams: 1,
                 mbit: 12.345,
                 bytes: 15432704,
                 secs: Some(10.004),
                 tsc: 515_000_000,
                 tries: Some(2),
+                window: runs[0].window.clone(),
             }
         );
+        let w = runs[0].window.as_ref().unwrap();
+        assert_eq!(w.tsc, 515_000_000);
+        assert_eq!(w.get("d1.busy"), 300_000_000);
+        assert_eq!(w.get("n.d1.exits"), 14720);
+        assert!(w.adds_up());
+        assert!(runs[0]
+            .describe_window("  ")
+            .contains("  breakdown adds up: sum=515000000 window=515000000 (0.000%)\n"));
         assert_eq!(runs[1].dir, IperfDir::S2c);
         assert_eq!(runs[1].tsc_per_byte(), Some(20.0));
+        assert_eq!(runs[1].window, None);
+        assert_eq!(
+            runs[1].describe_window("  "),
+            "  no tick breakdown: no `ticks s2c-1-1-begin:` and `ticks s2c-1-1-end:` lines in \
+             order\n"
+        );
+        let p4 = parse_iperf(IPERF_P4_LOG);
+        assert_eq!((p4[0].streams, p4[0].mbit), (4, 30.0));
+        assert_eq!(p4[0].window.as_ref().unwrap().tsc, 500);
     }
 
+    const IPERF_P4_LOG: &str = "\
+        ticks c2s-4-1-begin: tsc=1000 d1.busy=500\r\n\
+        ticks c2s-1-1-end: tsc=1400 d1.busy=800\r\n\
+        ticks c2s-4-1-end: tsc=1500 d1.busy=900 d2.busy=100\r\n\
+        (d2) GUEST IPERF dir=c2s run=1 streams=4 mbit=30.0 bytes=1000 secs=10 tsc=500 tries=1\r\n\
+        (d2) GUEST IPERF dir=s2c run=1 streams=4 mbit=40.0 bytes=1000 secs=10 tsc=500 tries=1\r\n";
+
     #[test]
-    fn iperf_domains() {
-        let s = iperf_scenario(4);
+    fn iperf_setups_and_domains() {
+        assert_eq!(iperf_setups_from(None).unwrap(), IPERF_SETUPS);
+        assert_eq!(iperf_setups_from(Some(" ")).unwrap(), IPERF_SETUPS);
+        assert_eq!(iperf_setups_from(Some("1")).unwrap(), [IPERF_SETUPS[0]]);
+        assert_eq!(iperf_setups_from(Some("4")).unwrap(), [IPERF_SETUPS[1]]);
+        for bad in ["2", "x", "0"] {
+            assert!(iperf_setups_from(Some(bad)).is_err(), "{bad}");
+        }
+        let [one, four] = IPERF_SETUPS;
+        assert_eq!(
+            (one.flag(), one.part()),
+            (String::new(), "iperf3".to_string())
+        );
+        assert_eq!(
+            (four.flag(), four.part()),
+            (" -P 4".into(), "iperf3 -P 4".into())
+        );
+        assert_eq!(four.describe(), "2 vCPUs per domain, 4 streams");
+        assert_eq!(one.describe(), "1 vCPU per domain, 1 stream");
+
+        let s = iperf_scenario(4, one);
+        assert_eq!(s.name, "bench-iperf3");
         assert_eq!(s.domains.len(), 2);
         assert!(s.domains[0]
             .config
@@ -912,6 +1190,13 @@ mod tests {
         assert!(s.domains[1].config.contains(
             "xenolith.test=iperf-client xenolith.ip=10.0.0.3 xenolith.repeat=4 xenolith.seconds=10\""
         ));
+        let s = iperf_scenario(3, four);
+        assert_eq!(s.name, "bench-iperf3-p4");
+        assert!(s.domains.iter().all(|d| d.config.contains("\nvcpus = 2\n")));
+        assert!(s.domains[1]
+            .config
+            .contains("xenolith.repeat=3 xenolith.seconds=10 xenolith.streams=4\""));
+        assert!(!s.domains[0].config.contains("streams"));
         let root = Paths::discover().unwrap().root;
         for mode in ["iperf-server", "iperf-client"] {
             assert!(
@@ -995,6 +1280,21 @@ mod tests {
     }
 
     #[test]
+    fn median_runs() {
+        let run = |run, mbit| IperfRun {
+            run,
+            mbit,
+            ..parse_iperf(IPERF_LOG)[0].clone()
+        };
+        let runs = [run(1, 10.0), run(2, 30.0), run(3, 20.0), run(4, 50.0)];
+        let all: Vec<&IperfRun> = runs.iter().collect();
+        assert_eq!(median_run(&all[..3]).unwrap().run, 3);
+        // Median 25: runs 2 and 3 are as near; the first.
+        assert_eq!(median_run(&all).unwrap().run, 2);
+        assert_eq!(median_run(&[]), None);
+    }
+
+    #[test]
     fn summary_table() {
         let mut s = Summary::new(2);
         s.part("boot-cost", None);
@@ -1005,9 +1305,12 @@ mod tests {
         iperf.push(IperfRun {
             run: 2,
             mbit: 14.0,
-            ..iperf[0]
+            ..iperf[0].clone()
         });
-        s.iperf = Some(iperf);
+        s.iperf = vec![
+            (IPERF_SETUPS[0], iperf),
+            (IPERF_SETUPS[1], parse_iperf(IPERF_P4_LOG)),
+        ];
         let nf = parse_netfront(NETFRONT_LOG)[0];
         s.netfront = Some(vec![nf, nf]);
         s.bare = Some(vec![bare_run(8 << 20, 4 << 20), bare_run(8 << 20, 4 << 20)]);
@@ -1019,6 +1322,22 @@ mod tests {
         let s2c = row("iperf3 s2c (");
         assert!(!s2c.complete());
         assert_eq!(s2c.runs_text(), "20.0 (1 of 2 runs)");
+        assert_eq!(row("iperf3 c2s: TSC ticks/byte").values.len(), 2);
+        assert_eq!(
+            row("iperf3 c2s: tick breakdown sum-window, % of window").values,
+            [0.0, 0.0]
+        );
+        let p4 = row("iperf3 c2s -P 4 (2 vCPUs, d2->d1 client->server): Mbit/s");
+        assert_eq!(
+            (p4.values.as_slice(), p4.reference),
+            ([30.0].as_slice(), Some(XEN_IPERF_C2S))
+        );
+        assert_eq!(row("iperf3 s2c -P 4: TSC ticks/byte").values, [0.5]);
+        assert!(row("iperf3 s2c -P 4: tick breakdown").values.is_empty());
+        let bars: Vec<String> = s.iperf_bars().into_iter().map(|b| b.0).collect();
+        assert_eq!(bars, ["c2s 1 stream: 12.3 Mbit/s", "c2s -P 4: 30.0 Mbit/s"]);
+        let nowhere = std::path::Path::new("/nonexistent/never.svg");
+        assert!(write_iperf_picture(nowhere, &[]).is_err());
         // e1000 tx: 8 ticks/byte against netfront's 2: netfront moves 4 times as fast.
         assert_eq!(row("tx: throughput").median(), Some(4.0));
         assert_eq!(row("rx: throughput").median(), Some(1.0));
@@ -1026,15 +1345,23 @@ mod tests {
         assert!(!s.ok());
         let text = s.render("2026-11-25 10:00:00 UTC", "AMD EPYC, 2 CPUs");
         assert!(text.starts_with("== bench summary ==\ndate: 2026-11-25 10:00:00 UTC\n"));
-        let c2s_line = text
-            .lines()
-            .find(|l| l.starts_with("iperf3 c2s ("))
-            .unwrap();
+        let line = |start: &str| text.lines().find(|l| l.starts_with(start)).unwrap();
+        let c2s_line = line("iperf3 c2s (");
         assert!(c2s_line.contains("13.2"), "{c2s_line}");
         assert!(c2s_line.contains("12.3 14.0"), "{c2s_line}");
         assert!(c2s_line.contains(" 77 (Xen domU->dom0)"), "{c2s_line}");
         assert!(c2s_line.ends_with("0.17"), "{c2s_line}");
-        assert!(text.contains("missing figures (2): iperf3 s2c ("), "{text}");
+        assert!(text.contains("missing figures (9): iperf3 s2c ("), "{text}");
+        let p4_line = line("iperf3 s2c -P 4 (");
+        assert!(p4_line.contains(" 120 (Xen dom0->domU) "), "{p4_line}");
+        assert!(p4_line.ends_with(" 0.33"), "{p4_line}");
+        assert!(text.contains(
+            "iperf3 c2s tick breakdown, median run 1 (12.3 Mbit/s):\n  window 515000000 TSC ticks"
+        ));
+        assert!(text.contains(
+            "iperf3 s2c tick breakdown, median run 1 (20.0 Mbit/s):\n  no tick breakdown"
+        ));
+        assert!(text.contains("iperf3 c2s -P 4 tick breakdown, median run 1 (30.0 Mbit/s):\n"));
         assert!(text.contains("parts: boot-cost ok; iperf3 ok; netfront ok; net-bare ok"));
 
         // A failed part: its figures are "-" and the summary fails.

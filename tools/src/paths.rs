@@ -68,9 +68,14 @@ impl Paths {
         override_or(TEST_GUEST_OVERRIDE_ENV, || self.bare_binary("test-guest"))
     }
 
+    /// `build/`: every build output but cargo's.
+    pub fn build_dir(&self) -> PathBuf {
+        self.root.join("build")
+    }
+
     /// `build/<scenario>/`: the scenario's ISO tree, ISO, emulator config and logs.
     pub fn scenario_dir(&self, scenario: &str) -> PathBuf {
-        self.root.join("build").join(scenario)
+        self.build_dir().join(scenario)
     }
 
     /// `path` relative to the root when it is inside it (for messages).

@@ -11,7 +11,7 @@ use hypercalls::evtchn::PortState;
 use hypercalls::guest_mem::{read_gpa, write_gpa};
 pub use hypercalls::testhost::{test_domain, RAM_MFN_BASE};
 use hypercalls::{dispatch, Domain, Host};
-use netback::{backend_features, Frame, Gso, GsoKind, Vif, VifConfig, VifError};
+use netback::{backend_features, Checksum, Frame, Gso, GsoKind, Vif, VifConfig, VifError};
 use xenstore::toolstack::{self, VifSpec};
 use xenstore::Xenstore;
 
@@ -78,6 +78,9 @@ pub struct FrontOpts {
     pub split: bool,
     pub sg: bool,
     pub gso: bool,
+    /// Partial checksums on RX: `feature-ipv6-csum-offload=1` (netfront
+    /// writes it) when set, `feature-no-csum-offload=1` when not.
+    pub csum: bool,
     /// Write `multi-queue-num-queues` even for one queue (netfront does when
     /// the backend offers multi-queue).
     pub write_num_queues: bool,
@@ -90,6 +93,7 @@ impl Default for FrontOpts {
             split: false,
             sg: true,
             gso: true,
+            csum: true,
             write_num_queues: true,
         }
     }
@@ -366,6 +370,11 @@ impl World {
         keys.push((format!("{fe}/feature-sg"), b(o.sg)));
         keys.push((format!("{fe}/feature-gso-tcpv4"), b(o.gso)));
         keys.push((format!("{fe}/feature-gso-tcpv6"), b(o.gso)));
+        if o.csum {
+            keys.push((format!("{fe}/feature-ipv6-csum-offload"), "1".into()));
+        } else {
+            keys.push((format!("{fe}/feature-no-csum-offload"), "1".into()));
+        }
         for (k, v) in keys {
             self.xs.write(&k, v.as_bytes()).unwrap();
         }
@@ -757,6 +766,29 @@ pub fn arp() -> Vec<u8> {
 pub fn checksummed(mut frame: Vec<u8>) -> Vec<u8> {
     assert!(netback::csum::complete(&mut frame));
     frame
+}
+
+/// `frame` as netfront sends it with `csum_blank`: the pseudo-header sum in
+/// the TCP/UDP checksum field.
+pub fn partial(mut frame: Vec<u8>) -> Vec<u8> {
+    assert!(netback::csum::set_partial(&mut frame));
+    frame
+}
+
+/// A frame of no pool with checksum state `csum`.
+pub fn with_csum(data: Vec<u8>, csum: Checksum) -> Frame {
+    Frame {
+        csum,
+        ..Frame::new(data)
+    }
+}
+
+/// A GSO frame of no pool.
+pub fn gso_frame(data: Vec<u8>, gso: Gso, csum: Checksum) -> Frame {
+    Frame {
+        gso: Some(gso),
+        ..with_csum(data, csum)
+    }
 }
 
 /// Deterministic payload bytes.

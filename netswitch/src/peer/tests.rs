@@ -2,6 +2,7 @@
 //! "client", standing in for a guest) on another port.
 
 use super::*;
+use crate::pool::PoolConfig;
 use crate::switch::PortConfig;
 
 use smoltcp::socket::icmp;
@@ -25,7 +26,7 @@ impl Client {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = max_frame_len;
-        let mut device = QueueDevice::new(caps, 1024);
+        let mut device = QueueDevice::new(caps, 1024, None);
         let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(CLIENT_MAC)));
         cfg.random_seed = 42;
         let mut iface = Interface::new(cfg, &mut device, instant(now));
@@ -95,7 +96,8 @@ impl Net {
         let c = &mut self.client;
         c.iface.poll(ts, &mut c.device, &mut c.sockets);
         while let Some(f) = c.device.tx.pop_front() {
-            self.switch.input_vec(self.client_port, f, self.now);
+            self.switch
+                .input_vec(self.client_port, f.into_vec(), self.now);
         }
         self.peer
             .exchange(&mut self.switch, self.peer_port, self.now);
@@ -104,11 +106,12 @@ impl Net {
             if let Some(mss) = self.raise_mss_to {
                 raise_mss(&mut f, mss);
             }
-            c.device.rx.push_back(f);
+            c.device.rx.push_back(Buf::from_vec(f));
         }
         c.iface.poll(ts, &mut c.device, &mut c.sockets);
         while let Some(f) = c.device.tx.pop_front() {
-            self.switch.input_vec(self.client_port, f, self.now);
+            self.switch
+                .input_vec(self.client_port, f.into_vec(), self.now);
         }
         self.now += 1;
     }
@@ -443,14 +446,10 @@ fn raw_ping(good_checksum: bool) -> Vec<u8> {
 }
 
 fn replies_to(verify: bool, good_checksum: bool) -> bool {
-    let mut peer = Peer::new(
-        PeerConfig {
-            verify_rx_checksums: verify,
-            ..PeerConfig::default()
-        },
-        0,
-    )
-    .unwrap();
+    let mut peer = peer_at_0(PeerConfig {
+        verify_rx_checksums: verify,
+        ..PeerConfig::default()
+    });
     assert!(peer.push_frame(raw_ping(good_checksum)));
     let mut replied = false;
     for now in 0..3 {
@@ -573,16 +572,17 @@ fn bad_configs_are_refused() {
 
 const BROADCAST: MacAddr = crate::switch::BROADCAST_MAC;
 
+/// A peer at time 0.
+fn peer_at_0(config: PeerConfig) -> Peer {
+    Peer::new(config, 0).unwrap()
+}
+
 #[test]
 fn full_receive_queue_drops() {
-    let mut peer = Peer::new(
-        PeerConfig {
-            rx_queue_frames: 2,
-            ..PeerConfig::default()
-        },
-        0,
-    )
-    .unwrap();
+    let mut peer = peer_at_0(PeerConfig {
+        rx_queue_frames: 2,
+        ..PeerConfig::default()
+    });
     assert!(peer.push_frame(raw_ping(true)));
     assert!(peer.push_frame(raw_ping(true)));
     assert!(!peer.can_take_frame());
@@ -594,4 +594,97 @@ fn full_receive_queue_drops() {
     assert!(peer.poll(5));
     // One ARP request for the client, the pings wait for its answer.
     assert_eq!(peer.pending_frames(), 1);
+}
+
+/// An ARP request from the client for the peer's address.
+fn arp_request() -> Vec<u8> {
+    let req = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: EthernetAddress(CLIENT_MAC),
+        source_protocol_addr: CLIENT_IP,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: DEFAULT_PEER_IPV4,
+    };
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress(CLIENT_MAC),
+        dst_addr: EthernetAddress(crate::BROADCAST_MAC),
+        ethertype: EthernetProtocol::Arp,
+    };
+    let mut frame = vec![0u8; eth.buffer_len() + req.buffer_len()];
+    let mut ef = EthernetFrame::new_unchecked(&mut frame[..]);
+    eth.emit(&mut ef);
+    req.emit(&mut ArpPacket::new_unchecked(ef.payload_mut()));
+    frame
+}
+
+fn is_arp_reply(f: &[u8]) -> bool {
+    let ef = EthernetFrame::new_checked(f).unwrap();
+    ef.ethertype() == EthernetProtocol::Arp
+        && matches!(
+            ArpRepr::parse(&ArpPacket::new_checked(ef.payload()).unwrap()),
+            Ok(ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Reply,
+                ..
+            })
+        )
+}
+
+#[test]
+fn exchange_with_prepares_packets_and_tags_the_peers_frames() {
+    let mut switch = Switch::default();
+    let peer_port = switch.add_port(PortConfig::large());
+    let client_port = switch.add_port(PortConfig::large());
+    let mut peer = peer_at_0(PeerConfig::default());
+    let pool = Pool::new(PoolConfig {
+        small: 4,
+        small_len: 2048,
+        large: 0,
+        large_len: 0,
+    });
+    let req = pool.take_copy(&arp_request()).unwrap();
+    switch.input_packet(client_port, Packet::new(req, 7), 0);
+    assert_eq!(pool.stats().small_free, 3);
+    // `prepare` sees the packet with its tag and makes two frames of it.
+    let mut tags = Vec::new();
+    peer.exchange_with(&mut switch, peer_port, 0, 42, |p| {
+        tags.push(p.tag);
+        let copy = p.data.try_clone().unwrap();
+        [p.data, copy]
+    });
+    assert_eq!(tags, vec![7]);
+    assert_eq!(peer.stats().frames_in, 2);
+    assert_eq!(pool.stats().small_free, 4, "read and given back");
+    // Two replies, from the peer's pool, with its tag.
+    let mut replies = 0;
+    while let Some(p) = switch.take_packet(client_port) {
+        assert!(is_arp_reply(&p.data));
+        assert_eq!(p.tag, 42);
+        assert!(p.data.is_pooled());
+        replies += 1;
+    }
+    assert_eq!(replies, 2);
+    let ps = peer.pool().unwrap().stats();
+    assert_eq!(ps.small_free, PeerConfig::default().pool_frames);
+}
+
+#[test]
+fn the_peer_waits_for_its_pool() {
+    let mut peer = peer_at_0(PeerConfig {
+        pool_frames: 1,
+        ..PeerConfig::default()
+    });
+    assert!(peer.push_frame(arp_request()));
+    peer.poll(0);
+    let first = peer.take_buf().unwrap();
+    assert!(is_arp_reply(&first));
+    // Its one buffer is out: the next request waits, unread.
+    assert!(peer.push_frame(arp_request()));
+    peer.poll(1);
+    assert_eq!(peer.pending_frames(), 0);
+    assert_eq!(peer.poll_at(1), Some(1), "a frame waits to be read");
+    // The buffer comes back: the peer answers.
+    drop(first);
+    peer.poll(2);
+    assert!(is_arp_reply(&peer.take_frame().unwrap()));
+    assert_eq!(peer.pool().unwrap().stats().small_free, 1);
 }

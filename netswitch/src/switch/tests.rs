@@ -1,4 +1,5 @@
 use super::*;
+use crate::pool::{Pool, PoolConfig};
 use alloc::vec;
 
 const A: MacAddr = [0x02, 0, 0, 0, 0, 0xa];
@@ -383,4 +384,85 @@ fn drain_dropped_early_discards_the_rest() {
     assert_eq!(sw.queued_frames(p1), 0);
     assert_eq!(sw.queued_bytes(p1), 0);
     assert_eq!(sw.peek_output(p1), None);
+}
+
+fn pool(small: usize) -> Pool {
+    Pool::new(PoolConfig {
+        small,
+        small_len: 2048,
+        large: 1,
+        large_len: MAX_FRAME_LEN,
+    })
+}
+
+#[test]
+fn packets_keep_their_buffer_and_tag() {
+    let (mut sw, p0, p1, _) = sw3();
+    sw.input(p1, &frame(BROADCAST_MAC, B, 60), 0);
+    sw.drain(p0).for_each(drop);
+    let pool = pool(4);
+    let f = frame(B, A, 100);
+    let buf = pool.take_copy(&f).unwrap();
+    assert_eq!(
+        sw.input_packet(p0, Packet::new(buf, 0xABCD), 1),
+        Delivery::Unicast(p1)
+    );
+    assert_eq!(sw.peek_packet(p1).map(|p| p.tag), Some(0xABCD));
+    let got = sw.take_packet(p1).unwrap();
+    assert!(got.data.is_pooled() && got.data == f && got.tag == 0xABCD);
+    assert_eq!(pool.stats().small_free, 3, "queued as it is, no copy");
+    drop(got);
+    assert_eq!(pool.stats().small_free, 4);
+    // The byte-only calls see a copy; the buffer goes back.
+    sw.input_packet(p0, Packet::new(pool.take_copy(&f).unwrap(), 1), 1);
+    assert_eq!(sw.take_output(p1).unwrap(), f);
+    assert_eq!(pool.stats().small_free, 4);
+    // Frames the switch drops give their buffer back: a full queue, a port
+    // taken down, a port removed.
+    let mut sw = Switch::default();
+    let p0 = sw.add_port(PortConfig::standard());
+    let p1 = sw.add_port(PortConfig {
+        queue_frames: 2,
+        ..PortConfig::standard()
+    });
+    for _ in 0..3 {
+        sw.input_packet(p0, Packet::new(pool.take_copy(&f).unwrap(), 0), 0);
+    }
+    assert_eq!(sw.queued_frames(p1), 2);
+    assert_eq!(pool.stats().small_free, 2);
+    sw.set_port_up(p1, false);
+    assert_eq!(pool.stats().small_free, 4);
+    sw.set_port_up(p1, true);
+    sw.input_packet(p0, Packet::new(pool.take_copy(&f).unwrap(), 0), 0);
+    sw.remove_port(p1);
+    assert_eq!(pool.stats().small_free, 4);
+}
+
+#[test]
+fn floods_are_copies_from_the_senders_pool() {
+    let (mut sw, p0, p1, p2) = sw3();
+    let p3 = sw.add_port(PortConfig::standard());
+    let pool = pool(3);
+    let f = frame(BROADCAST_MAC, A, 60);
+    let d = sw.input_packet(p0, Packet::new(pool.take_copy(&f).unwrap(), 5), 0);
+    assert_eq!(d, Delivery::Flooded { queued: 3 });
+    // The original and two copies: the pool is empty now.
+    assert_eq!(pool.stats().small_free, 0);
+    for p in [p1, p2, p3] {
+        let got = sw.take_packet(p).unwrap();
+        assert!(got.data.is_pooled() && got.data == f && got.tag == 5);
+    }
+    assert_eq!(pool.stats().small_free, 3);
+    // A pool with no buffer for a copy: those ports miss the frame, the last
+    // one still gets the original.
+    let held: Vec<Buf> = (0..2).map(|_| pool.take(60).unwrap()).collect();
+    let d = sw.input_packet(p0, Packet::new(pool.take_copy(&f).unwrap(), 5), 0);
+    assert_eq!(d, Delivery::Flooded { queued: 1 });
+    assert_eq!(queued(&sw), vec![(p0, 0), (p1, 0), (p2, 0), (p3, 1)]);
+    assert_eq!(sw.port_stats(p1).unwrap().tx_dropped_no_buffer, 1);
+    assert_eq!(sw.port_stats(p2).unwrap().tx_dropped_no_buffer, 1);
+    drop(held);
+    // Heap frames are copied on the heap.
+    sw.input_vec(p0, f.clone(), 0);
+    assert_eq!(sw.take_packet(p1).unwrap().tag, 0);
 }
