@@ -52,6 +52,10 @@ mod edx1 {
 /// CPUID.7.0 bits.
 mod leaf7 {
     pub const EBX_TSC_ADJUST: u32 = 1 << 1;
+    /// Enhanced REP MOVSB/STOSB.
+    pub const EBX_ERMS: u32 = 1 << 9;
+    /// Fast short REP MOVSB.
+    pub const EDX_FSRM: u32 = 1 << 4;
     pub const EBX_SGX: u32 = 1 << 2;
     pub const EBX_HLE: u32 = 1 << 4;
     pub const EBX_RTM: u32 = 1 << 11;
@@ -113,6 +117,11 @@ pub struct CpuidContext {
     pub nr_vcpus: u32,
     /// The guest's CR4 as it sees it (OSXSAVE and OSPKE reflect it).
     pub guest_cr4: u64,
+    /// Fast-string operations are enabled (`IA32_MISC_ENABLE` bit 0 as the
+    /// guest reads it, the host's as on Xen). When clear, ERMS and FSRM are
+    /// hidden too: a CPU without fast strings does not honour them, and Linux
+    /// clears ERMS on that bit but keeps FSRM, a pair its `memmove` mishandles.
+    pub fast_strings: bool,
 }
 
 /// Bits needed to number `n` items (the x2APIC-id shift of a topology level).
@@ -209,6 +218,11 @@ pub fn guest_cpuid(
             if ctx.guest_cr4 & CR4_PKE != 0 {
                 ecx |= leaf7::ECX_OSPKE;
             }
+            let (ebx, edx) = if ctx.fast_strings {
+                (ebx, edx)
+            } else {
+                (ebx & !leaf7::EBX_ERMS, edx & !leaf7::EDX_FSRM)
+            };
             let edx = edx
                 & !(leaf7::EDX_UINTR
                     | leaf7::EDX_SRBDS_CTRL
@@ -283,7 +297,23 @@ mod tests {
             vcpu_id,
             nr_vcpus,
             guest_cr4: 0,
+            fast_strings: true,
         }
+    }
+
+    #[test]
+    fn rep_string_features_follow_fast_strings() {
+        let on = guest_cpuid(7, 0, &ctx(0, 1), fake_host);
+        assert_ne!(on[1] & leaf7::EBX_ERMS, 0);
+        assert_ne!(on[3] & leaf7::EDX_FSRM, 0);
+        let off_ctx = CpuidContext {
+            fast_strings: false,
+            ..ctx(0, 1)
+        };
+        let off = guest_cpuid(7, 0, &off_ctx, fake_host);
+        assert_eq!(off[1] & leaf7::EBX_ERMS, 0);
+        assert_eq!(off[3] & leaf7::EDX_FSRM, 0);
+        assert_eq!(off[1] | leaf7::EBX_ERMS, on[1]);
     }
 
     #[test]

@@ -172,22 +172,8 @@ impl Domain {
         grantee: u16,
         write: bool,
     ) -> Result<GrantAccess, GrantError> {
-        let hpa = self.grant_entry_hpa(gref).ok_or(GrantError::BadRef)?;
-        let hpa = hpa.ok_or(GrantError::PermissionDenied)?;
-        let mut e = GrantEntryV1::default();
-        host.read_phys(hpa, e.as_mut_bytes());
-        let mut mask = gt::GTF_TYPE_MASK | gt::GTF_SUB_PAGE;
-        if write {
-            mask |= gt::GTF_READONLY;
-        }
-        if e.flags & mask != gt::GTF_PERMIT_ACCESS || e.domid != grantee {
-            return Err(GrantError::PermissionDenied);
-        }
+        let (hpa, e, mfn) = self.grant_check(host, gref, grantee, write)?;
         let gfn = e.frame as Gfn;
-        let mfn = match self.p2m.lookup(gfn) {
-            Some(p) if p.mapping.p2m_type == P2mType::RamRw && !p.mapping.special => p.mfn,
-            _ => return Err(GrantError::BadPage),
-        };
         let mut flags = e.flags | gt::GTF_READING;
         if write {
             flags |= gt::GTF_WRITING;
@@ -202,6 +188,56 @@ impl Domain {
             hpa: mfn * 4096,
             write,
         })
+    }
+
+    /// The checks of [`Domain::grant_acquire`]: the entry's host address, the
+    /// entry, and the mfn of the granted frame.
+    fn grant_check(
+        &self,
+        host: &impl Host,
+        gref: u32,
+        grantee: u16,
+        write: bool,
+    ) -> Result<(u64, GrantEntryV1, u64), GrantError> {
+        let hpa = self.grant_entry_hpa(gref).ok_or(GrantError::BadRef)?;
+        let hpa = hpa.ok_or(GrantError::PermissionDenied)?;
+        let mut e = GrantEntryV1::default();
+        host.read_phys(hpa, e.as_mut_bytes());
+        let mut mask = gt::GTF_TYPE_MASK | gt::GTF_SUB_PAGE;
+        if write {
+            mask |= gt::GTF_READONLY;
+        }
+        if e.flags & mask != gt::GTF_PERMIT_ACCESS || e.domid != grantee {
+            return Err(GrantError::PermissionDenied);
+        }
+        match self.p2m.lookup(e.frame as Gfn) {
+            Some(p) if p.mapping.p2m_type == P2mType::RamRw && !p.mapping.special => {
+                Ok((hpa, e, p.mfn))
+            }
+            _ => Err(GrantError::BadPage),
+        }
+    }
+
+    /// Host address of `offset` in the frame `gref` grants to `grantee` for a
+    /// copy of `len` bytes that starts and ends within one hypervisor call.
+    /// Nothing runs beside the hypervisor, so the guest could never see the
+    /// `GTF_reading`/`GTF_writing` an acquire and release would set and clear
+    /// around the copy: the checks are those of [`Domain::grant_acquire`],
+    /// and no flag or active count is written.
+    fn grant_copy_hpa(
+        &self,
+        host: &impl Host,
+        gref: u32,
+        grantee: u16,
+        offset: usize,
+        len: usize,
+        write: bool,
+    ) -> Result<u64, GrantError> {
+        if offset.checked_add(len).is_none_or(|end| end > 4096) {
+            return Err(GrantError::BadRange);
+        }
+        let (_, _, mfn) = self.grant_check(host, gref, grantee, write)?;
+        Ok(mfn * 4096 + offset as u64)
     }
 
     /// Ends an access from [`Domain::grant_acquire`]: clears `GTF_writing` when
@@ -239,12 +275,8 @@ impl Domain {
         offset: usize,
         buf: &mut [u8],
     ) -> Result<(), GrantError> {
-        if offset.checked_add(buf.len()).is_none_or(|end| end > 4096) {
-            return Err(GrantError::BadRange);
-        }
-        let a = self.grant_acquire(host, gref, grantee, false)?;
-        host.read_phys(a.hpa + offset as u64, buf);
-        self.grant_release(host, a);
+        let hpa = self.grant_copy_hpa(host, gref, grantee, offset, buf.len(), false)?;
+        host.read_phys(hpa, buf);
         Ok(())
     }
 
@@ -257,12 +289,8 @@ impl Domain {
         offset: usize,
         data: &[u8],
     ) -> Result<(), GrantError> {
-        if offset.checked_add(data.len()).is_none_or(|end| end > 4096) {
-            return Err(GrantError::BadRange);
-        }
-        let a = self.grant_acquire(host, gref, grantee, true)?;
-        host.write_phys(a.hpa + offset as u64, data);
-        self.grant_release(host, a);
+        let hpa = self.grant_copy_hpa(host, gref, grantee, offset, data.len(), true)?;
+        host.write_phys(hpa, data);
         Ok(())
     }
 }

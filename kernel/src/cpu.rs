@@ -18,6 +18,35 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// Address of the RDMSR in [`rdmsr_safe`] (0 until it first runs): the
+/// exception handler turns a #GP there into a return.
+pub static RDMSR_SAFE_RIP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// RDMSR of `msr` on the host, or `None` if the CPU has no such MSR (#GP).
+#[inline(never)]
+pub fn rdmsr_safe(msr: u32) -> Option<u64> {
+    let (lo, hi, faulted): (u32, u32, u64);
+    // SAFETY: RDMSR has no side effects on the MSRs it is used for. The
+    // address of the RDMSR is published in RDMSR_SAFE_RIP first; a #GP there
+    // returns from the exception handler past the 2-byte RDMSR with R11 = 1,
+    // every other register as it was.
+    unsafe {
+        core::arch::asm!(
+            "lea r11, [rip + 2f]",
+            "mov [{rip}], r11",
+            "xor r11d, r11d",
+            "2: rdmsr",
+            rip = in(reg) RDMSR_SAFE_RIP.as_ptr(),
+            in("ecx") msr,
+            out("eax") lo,
+            out("edx") hi,
+            out("r11") faulted,
+            options(nostack),
+        );
+    }
+    (faulted == 0).then_some(((hi as u64) << 32) | lo as u64)
+}
+
 /// The TSC frequency in kHz ([`init`] must have run).
 pub fn tsc_khz() -> u64 {
     TSC_KHZ.load(Ordering::Relaxed)

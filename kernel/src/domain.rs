@@ -648,6 +648,7 @@ impl DomainRun<'_> {
                     vcpu_id: i as u32,
                     nr_vcpus: self.vcpus.len() as u32,
                     guest_cr4: guest_cr4(),
+                    fast_strings: guest_misc_enable() & MISC_ENABLE_FAST_STRINGS != 0,
                 };
                 let regs = &mut self.vcpus[i].regs;
                 let r = hypercalls::cpuid::guest_cpuid(
@@ -829,7 +830,7 @@ impl DomainRun<'_> {
             IA32_TSC => Some(cpu::rdtsc()),
             IA32_FEATURE_CONTROL => Some(1), // locked, VMX off
             IA32_BIOS_SIGN_ID => Some(0),
-            IA32_MISC_ENABLE => Some(MISC_ENABLE_FAST_STRINGS),
+            IA32_MISC_ENABLE => Some(guest_misc_enable()),
             IA32_DEBUGCTL => Some(vmx::vmread(guest::IA32_DEBUGCTL_FULL)),
             _ => None,
         }
@@ -950,8 +951,22 @@ const IA32_FEATURE_CONTROL: u32 = 0x3A;
 const IA32_BIOS_SIGN_ID: u32 = 0x8B;
 const IA32_MISC_ENABLE: u32 = 0x1A0;
 const IA32_DEBUGCTL: u32 = 0x1D9;
-/// IA32_MISC_ENABLE: fast-string operations enabled, as ERMS/FSRM promise (bochs.md).
+/// IA32_MISC_ENABLE bit 0: fast-string operations enabled.
 const MISC_ENABLE_FAST_STRINGS: u64 = 1;
+/// IA32_MISC_ENABLE bits 11 and 12: branch trace storage and PEBS unavailable.
+const MISC_ENABLE_BTS_PEBS_UNAVAILABLE: u64 = (1 << 11) | (1 << 12);
+
+/// IA32_MISC_ENABLE as a guest reads it, as Xen's HVM guests do: the host's
+/// fast-strings bit (a host that turned fast strings off has its reasons;
+/// the CPUID policy then hides ERMS and FSRM to match), with BTS and PEBS
+/// unavailable. Nothing else of the host's value is shown.
+fn guest_misc_enable() -> u64 {
+    static HOST: spin::Once<u64> = spin::Once::new();
+    // A CPU without the MSR (an emulator's model may lack it) has no fast
+    // strings to promise.
+    let host = *HOST.call_once(|| cpu::rdmsr_safe(IA32_MISC_ENABLE).unwrap_or(0));
+    (host & MISC_ENABLE_FAST_STRINGS) | MISC_ENABLE_BTS_PEBS_UNAVAILABLE
+}
 
 fn vm_instruction_error_name(e: u64) -> &'static str {
     match e {

@@ -112,7 +112,9 @@ impl<'a> Machine<'a> {
             self.switch_to(d, i);
             loop {
                 let next = self.doms[d].run_once(i, slice_end, host);
-                if self.serve_backends(d, host, false) && self.wake_others(d, i) {
+                if self.serve_backends(d, host, false)
+                    && ledger::part(Part::Sched, || self.wake_others(d, i))
+                {
                     // An event woke a vCPU: it runs once the rate limit allows.
                     slice_end = sched::preempt_at(&self.sched, khz, now, cpu::rdtsc(), slice_end);
                 }

@@ -1,18 +1,19 @@
 //! Host physical memory: a bitmap frame allocator over the multiboot2 memory
 //! map (below 4 GiB, which the boot page tables identity-map) and the heap.
 
+use linked_list_allocator::LockedHeap;
 use spin::Mutex;
-use talc::{ErrOnOom, Span, Talc, Talck};
 
 /// Size of a 4 KiB frame.
 pub const PAGE_SIZE: u64 = 4096;
 const MAX_FRAMES: usize = 1 << 20; // 4 GiB
 const HEAP_SIZE: u64 = 16 << 20;
 
-/// The heap: `talc` (bucketed free lists, O(1) for the frame-sized buffers
-/// the network path allocates and frees by the thousand per second).
+/// The heap: `linked_list_allocator`. The network path allocates nothing per
+/// packet (its buffers come from per-vif pools made when a vif is created),
+/// so a first-fit free list is enough.
 #[global_allocator]
-static HEAP: Talck<spin::Mutex<()>, ErrOnOom> = Talc::new(ErrOnOom).lock();
+static HEAP: LockedHeap = LockedHeap::empty();
 
 /// One bit per 4 KiB frame below 4 GiB: 1 = free.
 struct FrameBitmap {
@@ -127,11 +128,5 @@ pub fn init_heap() {
         .unwrap_or_else(|| crate::panic_msg("no memory for the heap"));
     // SAFETY: the region was just allocated for the heap, is identity-mapped,
     // and is never used for anything else.
-    let claimed = unsafe {
-        HEAP.lock()
-            .claim(Span::from_base_size(base as *mut u8, HEAP_SIZE as usize))
-    };
-    if claimed.is_err() {
-        crate::panic_msg("heap: cannot claim its region");
-    }
+    unsafe { HEAP.lock().init(base as *mut u8, HEAP_SIZE as usize) };
 }

@@ -44,6 +44,12 @@ pub struct Net {
     /// TSC at which the peer wants to be polled (its timers), or frames
     /// waiting for a guest expire, as of the last pump.
     peer_due: Option<u64>,
+    /// TSC at which the peer's own timers want it polled (retransmission,
+    /// keep-alive), as of its last poll; it is polled only then or when
+    /// frames reach it.
+    peer_timer: Option<u64>,
+    /// The peer ran since its timer was last read.
+    peer_ran: bool,
     /// The peer's open connections (discard, source) as of the last pump.
     peer_open: (usize, usize),
 }
@@ -84,6 +90,8 @@ impl Net {
             frames: Vec::with_capacity(TX_BATCH),
             resumed: Vec::with_capacity(TX_BATCH),
             peer_due: None,
+            peer_timer: Some(0),
+            peer_ran: false,
             peer_open: (0, 0),
         }
     }
@@ -318,7 +326,11 @@ impl Net {
             }
         }
         let khz = crate::cpu::tsc_khz().max(1);
-        let peer_due = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
+        if self.peer_ran {
+            self.peer_ran = false;
+            self.peer_timer = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
+        }
+        let peer_due = self.peer_timer;
         // Frames waiting for a guest expire: be back by then.
         let rx_due = self.vifs.iter().filter_map(|v| v.vif.rx_expiry(host)).min();
         self.peer_due = match (peer_due, rx_due) {
@@ -347,6 +359,18 @@ impl Net {
     /// Lets the peer exchange frames with the switch, then hands every vif
     /// what is queued on its port.
     fn move_frames(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, now: u64) {
+        let due = self
+            .peer_timer
+            .is_some_and(|t| t / crate::cpu::tsc_khz().max(1) <= now);
+        if due || self.switch.queued_frames(self.peer_port) > 0 || self.peer.pending_frames() > 0 {
+            self.peer_ran = true;
+            self.exchange_peer(now);
+        }
+        ledger::part(Part::NetbackRx, || self.deliver(doms, host));
+    }
+
+    /// Lets the peer take the frames for it, answer them and run its timers.
+    fn exchange_peer(&mut self, now: u64) {
         let (peer, switch, port) = (&mut self.peer, &mut self.switch, self.peer_port);
         // The peer checks checksums and takes no GSO: its frames are made
         // plain as it reads them.
@@ -355,7 +379,6 @@ impl Net {
                 Frame::from_packet(p).into_plain().map(|f| f.data)
             })
         });
-        ledger::part(Part::NetbackRx, || self.deliver(doms, host));
     }
 
     /// Hands every vif the frames queued on its port, as far as its guest
