@@ -145,7 +145,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         .unwrap_or("");
     let mut level = log::LevelFilter::Info;
     let mut exit_mode = ExitMode::None;
-    let mut sched_params = sched::Params::XEN;
+    let mut sched_params = sched::Params::DEFAULT;
     for word in cmdline.split_whitespace() {
         if let Some((k, v)) = word.split_once('=') {
             if let Err(e) = sched_params.apply(k, v) {
