@@ -43,11 +43,6 @@ pub struct DomainRun<'a> {
     caps: &'a VmxCaps,
     /// VM exits by basic exit reason (for the debug log and benchmarks).
     exit_counts: [u64; 80],
-    /// TSC ticks spent in VMX non-root operation (VM entry to VM exit),
-    /// halted vCPUs included.
-    pub guest_tsc: u64,
-    /// The part of `guest_tsc` that vCPUs sat halted (HLT activity state).
-    pub halted_tsc: u64,
     ram_hpa: u64,
     msr_bitmap: u64,
 }
@@ -162,8 +157,6 @@ fn build<'a>(
         devices: Devices::new(cfg.vcpus),
         caps,
         exit_counts: [0; 80],
-        guest_tsc: 0,
-        halted_tsc: 0,
         ram_hpa,
         msr_bitmap,
     };
@@ -418,9 +411,7 @@ impl DomainRun<'_> {
     pub fn halt_until(&mut self, i: usize, ticks: u64) -> Result<(), Outcome> {
         vmx::vmwrite(guest::ACTIVITY_STATE, 1);
         self.arm_timer(ticks);
-        let before = self.guest_tsc;
         let result = self.enter(i, true);
-        self.halted_tsc += self.guest_tsc - before;
         vmx::vmwrite(guest::ACTIVITY_STATE, 0);
         result?;
         let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
@@ -445,9 +436,7 @@ impl DomainRun<'_> {
         } else {
             Bucket::Busy(domid)
         });
-        let t0 = cpu::rdtsc();
         let entry = vmx::enter(&mut v.regs, launched);
-        self.guest_tsc += cpu::rdtsc().wrapping_sub(t0);
         let v = &mut self.vcpus[i];
         match entry {
             EntryResult::Exit => {}
@@ -567,11 +556,8 @@ impl DomainRun<'_> {
             .console
             .flush(|line| host.console_line(domid, line));
         let exits: u64 = self.vcpus.iter().map(|v| v.exits).sum();
-        log::debug!(
-            "domain {domid}: {exits} VM exits; tsc in guest {} (halted {})",
-            self.guest_tsc,
-            self.halted_tsc
-        );
+        let (busy, halted) = ledger::guest_ticks(domid);
+        log::debug!("domain {domid}: {exits} VM exits; tsc in guest {busy} busy, {halted} halted");
         for (r, &n) in self.exit_counts.iter().enumerate().filter(|(_, &n)| n > 0) {
             log::debug!("domain {domid}: exit reason {r}: {n}");
         }

@@ -53,6 +53,17 @@ pub fn part<R>(p: Part, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// TSC ticks domain `domid`'s vCPUs spent running guest code and halted in
+/// the guest, so far.
+pub fn guest_ticks(domid: u16) -> (u64, u64) {
+    let mut t = (0, 0);
+    with(|l, now| {
+        l.set(l.current(), now);
+        t = (l.get(Bucket::Busy(domid)), l.get(Bucket::Halted(domid)));
+    });
+    t
+}
+
 /// The sampling period in TSC ticks, if guest code is profiled.
 pub fn profile_period() -> Option<u64> {
     match PROFILE_US.load(Relaxed) {

@@ -279,11 +279,10 @@ impl<'a> Machine<'a> {
         }
         self.net.log_stats();
         for r in &self.doms {
+            let (busy, halted) = ledger::guest_ticks(r.dom.domid);
             log::debug!(
-                "d{}: tsc in guest {} (halted {}), since launch {}",
+                "d{}: tsc in guest {busy} busy, {halted} halted, since launch {}",
                 r.dom.domid,
-                r.guest_tsc,
-                r.halted_tsc,
                 now - crate::host::LAUNCH_TSC.load(core::sync::atomic::Ordering::Relaxed)
             );
         }

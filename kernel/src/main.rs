@@ -147,11 +147,6 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     let mut exit_mode = ExitMode::None;
     let mut sched_params = sched::Params::DEFAULT;
     for word in cmdline.split_whitespace() {
-        if let Some((k, v)) = word.split_once('=') {
-            if let Err(e) = sched_params.apply(k, v) {
-                kprintln!("xenolith: command line: {k}={v}: {e}, ignored");
-            }
-        }
         match word.split_once('=') {
             Some(("loglvl", v)) => {
                 level = match v {
@@ -173,7 +168,12 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
                     kprintln!("xenolith: command line: profile_us={v}: not a number, ignored")
                 }
             },
-            _ => {}
+            Some((k, v)) => {
+                if let Err(e) = sched_params.apply(k, v) {
+                    kprintln!("xenolith: command line: {k}={v}: {e}, ignored");
+                }
+            }
+            None => {}
         }
     }
     EXIT_MODE.call_once(|| exit_mode);

@@ -39,15 +39,13 @@ pub struct Net {
     vifs: Vec<VifPort>,
     /// Frames taken from TX rings, waiting to enter the switch.
     frames: Vec<Frame>,
-    /// Same, for vifs resumed when their pool refilled (inside a pump).
-    resumed: Vec<Frame>,
     /// TSC at which the peer wants to be polled (its timers), or frames
     /// waiting for a guest expire, as of the last pump.
     peer_due: Option<u64>,
-    /// TSC at which the peer's own timers want it polled (retransmission,
+    /// When (ms) the peer's own timers want it polled (retransmission,
     /// keep-alive), as of its last poll; it is polled only then or when
     /// frames reach it.
-    peer_timer: Option<u64>,
+    peer_timer_ms: Option<u64>,
     /// The peer ran since its timer was last read.
     peer_ran: bool,
     /// The peer's open connections (discard, source) as of the last pump.
@@ -88,9 +86,8 @@ impl Net {
             peer_port,
             vifs: Vec::new(),
             frames: Vec::with_capacity(TX_BATCH),
-            resumed: Vec::with_capacity(TX_BATCH),
             peer_due: None,
-            peer_timer: Some(0),
+            peer_timer_ms: Some(0),
             peer_ran: false,
             peer_open: (0, 0),
         }
@@ -249,10 +246,11 @@ impl Net {
                 continue;
             };
             any = true;
-            let mut frames = core::mem::take(&mut self.resumed);
+            // `Net::service` is done with `frames` whenever a pump runs.
+            let mut frames = core::mem::take(&mut self.frames);
             self.run_vif(k, &mut doms[d].dom, host, false, &mut frames);
             self.input_frames(self.vifs[k].port, &mut frames, doms, host, now);
-            self.resumed = frames;
+            self.frames = frames;
         }
         any
     }
@@ -328,9 +326,9 @@ impl Net {
         let khz = crate::cpu::tsc_khz().max(1);
         if self.peer_ran {
             self.peer_ran = false;
-            self.peer_timer = self.peer.poll_at(now).map(|ms| ms.saturating_mul(khz));
+            self.peer_timer_ms = self.peer.poll_at(now);
         }
-        let peer_due = self.peer_timer;
+        let peer_due = self.peer_timer_ms.map(|ms| ms.saturating_mul(khz));
         // Frames waiting for a guest expire: be back by then.
         let rx_due = self.vifs.iter().filter_map(|v| v.vif.rx_expiry(host)).min();
         self.peer_due = match (peer_due, rx_due) {
@@ -359,9 +357,7 @@ impl Net {
     /// Lets the peer exchange frames with the switch, then hands every vif
     /// what is queued on its port.
     fn move_frames(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, now: u64) {
-        let due = self
-            .peer_timer
-            .is_some_and(|t| t / crate::cpu::tsc_khz().max(1) <= now);
+        let due = self.peer_timer_ms.is_some_and(|ms| ms <= now);
         if due || self.switch.queued_frames(self.peer_port) > 0 || self.peer.pending_frames() > 0 {
             self.peer_ran = true;
             self.exchange_peer(now);
