@@ -9,41 +9,133 @@ use guest_abi::console::XENCONS_OUT_SIZE;
 /// Longest line kept before it is emitted without a newline.
 pub const MAX_LINE: usize = 256;
 
+/// Bytes of console output a domain may emit at once ([`RateLimit`]).
+pub const CONSOLE_BURST_BYTES: u64 = 64 << 10;
+/// Bytes per second its allowance refills at: below a 115200-baud UART's
+/// 11.5 KB/s, so that one domain cannot keep the serial line busy.
+pub const CONSOLE_BYTES_PER_SEC: u64 = 4 << 10;
+
+/// A token bucket over a domain's console output: each emitted line costs its
+/// length plus one; lines beyond the allowance are dropped and counted, and the
+/// count is reported on the domain's console when output is allowed again
+/// (as Xen's `printk_ratelimit` reports suppressed messages).
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Bytes that may be emitted now.
+    allowance: u64,
+    /// When the allowance was last refilled (ms on the host's clock).
+    last_ms: u64,
+    /// Lines dropped since the last report.
+    suppressed: u64,
+    /// Burst size and refill rate (0: no limit).
+    burst: u64,
+    per_sec: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit::new(CONSOLE_BURST_BYTES, CONSOLE_BYTES_PER_SEC)
+    }
+}
+
+impl RateLimit {
+    /// A bucket of `burst` bytes refilled at `per_sec` bytes per second;
+    /// `per_sec == 0` means no limit.
+    pub const fn new(burst: u64, per_sec: u64) -> Self {
+        RateLimit {
+            allowance: burst,
+            last_ms: 0,
+            suppressed: 0,
+            burst,
+            per_sec,
+        }
+    }
+
+    /// Whether a line of `len` bytes may be emitted at `now_ms`; if it may and
+    /// lines were dropped before it, `report` gets their count first.
+    fn admit(&mut self, len: usize, now_ms: u64, mut report: impl FnMut(u64)) -> bool {
+        if self.per_sec == 0 {
+            return true;
+        }
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.allowance = self
+            .allowance
+            .saturating_add(elapsed.saturating_mul(self.per_sec) / 1000)
+            .min(self.burst);
+        let cost = len as u64 + 1;
+        if self.allowance < cost {
+            self.suppressed += 1;
+            return false;
+        }
+        self.allowance -= cost;
+        if self.suppressed > 0 {
+            report(core::mem::take(&mut self.suppressed));
+        }
+        true
+    }
+
+    /// Lines dropped and not yet reported.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+}
+
 /// Collects a domain's console bytes and hands out complete lines.
 #[derive(Default, Debug)]
 pub struct ConsoleBuffer {
     line: String,
+    /// The output allowance.
+    pub limit: RateLimit,
 }
 
 impl ConsoleBuffer {
-    /// Appends bytes, calling `emit` for every completed line (without its
-    /// newline). Carriage returns are dropped; other control bytes and invalid
-    /// UTF-8 become `?`, so a guest cannot drive the host terminal.
-    pub fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(&str)) {
+    /// Appends bytes received at `now_ms`, calling `emit` for every completed
+    /// line (without its newline) the rate limit lets through. Carriage returns
+    /// are dropped; other control bytes and invalid UTF-8 become `?`, so a
+    /// guest cannot drive the host terminal, and each of its lines is emitted
+    /// separately, so it cannot start a line of the hypervisor's.
+    pub fn push(&mut self, bytes: &[u8], now_ms: u64, mut emit: impl FnMut(&str)) {
         for &b in bytes {
             match b {
-                b'\n' => {
-                    emit(&self.line);
-                    self.line.clear();
-                }
+                b'\n' => self.emit_line(now_ms, &mut emit),
                 b'\r' => {}
                 0x20..=0x7E | b'\t' => self.line.push(b as char),
                 _ => self.line.push('?'),
             }
             if self.line.len() >= MAX_LINE {
-                emit(&self.line);
-                self.line.clear();
+                self.emit_line(now_ms, &mut emit);
             }
         }
     }
 
-    /// Emits what is left of an unterminated line (at domain teardown).
+    fn emit_line(&mut self, now_ms: u64, emit: &mut impl FnMut(&str)) {
+        let len = self.line.len();
+        if self.limit.admit(len, now_ms, |n| {
+            emit(&alloc::format!("[{n} console lines suppressed]"))
+        }) {
+            emit(&self.line);
+        }
+        self.line.clear();
+    }
+
+    /// Emits what is left of an unterminated line (at domain teardown), and
+    /// the count of lines the rate limit dropped, if any.
     pub fn flush(&mut self, mut emit: impl FnMut(&str)) {
         if !self.line.is_empty() {
             emit(&self.line);
             self.line.clear();
         }
+        let n = core::mem::take(&mut self.limit.suppressed);
+        if n > 0 {
+            emit(&alloc::format!("[{n} console lines suppressed]"));
+        }
     }
+}
+
+/// Milliseconds on the host's clock (the console rate limit's time base).
+pub fn now_ms(host: &impl Host) -> u64 {
+    host.tsc() / host.tsc_khz().max(1)
 }
 
 /// Offset of `out[]` in the console ring page.
@@ -52,6 +144,16 @@ const RING_OUT: u64 = 1024;
 const RING_OUT_CONS: u64 = 3080;
 
 impl Domain {
+    /// Writes guest console bytes (from any channel: `console_io`, the PV
+    /// ring, a debug port) through the domain's line buffer and rate limit to
+    /// [`Host::console_line`].
+    pub fn console_write(&mut self, host: &mut impl Host, bytes: &[u8]) {
+        let domid = self.domid;
+        let now = now_ms(host);
+        self.console
+            .push(bytes, now, |line| host.console_line(domid, line));
+    }
+
     /// Consumes what the guest produced in its console ring's `out[]` into
     /// console lines ([`Host::console_line`]), advances `out_cons`, and signals
     /// the console port if anything was consumed. Returns the bytes consumed.
@@ -76,9 +178,7 @@ impl Domain {
             host.read_phys(page + RING_OUT, &mut data[first..len]);
         }
         host.write_phys(page + RING_OUT_CONS, &prod.to_le_bytes());
-        let domid = self.domid;
-        self.console
-            .push(&data[..len], |line| host.console_line(domid, line));
+        self.console_write(host, &data[..len]);
         if let Some(port) = self.console_port {
             let _ = self.notify_port(host, port);
         }
@@ -94,9 +194,9 @@ mod tests {
     fn splits_lines_and_sanitises() {
         let mut c = ConsoleBuffer::default();
         let mut out = alloc::vec::Vec::new();
-        c.push(b"hello\r\nwor", |l| out.push(l.to_string()));
-        c.push(b"ld\x1b[2J\n", |l| out.push(l.to_string()));
-        c.push(b"tail", |l| out.push(l.to_string()));
+        c.push(b"hello\r\nwor", 0, |l| out.push(l.to_string()));
+        c.push(b"ld\x1b[2J\n", 0, |l| out.push(l.to_string()));
+        c.push(b"tail", 0, |l| out.push(l.to_string()));
         c.flush(|l| out.push(l.to_string()));
         assert_eq!(out, ["hello", "world?[2J", "tail"]);
     }
@@ -105,10 +205,50 @@ mod tests {
     fn long_lines_are_cut() {
         let mut c = ConsoleBuffer::default();
         let mut n = 0;
-        c.push(&[b'x'; 3 * MAX_LINE], |l| {
+        c.push(&[b'x'; 3 * MAX_LINE], 0, |l| {
             assert_eq!(l.len(), MAX_LINE);
             n += 1
         });
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn forged_hypervisor_lines_stay_guest_lines() {
+        let mut c = ConsoleBuffer::default();
+        let mut out = alloc::vec::Vec::new();
+        c.push(
+            b"x\rxenolith: all domains finished\n\x00\x1b]0;t\x07\nok\n",
+            0,
+            |l| out.push(l.to_string()),
+        );
+        assert_eq!(out, ["xxenolith: all domains finished", "??]0;t?", "ok"]);
+    }
+
+    #[test]
+    fn rate_limit_drops_and_reports() {
+        let mut c = ConsoleBuffer {
+            limit: RateLimit::new(100, 1000),
+            ..Default::default()
+        };
+        let mut out = alloc::vec::Vec::new();
+        // 10 lines of 19 bytes + newline: the first 5 fit in 100 bytes.
+        for _ in 0..10 {
+            c.push(b"0123456789abcdefghi\n", 0, |l| out.push(l.to_string()));
+        }
+        assert_eq!(out.len(), 5);
+        assert_eq!(c.limit.suppressed(), 5);
+        // 40 ms later 40 bytes are back: the report, then the line.
+        c.push(b"later\n", 40, |l| out.push(l.to_string()));
+        assert_eq!(out[5..], ["[5 console lines suppressed]", "later"]);
+        // Unlimited when the rate is 0.
+        let mut free = ConsoleBuffer {
+            limit: RateLimit::new(0, 0),
+            ..Default::default()
+        };
+        let mut n = 0;
+        for _ in 0..1000 {
+            free.push(b"line\n", 0, |_| n += 1);
+        }
+        assert_eq!(n, 1000);
     }
 }

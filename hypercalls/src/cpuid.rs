@@ -66,6 +66,12 @@ mod leaf7 {
     pub const ECX_PKU: u32 = 1 << 3;
     pub const ECX_OSPKE: u32 = 1 << 4;
     pub const ECX_WAITPKG: u32 = 1 << 5;
+    /// CET shadow stacks (the CET MSRs and XSS state are not emulated).
+    pub const ECX_CET_SS: u32 = 1 << 7;
+    /// Total memory encryption (its MSRs are not emulated).
+    pub const ECX_TME: u32 = 1 << 13;
+    /// 5-level paging (the builder's and EPT's tables are 4-level; not offered, as Xen's default).
+    pub const ECX_LA57: u32 = 1 << 16;
     pub const ECX_SGX_LC: u32 = 1 << 30;
     pub const ECX_PKS: u32 = 1 << 31;
     pub const EDX_UINTR: u32 = 1 << 5;
@@ -73,6 +79,12 @@ mod leaf7 {
     pub const EDX_TSX_FORCE_ABORT: u32 = 1 << 13;
     pub const EDX_HYBRID: u32 = 1 << 15;
     pub const EDX_PCONFIG: u32 = 1 << 18;
+    /// CET indirect-branch tracking.
+    pub const EDX_CET_IBT: u32 = 1 << 20;
+    /// AMX: its XCR0 components are not offered (see `GUEST_XCR0_ALLOWED`).
+    pub const EDX_AMX_BF16: u32 = 1 << 22;
+    pub const EDX_AMX_TILE: u32 = 1 << 24;
+    pub const EDX_AMX_INT8: u32 = 1 << 25;
     pub const EDX_IBRS: u32 = 1 << 26;
     pub const EDX_STIBP: u32 = 1 << 27;
     pub const EDX_L1D_FLUSH: u32 = 1 << 28;
@@ -91,21 +103,80 @@ const XEN_HVM_CPUID_VCPU_ID_PRESENT: u32 = 1 << 3;
 const CR4_OSXSAVE: u64 = 1 << 18;
 const CR4_PKE: u64 = 1 << 22;
 
-/// XCR0 bit of the PKRU state component.
-const XFEATURE_PKRU: u64 = 1 << 9;
+/// XCR0 bits of the user state components (SDM vol. 1, 13.1).
+pub mod xfeature {
+    /// x87 state.
+    pub const X87: u64 = 1 << 0;
+    /// SSE state (XMM registers, MXCSR).
+    pub const SSE: u64 = 1 << 1;
+    /// AVX state (upper halves of the YMM registers).
+    pub const AVX: u64 = 1 << 2;
+    /// MPX state (BNDREGS and BNDCSR), which go together.
+    pub const MPX: u64 = (1 << 3) | (1 << 4);
+    /// AVX-512 state (opmask, ZMM_Hi256, Hi16_ZMM), which go together.
+    pub const AVX512: u64 = 0xE0;
+    /// PKRU state.
+    pub const PKRU: u64 = 1 << 9;
+    /// AMX state (XTILECFG and XTILEDATA), which go together.
+    pub const AMX: u64 = (1 << 17) | (1 << 18);
+}
 
-/// The user state components (XCR0 bits) offered: the host's, less any
-/// component the host describes with a size of 0 (Bochs does so for PKRU),
-/// which a guest could not lay out.
-fn xsave_components(host: &impl Fn(u32, u32) -> [u32; 4]) -> u64 {
+/// XCR0 bit of the PKRU state component.
+const XFEATURE_PKRU: u64 = xfeature::PKRU;
+
+/// The state components a guest may enable: x87, SSE, AVX, AVX-512 and PKRU.
+/// MPX is hidden (its CPUID bit is), and so is AMX: its tile data needs an
+/// XSAVE area larger than the one switched here and XFD, which is not emulated.
+pub const GUEST_XCR0_ALLOWED: u64 =
+    xfeature::X87 | xfeature::SSE | xfeature::AVX | xfeature::AVX512 | xfeature::PKRU;
+
+/// The user state components (XCR0 bits) offered to guests: the host's within
+/// [`GUEST_XCR0_ALLOWED`], less any component the host describes with a size
+/// of 0 (Bochs does so for PKRU), which a guest could not lay out, and less
+/// the AVX-512 group unless all three of its components remain.
+pub fn guest_xcr0_mask(host: &impl Fn(u32, u32) -> [u32; 4]) -> u64 {
     let [eax, _, _, edx] = host(0xD, 0);
-    let mut mask = ((edx as u64) << 32) | eax as u64;
+    let mut mask = (((edx as u64) << 32) | eax as u64) & GUEST_XCR0_ALLOWED;
     for i in 2..64 {
         if mask & (1 << i) != 0 && host(0xD, i)[0] == 0 {
             mask &= !(1 << i);
         }
     }
-    mask
+    if mask & xfeature::AVX512 != xfeature::AVX512 || mask & xfeature::AVX == 0 {
+        mask &= !xfeature::AVX512;
+    }
+    if mask & xfeature::SSE == 0 {
+        mask &= !(xfeature::AVX | xfeature::AVX512);
+    }
+    mask | xfeature::X87
+}
+
+/// The size of a standard-format XSAVE area holding every component of `mask`
+/// (what CPUID.(0xD,0):ECX reports for that set): the legacy area and header
+/// (576 bytes), or the end of the highest component.
+pub fn xsave_area_size(mask: u64, host: &impl Fn(u32, u32) -> [u32; 4]) -> u32 {
+    (2..64)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(|i| {
+            let [size, offset, _, _] = host(0xD, i);
+            offset + size
+        })
+        .fold(576, u32::max)
+}
+
+/// Whether XSETBV may load `xcr0` into XCR0 given the components `allowed`
+/// (the SDM's rules for XSETBV, vol. 1, 13.3): x87 set; nothing outside
+/// `allowed`; AVX needs SSE; the MPX pair (bits 4:3), the AVX-512 triple
+/// (7:5) and the AMX pair (18:17) each all or none; AVX-512 needs AVX (and so SSE).
+pub fn xcr0_valid(xcr0: u64, allowed: u64) -> bool {
+    let all_or_none = |group: u64| xcr0 & group == 0 || xcr0 & group == group;
+    xcr0 & !allowed == 0
+        && xcr0 & xfeature::X87 != 0
+        && (xcr0 & xfeature::AVX == 0 || xcr0 & xfeature::SSE != 0)
+        && all_or_none(xfeature::MPX)
+        && all_or_none(xfeature::AVX512)
+        && (xcr0 & xfeature::AVX512 == 0 || xcr0 & xfeature::AVX != 0)
+        && all_or_none(xfeature::AMX)
 }
 
 /// What the policy needs to know about the vCPU asking.
@@ -196,11 +267,12 @@ pub fn guest_cpuid(
             let eax = (eax & 0x3FFF) | ((sharing & 0xFFF) << 14) | (cores << 26);
             [eax, ebx, ecx, edx]
         }
-        // MONITOR/MWAIT, PMU, PQM/PQE, SGX, Intel PT, hybrid and V2 topology: not offered.
-        5 | 0xA | 0xF | 0x10 | 0x12 | 0x14 | 0x1A | 0x1F => [0; 4],
+        // MONITOR/MWAIT, PMU, PQM/PQE, SGX, Intel PT, Key Locker, hybrid, AMX tiles
+        // and V2 topology: not offered.
+        5 | 0xA | 0xF | 0x10 | 0x12 | 0x14 | 0x19 | 0x1A | 0x1D | 0x1E | 0x1F => [0; 4],
         6 => [ARAT, 0, 0, 0],
         7 if subleaf == 0 => {
-            let [eax, ebx, ecx, edx] = host(7, 0);
+            let [_, ebx, ecx, edx] = host(7, 0);
             let ebx = ebx
                 & !(leaf7::EBX_TSC_ADJUST
                     | leaf7::EBX_SGX
@@ -210,9 +282,15 @@ pub fn guest_cpuid(
                     | leaf7::EBX_MPX
                     | leaf7::EBX_PQE
                     | leaf7::EBX_INTEL_PT);
-            let mut ecx =
-                ecx & !(leaf7::ECX_OSPKE | leaf7::ECX_WAITPKG | leaf7::ECX_SGX_LC | leaf7::ECX_PKS);
-            if xsave_components(&host) & XFEATURE_PKRU == 0 {
+            let mut ecx = ecx
+                & !(leaf7::ECX_OSPKE
+                    | leaf7::ECX_WAITPKG
+                    | leaf7::ECX_CET_SS
+                    | leaf7::ECX_TME
+                    | leaf7::ECX_LA57
+                    | leaf7::ECX_SGX_LC
+                    | leaf7::ECX_PKS);
+            if guest_xcr0_mask(&host) & XFEATURE_PKRU == 0 {
                 ecx &= !leaf7::ECX_PKU;
             }
             if ctx.guest_cr4 & CR4_PKE != 0 {
@@ -229,13 +307,18 @@ pub fn guest_cpuid(
                     | leaf7::EDX_TSX_FORCE_ABORT
                     | leaf7::EDX_HYBRID
                     | leaf7::EDX_PCONFIG
+                    | leaf7::EDX_CET_IBT
+                    | leaf7::EDX_AMX_BF16
+                    | leaf7::EDX_AMX_TILE
+                    | leaf7::EDX_AMX_INT8
                     | leaf7::EDX_IBRS
                     | leaf7::EDX_STIBP
                     | leaf7::EDX_L1D_FLUSH
                     | leaf7::EDX_ARCH_CAPABILITIES
                     | leaf7::EDX_CORE_CAPABILITIES
                     | leaf7::EDX_SSBD);
-            [eax, ebx, ecx, edx]
+            // Sub-leaves above 0 read as zero: report none.
+            [0, ebx, ecx, edx]
         }
         7 => [0; 4],
         0xB => {
@@ -251,14 +334,20 @@ pub fn guest_cpuid(
         0xD => {
             let [eax, ebx, ecx, edx] = host(0xD, subleaf);
             match subleaf {
+                // EBX is the size for the XCR0 loaded now, which is the guest's.
                 0 => {
-                    let eax = xsave_components(&host) as u32;
-                    [eax, ebx, ecx, edx]
+                    let mask = guest_xcr0_mask(&host);
+                    [
+                        mask as u32,
+                        ebx,
+                        xsave_area_size(mask, &host),
+                        (mask >> 32) as u32,
+                    ]
                 }
                 // No compacted format, no supervisor state (XSAVEC/XSAVES hidden).
                 1 => [eax & XSAVE_SUB1_KEEP, 0, 0, 0],
-                // Supervisor components (ECX bit 0) are not offered.
-                _ if ecx & 1 != 0 => [0; 4],
+                // Components not offered (supervisor ones, AMX, MPX) read as absent.
+                n if n >= 64 || guest_xcr0_mask(&host) & (1 << n) == 0 => [0; 4],
                 _ => [eax, ebx, ecx, edx],
             }
         }
@@ -414,5 +503,80 @@ mod tests {
         let l3 = guest_cpuid(4, 3, &ctx(0, 2), fake_host)[0];
         assert_eq!((l3 >> 26, (l3 >> 14) & 0xFFF), (1, 1));
         assert_eq!(guest_cpuid(4, 4, &ctx(0, 2), fake_host), [0; 4]);
+    }
+
+    /// A host with AVX-512 and AMX, as a Sapphire Rapids reports them.
+    fn amx_host(leaf: u32, sub: u32) -> [u32; 4] {
+        match (leaf, sub) {
+            (0xD, 0) => [0x602E7, 0x2B00, 0x2B00, 0],
+            (0xD, 2) => [256, 576, 0, 0],
+            (0xD, 5) => [64, 1088, 0, 0],
+            (0xD, 6) => [512, 1152, 0, 0],
+            (0xD, 7) => [1024, 1664, 0, 0],
+            (0xD, 9) => [8, 2688, 0, 0],
+            (0xD, 17) => [64, 2752, 0, 0],
+            (0xD, 18) => [8192, 2816, 0, 0],
+            (7, 0) => [
+                1,
+                0,
+                leaf7::ECX_LA57 | leaf7::ECX_CET_SS | leaf7::ECX_TME,
+                0x0340_0000,
+            ],
+            _ => fake_host(leaf, sub),
+        }
+    }
+
+    #[test]
+    fn amx_cet_tme_la57_are_hidden() {
+        let [eax, _, ecx, edx] = guest_cpuid(7, 0, &ctx(0, 1), amx_host);
+        assert_eq!(eax, 0, "no sub-leaves beyond 0");
+        assert_eq!(
+            ecx & (leaf7::ECX_LA57 | leaf7::ECX_CET_SS | leaf7::ECX_TME),
+            0
+        );
+        assert_eq!(
+            edx & (leaf7::EDX_AMX_TILE | leaf7::EDX_AMX_INT8 | leaf7::EDX_AMX_BF16),
+            0
+        );
+        let mask = guest_xcr0_mask(&amx_host);
+        assert_eq!(
+            mask, 0x2E7,
+            "x87, SSE, AVX, AVX-512 and PKRU; no AMX, no MPX"
+        );
+        let d0 = guest_cpuid(0xD, 0, &ctx(0, 1), amx_host);
+        assert_eq!((d0[0], d0[3]), (0x2E7, 0));
+        // The area for x87..PKRU ends with PKRU at 2688 + 8, not at the AMX tile data.
+        assert_eq!(d0[2], 2696);
+        assert_eq!(xsave_area_size(mask, &amx_host), 2696);
+        assert_eq!(guest_cpuid(0xD, 17, &ctx(0, 1), amx_host), [0; 4]);
+        assert_eq!(guest_cpuid(0xD, 18, &ctx(0, 1), amx_host), [0; 4]);
+        assert_eq!(guest_cpuid(0xD, 5, &ctx(0, 1), amx_host)[0], 64);
+        assert_eq!(guest_cpuid(0x1D, 0, &ctx(0, 1), amx_host), [0; 4]);
+    }
+
+    #[test]
+    fn xcr0_rules_follow_the_sdm() {
+        let all = 0x602FF; // x87..AVX-512, PKRU, AMX: every rule can be exercised
+        for good in [0x1, 0x3, 0x7, 0xE7, 0x2E7, 0x1F, 0x60003, 0x602FF, 0x201] {
+            assert!(xcr0_valid(good, all), "{good:#x} is valid");
+        }
+        for bad in [
+            0x0,     // x87 clear
+            0x2,     // x87 clear
+            0x5,     // AVX without SSE
+            0x27,    // one AVX-512 component
+            0x67,    // two of three
+            0xE3,    // AVX-512 without AVX
+            0xF,     // one MPX component
+            0x20003, // XTILECFG alone
+            0x40003, // XTILEDATA alone
+            1 << 63, // reserved
+            0x101,   // a supervisor component (PT)
+        ] {
+            assert!(!xcr0_valid(bad, all), "{bad:#x} is refused");
+        }
+        // Valid by the rules but not offered: refused.
+        assert!(!xcr0_valid(0x60003, 0x2E7));
+        assert!(!xcr0_valid(0x7, 0x3));
     }
 }

@@ -29,6 +29,9 @@ pub const CAPABILITIES: &str = "hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p";
 const HYPERVISOR_VIRT_START: u64 = 0xFFFF_8000_0000_0000;
 const CONSOLEIO_WRITE: u64 = 0;
 const CONSOLEIO_READ: u64 = 1;
+/// Bytes one `CONSOLEIO_write` call copies before it continues itself: a
+/// guest asking for gigabytes holds the CPU no longer than for 2 KiB.
+pub const CONSOLEIO_WRITE_PER_CALL: u64 = 2048;
 /// Slot of `__HYPERVISOR_iret` in the hypercall page (a `ud2` for HVM).
 const IRET_SLOT: usize = hypercall::IRET as usize;
 
@@ -188,8 +191,9 @@ fn console_io(
         CONSOLEIO_WRITE => {
             let mut chunk = [0u8; 128];
             let mut done = 0;
-            while done < count {
-                let n = (count - done).min(chunk.len() as u64) as usize;
+            let this_call = count.min(CONSOLEIO_WRITE_PER_CALL);
+            while done < this_call {
+                let n = (this_call - done).min(chunk.len() as u64) as usize;
                 copy_from_guest(
                     &dom.p2m,
                     host,
@@ -197,10 +201,16 @@ fn console_io(
                     buf.wrapping_add(done),
                     &mut chunk[..n],
                 )?;
-                let domid = dom.domid;
-                dom.console
-                    .push(&chunk[..n], |line| host.console_line(domid, line));
+                dom.console_write(host, &chunk[..n]);
                 done += n as u64;
+            }
+            if count > done {
+                // The rest in a continuation, as Xen's guest_console_write
+                // makes one when it must give the CPU up.
+                if let Some(v) = dom.vcpus.get_mut(vcpu.vcpu_id as usize) {
+                    v.continuation =
+                        Some([cmd, count - done, buf.wrapping_add(done), args[3], args[4]]);
+                }
             }
             Ok(0)
         }

@@ -130,6 +130,8 @@ pub fn test_domain(
         host_mtrr: MtrrState::new_default_wb(),
         ept_2m: true,
         ept_1g: true,
+        max_extents: p2m::DEFAULT_MAX_EXTENTS,
+        max_tables: P2mConfig::max_tables_for(RAM_MIB << 8),
     };
     let mut p2m = P2m::new(cfg, &mut host).unwrap();
     let ram = Mapping {

@@ -134,6 +134,11 @@ pub struct Vcpu {
     pub needs_upcall: bool,
     /// Port bound to each VIRQ on this vCPU (0 = none); global VIRQs live on vCPU 0.
     pub virq_ports: [u32; NR_VIRQS as usize],
+    /// Set by a hypercall that did part of its work (Xen's hypercall
+    /// continuation): the arguments to run it again with. The kernel loads
+    /// them into the argument registers, leaves RIP on the VMCALL and lets
+    /// other vCPUs run first.
+    pub continuation: Option<[u64; 5]>,
 }
 
 impl Vcpu {
@@ -158,6 +163,7 @@ impl Vcpu {
             periodic_next: 0,
             blocked: false,
             polling: false,
+            continuation: None,
             poll_ports: Vec::new(),
             poll_timeout: None,
             needs_upcall: false,

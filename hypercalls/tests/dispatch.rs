@@ -799,3 +799,35 @@ fn bad_arguments_of_the_hvm_calls() {
     assert!(dom.take_backend_kicks().is_empty());
     assert_eq!(p2m::audit(&host, &dom.p2m).violations, 0);
 }
+
+#[test]
+fn long_console_write_continues_itself() {
+    let (mut dom, mut host, vcpu) = setup(false);
+    let gva = 0x20_0000;
+    let mut text = Vec::new();
+    for i in 0..500 {
+        text.extend_from_slice(format!("line {i:04}\n").as_bytes());
+    }
+    write_gpa(&dom.p2m, &mut host, gva, &text).unwrap();
+    let mut args = [0, text.len() as u64, gva, 0, 0];
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        assert_eq!(
+            call(&mut dom, &mut host, &vcpu, hypercall::CONSOLE_IO, args),
+            0
+        );
+        match dom.vcpus[0].continuation.take() {
+            Some(next) => {
+                assert_eq!(next[1], args[1] - dispatch::CONSOLEIO_WRITE_PER_CALL);
+                assert_eq!(next[2], args[2] + dispatch::CONSOLEIO_WRITE_PER_CALL);
+                args = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(calls, text.len().div_ceil(2048));
+    let lines: Vec<&str> = host.console.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(lines.len(), 500);
+    assert_eq!(lines[499], "line 0499");
+}

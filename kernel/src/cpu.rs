@@ -7,9 +7,9 @@ use x86::io::{inb, outb};
 
 /// TSC frequency in kHz, measured once at boot against the PIT.
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
-/// Size of the XSAVE area for every feature the CPU supports (0: no XSAVE).
+/// Size of the XSAVE area for the components offered to guests (0: no XSAVE).
 static XSAVE_SIZE: AtomicU64 = AtomicU64::new(0);
-/// The XCR0 bits the CPU supports.
+/// The XCR0 bits offered to guests (and switched for them).
 static XCR0_SUPPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// Reads the time-stamp counter.
@@ -52,7 +52,7 @@ pub fn tsc_khz() -> u64 {
     TSC_KHZ.load(Ordering::Relaxed)
 }
 
-/// The XCR0 bits the CPU supports (x87 only without XSAVE).
+/// The XCR0 bits offered to guests (x87 only without XSAVE).
 pub fn xcr0_supported() -> u64 {
     XCR0_SUPPORTED.load(Ordering::Relaxed).max(1)
 }
@@ -94,14 +94,18 @@ pub fn init() {
             let cr4 = x86::controlregs::cr4();
             x86::controlregs::cr4_write(cr4 | x86::controlregs::Cr4::CR4_ENABLE_OS_XSAVE);
         }
-        let d = x86::cpuid::cpuid!(0xD, 0);
-        XCR0_SUPPORTED.store(((d.edx as u64) << 32) | d.eax as u64, Ordering::Relaxed);
-        XSAVE_SIZE.store(d.ecx as u64, Ordering::Relaxed);
-        log::info!(
-            "XSAVE: supported XCR0 {:#x}, area {} bytes",
-            xcr0_supported(),
-            d.ecx
-        );
+        let host = |leaf, sub| {
+            let r = x86::cpuid::cpuid!(leaf, sub);
+            [r.eax, r.ebx, r.ecx, r.edx]
+        };
+        let mask = hypercalls::cpuid::guest_xcr0_mask(&host);
+        let size = hypercalls::cpuid::xsave_area_size(mask, &host);
+        XCR0_SUPPORTED.store(mask, Ordering::Relaxed);
+        XSAVE_SIZE.store(size as u64, Ordering::Relaxed);
+        // SAFETY: `mask` holds only components CPUID.(0xD,0) lists, by the
+        // rules of `xcr0_valid` (x87 set, groups whole).
+        unsafe { core::arch::x86_64::_xsetbv(0, mask) };
+        log::info!("XSAVE: guest XCR0 mask {mask:#x}, area {size} bytes");
     }
 }
 
@@ -118,43 +122,55 @@ pub fn xsetbv(xcr0: u64) {
     }
 }
 
-/// Checks an XCR0 value the way XSETBV does (SDM vol. 1, 13.3): x87 set,
-/// only supported bits, AVX needs SSE, the AVX-512 bits go together and need AVX.
+/// Whether a guest's XSETBV may load `xcr0`: the SDM's rules over the
+/// components offered to guests (`hypercalls::cpuid::xcr0_valid`).
 pub fn xcr0_valid(xcr0: u64) -> bool {
-    let supported = xcr0_supported();
-    let avx512 = 0xE0;
-    xcr0 & !supported == 0
-        && xcr0 & 1 != 0
-        && (xcr0 & 4 == 0 || xcr0 & 2 != 0)
-        && (xcr0 & avx512 == 0 || (xcr0 & avx512 == avx512 && xcr0 & 4 != 0))
-        && (xcr0 & 0x18 == 0 || xcr0 & 0x18 == 0x18)
+    has_xsave() && hypercalls::cpuid::xcr0_valid(xcr0, xcr0_supported())
 }
 
-/// Saved extended state (x87/SSE/AVX...) of one vCPU: a page for XSAVE.
+/// Frames of one vCPU's XSAVE area (FXSAVE's 512 bytes without XSAVE).
+fn xsave_frames() -> usize {
+    (XSAVE_SIZE.load(Ordering::Relaxed).max(512) as usize).div_ceil(crate::mem::PAGE_SIZE as usize)
+}
+
+/// Saved extended state (x87/SSE/AVX...) of one vCPU.
+///
+/// Saved and restored with XCR0 = every component offered to guests, whatever
+/// the vCPU's own XCR0: a component the vCPU has not enabled (the XMM
+/// registers of a guest that keeps XCR0 = 1, say) is still its own, never the
+/// previous vCPU's.
 pub struct ExtendedState {
     area: u64,
+    frames: usize,
     /// The vCPU's XCR0.
     pub xcr0: u64,
 }
 
 impl ExtendedState {
-    /// Allocates a zeroed save area, initialised to the reset state.
+    /// Allocates a zeroed save area (sized from CPUID at boot), initialised to
+    /// the reset state.
     pub fn new() -> Option<Self> {
-        let area = crate::mem::alloc_frame()?;
+        let frames = xsave_frames();
+        let area = crate::mem::alloc_frames(frames, crate::mem::PAGE_SIZE)?;
         // Default FCW 0x37F and MXCSR 0x1F80, as after RESET/INIT.
-        // SAFETY: a fresh, identity-mapped frame owned by this object.
+        // SAFETY: fresh, identity-mapped frames owned by this object.
         unsafe {
             core::ptr::write_volatile(area as *mut u16, 0x37F);
             core::ptr::write_volatile((area + 24) as *mut u32, 0x1F80);
         }
-        Some(ExtendedState { area, xcr0: 1 })
+        Some(ExtendedState {
+            area,
+            frames,
+            xcr0: 1,
+        })
     }
 
-    /// Saves the live extended state (the vCPU's XCR0 must be loaded).
+    /// Saves the live extended state, every offered component (XCR0 is set to
+    /// all of them first; the vCPU's own XCR0 is in `self.xcr0`).
     pub fn save(&mut self) {
-        // SAFETY: `area` is a 4 KiB, 64-byte-aligned frame, large enough for
-        // the XSAVE area of every supported feature (checked at boot); FXSAVE
-        // needs 512 bytes.
+        xsetbv(xcr0_supported());
+        // SAFETY: `area` is page-aligned and as large as CPUID.(0xD,0) says
+        // the offered components need (measured at boot); FXSAVE needs 512 bytes.
         unsafe {
             if has_xsave() {
                 core::arch::asm!("xsave64 [{}]", in(reg) self.area, in("eax") u32::MAX, in("edx") u32::MAX);
@@ -164,9 +180,9 @@ impl ExtendedState {
         }
     }
 
-    /// Loads XCR0 and the saved extended state of this vCPU.
+    /// Loads every offered component of this vCPU's saved state, then its XCR0.
     pub fn restore(&self) {
-        xsetbv(self.xcr0);
+        xsetbv(xcr0_supported());
         // SAFETY: the area holds a state saved by `save` or the reset state
         // written by `new` (XSTATE_BV = 0 there: every component initialised).
         unsafe {
@@ -176,12 +192,13 @@ impl ExtendedState {
                 core::arch::asm!("fxrstor64 [{}]", in(reg) self.area);
             }
         }
+        xsetbv(self.xcr0);
     }
 }
 
 impl Drop for ExtendedState {
     fn drop(&mut self) {
-        crate::mem::free_frames(self.area, 1);
+        crate::mem::free_frames(self.area, self.frames);
     }
 }
 
@@ -195,12 +212,27 @@ pub const SWITCHED_MSRS: [u32; 6] = [
     0xC000_0103, // TSC_AUX
 ];
 
-/// The values of [`SWITCHED_MSRS`] (plus CR2) for a vCPU that is not running.
-#[derive(Clone, Copy, Debug, Default)]
+/// The values of [`SWITCHED_MSRS`] (plus CR2 and the debug registers the VMCS
+/// does not hold) for a vCPU that is not running.
+#[derive(Clone, Copy, Debug)]
 pub struct SwitchedState {
     msrs: [u64; SWITCHED_MSRS.len()],
     /// CR2, which VM exits do not save.
     pub cr2: u64,
+    /// DR0-DR3 and DR6 (DR7 and IA32_DEBUGCTL are in the VMCS), which guests
+    /// write without exits.
+    dr: [u64; 5],
+}
+
+impl Default for SwitchedState {
+    /// The reset state: MSRs 0, CR2 0, DR0-3 0, DR6 0xFFFF0FF0.
+    fn default() -> Self {
+        SwitchedState {
+            msrs: [0; SWITCHED_MSRS.len()],
+            cr2: 0,
+            dr: [0, 0, 0, 0, 0xFFFF_0FF0],
+        }
+    }
 }
 
 impl SwitchedState {
@@ -210,8 +242,17 @@ impl SwitchedState {
             // SAFETY: architectural MSRs present on every x86-64 CPU.
             *v = unsafe { x86::msr::rdmsr(msr) };
         }
-        // SAFETY: reading CR2 has no side effects.
-        self.cr2 = unsafe { x86::controlregs::cr2() as u64 };
+        // SAFETY: reading CR2 and the debug registers has no side effects.
+        unsafe {
+            self.cr2 = x86::controlregs::cr2() as u64;
+            self.dr = [
+                x86::debugregs::dr0() as u64,
+                x86::debugregs::dr1() as u64,
+                x86::debugregs::dr2() as u64,
+                x86::debugregs::dr3() as u64,
+                x86::debugregs::dr6().bits() as u64,
+            ];
+        }
     }
 
     /// Loads the saved values.
@@ -222,7 +263,16 @@ impl SwitchedState {
             // bitmap and are checked by the CPU then).
             unsafe { x86::msr::wrmsr(msr, v) };
         }
-        // SAFETY: CR2 is not used by the hypervisor except in its fault report.
-        unsafe { x86::controlregs::cr2_write(self.cr2) };
+        // SAFETY: CR2 is not used by the hypervisor except in its fault report;
+        // the hypervisor sets no breakpoints (its DR7 is 0 after every VM exit),
+        // so DR0-3 and DR6 are only the guest's.
+        unsafe {
+            x86::controlregs::cr2_write(self.cr2);
+            x86::debugregs::dr0_write(self.dr[0] as usize);
+            x86::debugregs::dr1_write(self.dr[1] as usize);
+            x86::debugregs::dr2_write(self.dr[2] as usize);
+            x86::debugregs::dr3_write(self.dr[3] as usize);
+            x86::debugregs::dr6_write(x86::debugregs::Dr6::from_bits_truncate(self.dr[4] as usize));
+        }
     }
 }

@@ -130,6 +130,8 @@ fn build<'a>(
         host_mtrr: host_mtrr.clone(),
         ept_2m: caps.ept_2m(),
         ept_1g: caps.ept_1g(),
+        max_extents: p2m::DEFAULT_MAX_EXTENTS,
+        max_tables: P2mConfig::max_tables_for(ram_pages),
     };
     let p2m = P2m::new(p2m_cfg, host).map_err(|e| {
         mem::free_frames(ram_hpa, ram_pages as usize);
@@ -177,7 +179,6 @@ fn build<'a>(
     };
     let vcfg = VmcsConfig {
         eptp: run.dom.p2m.eptp(),
-        vpid: domid,
         msr_bitmap,
         pause_exiting: cfg.vcpus > 1 && caps.proc_may(vmx::PROC_PAUSE_EXITING),
     };
@@ -189,6 +190,9 @@ fn build<'a>(
                 return Err(format!("cannot create vCPU {id}"));
             }
         }
+    }
+    if crate::host::CONSOLE_UNLIMITED.load(core::sync::atomic::Ordering::Relaxed) {
+        run.dom.console.limit = hypercalls::console::RateLimit::new(0, 0);
     }
     // Vcpu::new leaves each new VMCS current; the scheduler loads the one it runs.
     run.dom.ept_dirty = false;
@@ -319,6 +323,15 @@ mod reason {
     pub const EPT_MISCONFIG: u64 = 49;
     pub const PREEMPTION_TIMER: u64 = 52;
     pub const XSETBV: u64 = 55;
+    pub const GETSEC: u64 = 11;
+    pub const INVD: u64 = 13;
+    pub const MWAIT: u64 = 36;
+    pub const MONITOR: u64 = 39;
+    /// VMCLEAR, VMLAUNCH, VMPTRLD, VMPTRST, VMREAD, VMRESUME, VMWRITE, VMXOFF, VMXON.
+    pub const VMX_INSTRUCTIONS: core::ops::RangeInclusive<u64> = 19..=27;
+    pub const INVEPT: u64 = 50;
+    pub const INVVPID: u64 = 53;
+    pub const VMFUNC: u64 = 59;
 }
 
 /// What the exit handler asks the scheduler to do next.
@@ -576,7 +589,7 @@ impl DomainRun<'_> {
         }
         let report = p2m::audit(host, &self.dom.p2m);
         kprintln!(
-            "p2m audit d{domid}: {} special pages WB+ipat, {} leaves, {} violations",
+            "xenolith: p2m audit d{domid}: {} special pages WB+ipat, {} leaves, {} violations",
             report.special_wb_ipat,
             report.leaves,
             report.violations
@@ -667,6 +680,16 @@ impl DomainRun<'_> {
                 return Next::Yield;
             }
             reason::INVLPG | reason::RDTSC => vmx::skip_instruction(),
+            // Guest caches hold nothing the hypervisor needs dropped.
+            reason::INVD => vmx::skip_instruction(),
+            // Not offered (CPUID hides MONITOR, VMX and SMX): #UD, as Xen does.
+            reason::MWAIT
+            | reason::MONITOR
+            | reason::GETSEC
+            | reason::INVEPT
+            | reason::INVVPID
+            | reason::VMFUNC => inject_ud(),
+            r if reason::VMX_INSTRUCTIONS.contains(&r) => inject_ud(),
             reason::CR_ACCESS => {
                 if let Err(why) = self.cr_access(i, qual) {
                     return Next::End(Outcome::Crashed(format!(
@@ -749,7 +772,18 @@ impl DomainRun<'_> {
         let regs = &mut self.vcpus[i].regs;
         ledger::set(Bucket::Hcall(self.dom.domid, regs.rax));
         let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
-        regs.rax = hypercalls::dispatch(&mut self.dom, host, &vcpu, regs.rax, args);
+        let nr = regs.rax;
+        let rax = hypercalls::dispatch(&mut self.dom, host, &vcpu, nr, args);
+        let regs = &mut self.vcpus[i].regs;
+        if let Some(next) = self.dom.vcpus[i].continuation.take() {
+            if self.dom.shutdown.is_none() {
+                // Part done: the VMCALL runs again with the rest (RAX still
+                // holds its number), after the other vCPUs have had the CPU.
+                [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8] = next;
+                return Next::Yield;
+            }
+        }
+        regs.rax = rax;
         vmx::skip_instruction();
         if let Some(r) = self.dom.shutdown {
             return Next::End(Outcome::Shutdown(r));
@@ -785,16 +819,15 @@ impl DomainRun<'_> {
         }
         let value = (regs.rax & mask) as u32;
         if port == 0xE9 {
-            let domid = self.dom.domid;
-            self.dom
-                .console
-                .push(&[value as u8], |line| host.console_line(domid, line));
+            self.dom.console_write(host, &[value as u8]);
             return Next::Continue;
         }
         let result = self.devices.io_out(port, size, value);
-        // The platform device's log port (0x12) prints on the domain's console, as in Xen.
+        // The platform device's log port (0x12) prints on the domain's console, as
+        // in Xen, through the same sanitising and rate limit as its other output.
         for line in self.devices.take_log_lines() {
-            host.console_line(self.dom.domid, &line);
+            self.dom.console_write(host, line.as_bytes());
+            self.dom.console_write(host, b"\n");
         }
         match result {
             IoResult::Done => Next::Continue,
@@ -1027,8 +1060,10 @@ fn guest_cr4() -> u64 {
     vmx::vmread(control::CR4_READ_SHADOW) & (1 << 13) | (vmx::vmread(guest::CR4) & !(1 << 13))
 }
 
+/// The guest's CPL: SS.DPL (SDM vol. 3, 5.5: CS.DPL differs from the CPL
+/// in a conforming code segment, and in real mode under unrestricted guest).
 fn cpl() -> u8 {
-    ((vmx::vmread(guest::CS_ACCESS_RIGHTS) >> 5) & 3) as u8
+    ((vmx::vmread(guest::SS_ACCESS_RIGHTS) >> 5) & 3) as u8
 }
 
 fn paging_state() -> PagingState {
@@ -1041,10 +1076,24 @@ fn paging_state() -> PagingState {
 }
 
 /// Injects #GP(0) into the guest at its next entry.
-fn inject_gp() {
+/// Injects #UD (a hardware exception without an error code).
+fn inject_ud() {
     vmx::vmwrite(
         control::VMENTRY_INTERRUPTION_INFO_FIELD,
-        13 | (3 << 8) | (1 << 11) | (1 << 31),
+        6 | (3 << 8) | (1 << 31),
     );
-    vmx::vmwrite(control::VMENTRY_EXCEPTION_ERR_CODE, 0);
+}
+
+/// Injects #GP(0); in real mode (CR0.PE clear) without an error code, which
+/// VM entry refuses there.
+fn inject_gp() {
+    let protected = vmx::vmread(guest::CR0) & 1 != 0;
+    let error_code = if protected { 1 << 11 } else { 0 };
+    vmx::vmwrite(
+        control::VMENTRY_INTERRUPTION_INFO_FIELD,
+        13 | (3 << 8) | error_code | (1 << 31),
+    );
+    if protected {
+        vmx::vmwrite(control::VMENTRY_EXCEPTION_ERR_CODE, 0);
+    }
 }

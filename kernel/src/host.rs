@@ -5,6 +5,10 @@ use crate::mem;
 use x86::io::{inb, outb};
 
 /// `console_timestamps=tsc`: prefix each domain console line with the TSC
+/// Set by `console_limit=0` on the command line: domains' console output is
+/// not rate-limited.
+pub static CONSOLE_UNLIMITED: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 /// ticks since that domain's first VM entry (as Xen's `console_timestamps`).
 pub static CONSOLE_TSC_STAMPS: core::sync::atomic::AtomicBool =
     core::sync::atomic::AtomicBool::new(false);

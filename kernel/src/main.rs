@@ -162,6 +162,11 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
                 host::CONSOLE_TSC_STAMPS.store(true, core::sync::atomic::Ordering::Relaxed)
             }
             Some(("exit", "qemu")) => exit_mode = ExitMode::Qemu,
+            // Lifts the per-domain console rate limit (a guest dumping its
+            // symbol table for the profiler).
+            Some(("console_limit", "0" | "off")) => {
+                host::CONSOLE_UNLIMITED.store(true, core::sync::atomic::Ordering::Relaxed)
+            }
             Some(("profile_us", v)) => match v.parse::<u64>() {
                 Ok(us) => ledger::PROFILE_US.store(us, core::sync::atomic::Ordering::Relaxed),
                 Err(_) => {

@@ -345,7 +345,7 @@ impl Net {
         self.peer_open = open;
         let mut reported = false;
         while let Some(report) = self.peer.take_report() {
-            crate::kprintln!("netpeer: {report}");
+            crate::kprintln!("xenolith: netpeer: {report}");
             self.print_counters(&alloc::format!("{} close", report.service), doms);
             reported = true;
         }
@@ -410,14 +410,14 @@ impl Net {
         }
     }
 
-    /// `netpeer: counters at <what>: ...`: VM exits of every domain, the
+    /// `xenolith: netpeer: counters at <what>: ...`: VM exits of every domain, the
     /// event-channel notifications netback sent and the kicks guests sent it,
     /// for benchmarks to take differences between a connection's open and close.
     fn print_counters(&self, what: &str, doms: &[DomainRun<'_>]) {
         let exits: u64 = doms.iter().map(|r| r.exits()).sum();
         let notifications: u64 = self.vifs.iter().map(|v| v.vif.stats().notifications).sum();
         crate::kprintln!(
-            "netpeer: counters at {what}: tsc={} vm_exits={exits} notifications={notifications} kicks={}",
+            "xenolith: netpeer: counters at {what}: tsc={} vm_exits={exits} notifications={notifications} kicks={}",
             crate::cpu::rdtsc(),
             self.vifs.iter().map(|v| v.kicks).sum::<u64>()
         );

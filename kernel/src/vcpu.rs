@@ -42,6 +42,8 @@ pub struct Vcpu {
     pub lapic: platform::lapic::Lapic,
     /// VM exits taken.
     pub exits: u64,
+    /// Its own VPID (0: VPIDs are not used), flushed and freed with it.
+    pub vpid: u16,
     /// An event woke it from halt and it has not run since (see crate `sched`).
     pub boosted: bool,
 }
@@ -53,8 +55,6 @@ pub const CR0_NE: u64 = 1 << 5;
 pub struct VmcsConfig {
     /// The EPT pointer.
     pub eptp: u64,
-    /// VPID (the domain id).
-    pub vpid: u16,
     /// MSR bitmap page.
     pub msr_bitmap: u64,
     /// Exit on PAUSE (several vCPUs share one physical CPU).
@@ -73,8 +73,12 @@ impl Vcpu {
         boot_params: u64,
     ) -> Option<Vcpu> {
         let ext = ExtendedState::new()?;
-        let vmcs = vmx::new_vmcs(caps)?;
-        setup_controls(caps, cfg);
+        let vpid = if caps.vpid_usable() { alloc_vpid()? } else { 0 };
+        let Some(vmcs) = vmx::new_vmcs(caps) else {
+            free_vpid(vpid);
+            return None;
+        };
+        setup_controls(caps, cfg, vpid);
         let mut regs = GuestRegs::default();
         let state = if id == 0 {
             setup_bsp_state(caps, entry);
@@ -94,6 +98,7 @@ impl Vcpu {
             switched: SwitchedState::default(),
             lapic: platform::lapic::Lapic::new(id),
             exits: 0,
+            vpid,
             boosted: false,
         })
     }
@@ -105,10 +110,12 @@ impl Vcpu {
         self.state = RunState::Runnable;
     }
 
-    /// Frees the VMCS (the extended-state page frees itself).
+    /// Frees the VMCS and the VPID, whose translations are flushed first (the
+    /// extended-state area frees itself).
     pub fn destroy(self) {
         vmx::clear_vmcs(self.vmcs);
         mem::free_frames(self.vmcs, 1);
+        free_vpid(self.vpid);
     }
 
     /// Saves what the VMCS does not hold (extended state, switched MSRs) as
@@ -157,13 +164,44 @@ fn io_bitmaps() -> Option<(u64, u64)> {
     })
 }
 
-fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
+/// VPIDs in use, one bit each (VPID 0 is the host's and never handed out).
+static VPIDS: spin::Mutex<[u64; 1024]> = spin::Mutex::new({
+    let mut used = [0; 1024];
+    used[0] = 1;
+    used
+});
+
+/// A VPID no other vCPU holds: each vCPU has its own, so translations of one
+/// never serve another (all vCPUs of all domains share the physical CPU).
+fn alloc_vpid() -> Option<u16> {
+    let mut used = VPIDS.lock();
+    let (w, word) = used.iter_mut().enumerate().find(|(_, w)| **w != u64::MAX)?;
+    let bit = word.trailing_ones();
+    *word |= 1 << bit;
+    Some((w * 64) as u16 + bit as u16)
+}
+
+/// Flushes the translations tagged with `vpid` and frees it (0: nothing to do).
+fn free_vpid(vpid: u16) {
+    if vpid != 0 {
+        vmx::invvpid(vmx::Invvpid::SingleContext, vpid);
+        VPIDS.lock()[vpid as usize / 64] &= !(1 << (vpid % 64));
+    }
+}
+
+fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig, vpid: u16) {
     use vmx::*;
     let pin = VmxCaps::adjust(
         caps.pin,
         PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
     );
-    let mut want_proc = PROC_HLT_EXITING | PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS;
+    // MONITOR/MWAIT exit (and get #UD, as on Xen): a guest must not sleep the
+    // physical CPU, nor watch hypervisor memory.
+    let mut want_proc = PROC_HLT_EXITING
+        | PROC_MWAIT_EXITING
+        | PROC_MONITOR_EXITING
+        | PROC_USE_MSR_BITMAPS
+        | PROC_SECONDARY_CONTROLS;
     // I/O bitmaps where the processor has them (else every port exits).
     let io = io_bitmaps().filter(|_| (caps.proc >> 32) as u32 & PROC_USE_IO_BITMAPS != 0);
     match io {
@@ -175,7 +213,7 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
         None => want_proc |= PROC_UNCOND_IO_EXITING,
     }
     let mut want_proc2 = PROC2_ENABLE_EPT
-        | PROC2_ENABLE_VPID
+        | if vpid != 0 { PROC2_ENABLE_VPID } else { 0 }
         | PROC2_UNRESTRICTED_GUEST
         | PROC2_ENABLE_RDTSCP
         | PROC2_ENABLE_INVPCID;
@@ -189,7 +227,8 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
         want_proc |= PROC_PAUSE_EXITING;
     }
     let proc = VmxCaps::adjust(caps.proc, want_proc);
-    let proc2 = VmxCaps::adjust(caps.proc2, want_proc2);
+    let proc2 =
+        VmxCaps::adjust(caps.proc2, want_proc2) & if vpid == 0 { !PROC2_ENABLE_VPID } else { !0 };
     if ple {
         vmwrite(PLE_GAP, 128);
         vmwrite(PLE_WINDOW, 4096);
@@ -201,14 +240,17 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
         control::VMEXIT_CONTROLS,
         VmxCaps::adjust(
             caps.exit,
-            EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTERRUPT | EXIT_SAVE_LOAD_PAT_EFER,
+            EXIT_SAVE_DEBUG_CONTROLS
+                | EXIT_HOST_ADDR_SPACE_SIZE
+                | EXIT_ACK_INTERRUPT
+                | EXIT_SAVE_LOAD_PAT_EFER,
         ) as u64,
     );
     vmwrite(control::EXCEPTION_BITMAP, 0);
     vmwrite(control::MSR_BITMAPS_ADDR_FULL, cfg.msr_bitmap);
     vmwrite(control::EPTP_FULL, cfg.eptp);
     if proc2 & PROC2_ENABLE_VPID != 0 {
-        vmwrite(control::VPID, cfg.vpid as u64);
+        vmwrite(control::VPID, vpid as u64);
     }
     // CR0.NE is fixed to 1 in VMX operation but real-mode code (an AP's
     // trampoline) clears it: the guest owns every bit except NE, whose
@@ -221,7 +263,9 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig) {
 /// Sets the VM-entry controls for a guest in (or out of) IA-32e mode.
 pub fn set_entry_controls(caps: &VmxCaps, ia32e: bool) {
     use vmx::*;
-    let want = ENTRY_LOAD_PAT_EFER | if ia32e { ENTRY_IA32E_MODE_GUEST } else { 0 };
+    let want = ENTRY_LOAD_DEBUG_CONTROLS
+        | ENTRY_LOAD_PAT_EFER
+        | if ia32e { ENTRY_IA32E_MODE_GUEST } else { 0 };
     vmwrite(
         control::VMENTRY_CONTROLS,
         VmxCaps::adjust(caps.entry, want) as u64,

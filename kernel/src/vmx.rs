@@ -38,6 +38,10 @@ pub const PROC_INTERRUPT_WINDOW_EXITING: u32 = 1 << 2;
 pub const PROC_HLT_EXITING: u32 = 1 << 7;
 /// PAUSE exiting.
 pub const PROC_PAUSE_EXITING: u32 = 1 << 30;
+/// MWAIT exiting.
+pub const PROC_MWAIT_EXITING: u32 = 1 << 10;
+/// MONITOR exiting.
+pub const PROC_MONITOR_EXITING: u32 = 1 << 29;
 /// Unconditional I/O exiting.
 pub const PROC_UNCOND_IO_EXITING: u32 = 1 << 24;
 /// Use I/O bitmaps.
@@ -62,13 +66,17 @@ pub const PROC2_PAUSE_LOOP_EXITING: u32 = 1 << 10;
 pub const PLE_GAP: u32 = 0x4020;
 /// VMCS field PLE_Window: TSC ticks a loop may spin before it exits.
 pub const PLE_WINDOW: u32 = 0x4022;
-/// VM-exit controls.
+/// VM-exit controls: save DR7 and IA32_DEBUGCTL in the guest-state area.
+pub const EXIT_SAVE_DEBUG_CONTROLS: u32 = 1 << 2;
+/// Host address-space size (a 64-bit host).
 pub const EXIT_HOST_ADDR_SPACE_SIZE: u32 = 1 << 9;
 /// Acknowledge interrupt on exit.
 pub const EXIT_ACK_INTERRUPT: u32 = 1 << 15;
 /// Save/load IA32_PAT and IA32_EFER on exit.
 pub const EXIT_SAVE_LOAD_PAT_EFER: u32 = (1 << 18) | (1 << 19) | (1 << 20) | (1 << 21);
-/// VM-entry controls.
+/// VM-entry controls: load DR7 and IA32_DEBUGCTL from the guest-state area.
+pub const ENTRY_LOAD_DEBUG_CONTROLS: u32 = 1 << 2;
+/// IA-32e mode guest.
 pub const ENTRY_IA32E_MODE_GUEST: u32 = 1 << 9;
 /// Load IA32_PAT and IA32_EFER on entry.
 pub const ENTRY_LOAD_PAT_EFER: u32 = (1 << 14) | (1 << 15);
@@ -129,6 +137,16 @@ impl VmxCaps {
     /// INVEPT single-context.
     pub fn invept_single(&self) -> bool {
         self.ept_vpid & (1 << 25) != 0
+    }
+    /// INVEPT all-context.
+    pub fn invept_all(&self) -> bool {
+        self.ept_vpid & (1 << 26) != 0
+    }
+    /// VPIDs are used: the control exists and INVVPID can flush one VPID
+    /// (single-context) and every VPID (all-context). Without them every
+    /// vCPU runs with VPID 0, whose translations each VM entry and exit drop.
+    pub fn vpid_usable(&self) -> bool {
+        self.vpid() && self.ept_vpid & (1 << 32) != 0 && self.ept_vpid & (3 << 41) == 3 << 41
     }
     /// VMX-preemption timer.
     pub fn preemption_timer(&self) -> bool {
@@ -234,6 +252,10 @@ pub fn enable(caps: &VmxCaps) -> Result<(), VmxError> {
     if !caps.ept_wb() {
         return Err(VmxError::MissingFeature("EPT write-back paging structures"));
     }
+    // Without it a guest that never exits (`jmp $`) would own the CPU.
+    if !caps.preemption_timer() {
+        return Err(VmxError::MissingFeature("the VMX-preemption timer"));
+    }
     // SAFETY: IA32_FEATURE_CONTROL exists on every VMX-capable processor.
     let fc = unsafe { rdmsr(IA32_FEATURE_CONTROL) };
     if fc & 1 == 0 {
@@ -255,7 +277,48 @@ pub fn enable(caps: &VmxCaps) -> Result<(), VmxError> {
         x86::controlregs::cr4_write(x86::controlregs::Cr4::from_bits_truncate(cr4 as usize));
         vmx::vmxon(region).map_err(|_| VmxError::VmxonFailed)?;
     }
+    // Whatever ran before (firmware, a previous kernel) may have left
+    // translations tagged with EPTPs or VPIDs this hypervisor will reuse.
+    if caps.invept_all() {
+        invept_raw(2, 0);
+    }
+    if caps.vpid_usable() {
+        invvpid(Invvpid::AllContexts, 0);
+    }
     Ok(())
+}
+
+/// The INVVPID kinds used.
+#[derive(Clone, Copy, Debug)]
+pub enum Invvpid {
+    /// Every translation tagged with one VPID (type 1).
+    SingleContext,
+    /// Every VPID but 0 (type 2).
+    AllContexts,
+}
+
+/// INVVPID: drops the linear and combined translations tagged with `vpid`
+/// (or every VPID). Callers check [`VmxCaps::vpid_usable`].
+pub fn invvpid(kind: Invvpid, vpid: u16) {
+    let desc: [u64; 2] = [vpid as u64, 0];
+    let kind: u64 = match kind {
+        Invvpid::SingleContext => 1,
+        Invvpid::AllContexts => 2,
+    };
+    // SAFETY: INVVPID with a valid descriptor in VMX root operation only drops
+    // cached translations; the caller checked the kind is supported.
+    unsafe {
+        core::arch::asm!("invvpid {0}, [{1}]", in(reg) kind, in(reg) desc.as_ptr(), options(nostack));
+    }
+}
+
+fn invept_raw(kind: u64, eptp: u64) {
+    let desc: [u64; 2] = [eptp, 0];
+    // SAFETY: INVEPT with a valid descriptor in VMX root operation only drops
+    // cached translations; callers check the kind is supported.
+    unsafe {
+        core::arch::asm!("invept {0}, [{1}]", in(reg) kind, in(reg) desc.as_ptr(), options(nostack));
+    }
 }
 
 /// Prints the capabilities line of the serial protocol.
@@ -263,7 +326,7 @@ pub fn log_caps(caps: &VmxCaps) {
     let yn = |b: bool| if b { "yes" } else { "no" };
     log::info!(
         "VMX caps: EPT {} VPID {} unrestricted-guest {} EPT-WB {} EPT-2M {} EPT-1G {} \
-         preemption-timer {} (rate 2^{}) INVEPT-single {} VMCS-rev {:#x}",
+         preemption-timer {} (rate 2^{}) INVEPT-single {} VPID-per-vCPU {} VMCS-rev {:#x}",
         yn(caps.ept()),
         yn(caps.vpid()),
         yn(caps.unrestricted_guest()),
@@ -273,6 +336,7 @@ pub fn log_caps(caps: &VmxCaps) {
         yn(caps.preemption_timer()),
         caps.preemption_timer_rate(),
         yn(caps.invept_single()),
+        yn(caps.vpid_usable()),
         caps.basic as u32 & 0x7FFF_FFFF
     );
 }
@@ -303,13 +367,7 @@ pub fn vm_instruction_error() -> u64 {
 
 /// Invalidates EPT-derived translations for one EPTP (or all, when single-context is missing).
 pub fn invept(caps: &VmxCaps, eptp: u64) {
-    let desc: [u64; 2] = [eptp, 0];
-    let kind: u64 = if caps.invept_single() { 1 } else { 2 };
-    // SAFETY: INVEPT with a valid descriptor in VMX root operation only drops
-    // cached translations.
-    unsafe {
-        core::arch::asm!("invept {0}, [{1}]", in(reg) kind, in(reg) desc.as_ptr(), options(nostack));
-    }
+    invept_raw(if caps.invept_single() { 1 } else { 2 }, eptp);
 }
 
 /// Guest general-purpose registers, saved and restored around each VM entry.

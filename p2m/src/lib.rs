@@ -34,7 +34,7 @@ pub use mtrr::{
     MtrrState, GUEST_MTRR_VCNT, MAX_VAR_RANGES, MSR_MTRR_CAP, MSR_MTRR_DEF_TYPE, MSR_MTRR_FIX_16K,
     MSR_MTRR_FIX_4K, MSR_MTRR_FIX_64K, MSR_MTRR_PHYS_BASE0,
 };
-pub use p2m::{P2m, P2mConfig};
+pub use p2m::{P2m, P2mConfig, DEFAULT_MAX_EXTENTS};
 pub use rangeset::{Coverage, PinnedCacheAttrs, RangeSet};
 pub use resolve::{resolve, Resolution, ResolveEnv, ResolveQuery};
 
@@ -191,6 +191,9 @@ pub enum P2mError {
     BadMemType,
     /// Empty or inverted range, or one overlapping an existing pinned range.
     BadRange,
+    /// The change would split the records into more than [`P2mConfig::max_extents`] runs;
+    /// the p2m is unchanged.
+    TooManyExtents,
 }
 
 impl fmt::Display for P2mError {
@@ -205,6 +208,7 @@ impl fmt::Display for P2mError {
             P2mError::NotMtrrMsr => "not an MTRR MSR",
             P2mError::BadMemType => "reserved memory type",
             P2mError::BadRange => "empty, inverted or overlapping range",
+            P2mError::TooManyExtents => "too many p2m extents",
         })
     }
 }

@@ -25,6 +25,24 @@ pub struct P2mConfig {
     pub ept_2m: bool,
     /// The CPU supports 1 GiB EPT leaves (IA32_VMX_EPT_VPID_CAP bit 17).
     pub ept_1g: bool,
+    /// Most extents (runs of gfns) the records may hold: every hole a guest punches
+    /// (`XENMEM_add_to_physmap` moving a page) splits one, and the records live on the
+    /// hypervisor's heap.
+    pub max_extents: usize,
+    /// Most EPT tables (the root included) the p2m may hold; see [`P2mConfig::max_tables_for`].
+    pub max_tables: usize,
+}
+
+/// Default [`P2mConfig::max_extents`]: about 160 KiB of records; a Linux guest uses a few dozen.
+pub const DEFAULT_MAX_EXTENTS: usize = 4096;
+
+impl P2mConfig {
+    /// A table bound for a guest of `ram_pages` 4 KiB pages: enough to map all of its RAM
+    /// with 4 KiB leaves (one page table per 2 MiB, one directory per 1 GiB), plus 256
+    /// tables for special pages and MMIO anywhere in its physical address space.
+    pub fn max_tables_for(ram_pages: u64) -> usize {
+        (ram_pages / 512 + 2 * ram_pages.div_ceil(1 << 18)) as usize + 256
+    }
 }
 
 impl Default for P2mConfig {
@@ -35,6 +53,8 @@ impl Default for P2mConfig {
             host_mtrr: MtrrState::new_default_wb(),
             ept_2m: true,
             ept_1g: true,
+            max_extents: DEFAULT_MAX_EXTENTS,
+            max_tables: usize::MAX,
         }
     }
 }
@@ -117,6 +137,8 @@ pub struct P2m {
     pub(crate) specials: RangeSet,
     ro_mmio: RangeSet,
     pinned: PinnedCacheAttrs,
+    /// EPT tables held, the root included.
+    tables: usize,
 }
 
 impl P2m {
@@ -132,6 +154,7 @@ impl P2m {
             specials: RangeSet::new(),
             ro_mmio: RangeSet::new(),
             pinned: PinnedCacheAttrs::new(),
+            tables: 1,
         })
     }
 
@@ -178,9 +201,17 @@ impl P2m {
         }
         let range = gfn..gfn + n;
         let saved = self.extents_clipped(range.clone());
+        let before = self.extents.len();
         self.remove_extents(range.clone());
         if let Some(m) = mapping {
             self.insert_extent(gfn, gfn + n, mfn, m);
+        }
+        if self.extents.len() > self.cfg.max_extents && self.extents.len() > before {
+            self.remove_extents(range);
+            for (s, x) in saved {
+                self.insert_extent(s, x.end, x.mfn, x.mapping);
+            }
+            return Err(P2mError::TooManyExtents);
         }
         let area = Area::Gfns(range.clone());
         if let Err(e) = self.sync_root(mem, &area) {
@@ -528,7 +559,20 @@ impl P2m {
     }
 
     fn sync_root(&mut self, mem: &mut impl EptTableMemory, area: &Area) -> Result<(), P2mError> {
-        self.sync(mem, self.root, 4, 0, area)
+        let mut tables = self.tables;
+        let mut counted = CountedTables {
+            mem,
+            tables: &mut tables,
+            max: self.cfg.max_tables,
+        };
+        let r = self.sync(&mut counted, self.root, 4, 0, area);
+        self.tables = tables;
+        r
+    }
+
+    /// EPT tables held, the root included.
+    pub fn tables(&self) -> usize {
+        self.tables
     }
 
     /// Brings the entries of `table` (at `level`, covering frames from `base`) that `area`
@@ -682,4 +726,32 @@ fn free_subtree(mem: &mut impl EptTableMemory, table: u64, level: u32) {
         }
     }
     mem.free_table(table);
+}
+
+/// Table memory that counts what the p2m holds and refuses more than `max` tables.
+struct CountedTables<'a, M> {
+    mem: &'a mut M,
+    tables: &'a mut usize,
+    max: usize,
+}
+
+impl<M: EptTableMemory> EptTableMemory for CountedTables<'_, M> {
+    fn alloc_table(&mut self) -> Option<u64> {
+        if *self.tables >= self.max {
+            return None;
+        }
+        let t = self.mem.alloc_table()?;
+        *self.tables += 1;
+        Some(t)
+    }
+    fn free_table(&mut self, table: u64) {
+        *self.tables -= 1;
+        self.mem.free_table(table)
+    }
+    fn read_entry(&self, table: u64, index: usize) -> u64 {
+        self.mem.read_entry(table, index)
+    }
+    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
+        self.mem.write_entry(table, index, value)
+    }
 }

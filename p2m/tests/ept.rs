@@ -494,3 +494,52 @@ fn audit_detects_corruption() {
     mem.write_entry(t3, i3, e3);
     assert_clean(&mem, &p2m);
 }
+
+#[test]
+fn hole_punching_is_bounded_by_max_extents() {
+    let cfg = P2mConfig {
+        max_extents: 64,
+        ..P2mConfig::default()
+    };
+    let (mut mem, mut p2m) = setup(cfg);
+    // 8 MiB of RAM in one extent.
+    p2m.set_entry(&mut mem, 0, 0x1000, 9, Some(RAM)).unwrap();
+    p2m.set_entry(&mut mem, 512, 0x1200, 9, Some(RAM)).unwrap();
+    let mut holes = 0;
+    let err = loop {
+        match p2m.set_entry(&mut mem, 1 + 2 * holes, 0, 0, None) {
+            Ok(()) => holes += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, p2m::P2mError::TooManyExtents);
+    assert!(p2m.extents().count() <= 64);
+    assert!(holes >= 60, "{holes} holes before the bound");
+    // The refused change left the p2m as it was; unmapping a whole extent still works.
+    let gfn = 1 + 2 * holes;
+    assert!(p2m.lookup(gfn).is_some());
+    p2m.set_entry(&mut mem, 0, 0, 0, None).unwrap();
+}
+
+#[test]
+fn ept_tables_are_bounded_by_max_tables() {
+    let cfg = P2mConfig {
+        max_tables: 8,
+        ..P2mConfig::default()
+    };
+    let (mut mem, mut p2m) = setup(cfg);
+    // Each page 1 GiB apart needs a directory and a page table.
+    let mut mapped = 0;
+    let err = loop {
+        match p2m.set_entry(&mut mem, mapped << 18, 0x1000, 0, Some(RAM)) {
+            Ok(()) => mapped += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, p2m::P2mError::OutOfTableMemory);
+    assert!(p2m.tables() <= 8);
+    assert!(
+        p2m.lookup(mapped << 18).is_none(),
+        "the refused page is not recorded"
+    );
+}

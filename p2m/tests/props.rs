@@ -139,6 +139,7 @@ fn config() -> impl Strategy<Value = P2mConfig> {
             host_mtrr,
             ept_2m,
             ept_1g,
+            ..P2mConfig::default()
         })
 }
 

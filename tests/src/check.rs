@@ -9,13 +9,28 @@ use crate::scenario::{Expectation, NumCheck, Scenario};
 /// The last line of a normal run (docs/protocol.md).
 pub const FINAL_LINE: &str = "xenolith: all domains finished";
 
-/// Log substrings after which a run has nothing more to say: the final line, or the hypervisor
-/// itself failing. The runner stops the emulator shortly after it sees one.
+/// Line beginnings after which a run has nothing more to say: the final line, or the hypervisor
+/// itself failing. The runner stops the emulator shortly after it sees one at the start of a
+/// line ([`starts_a_line`]): only the hypervisor writes there, guests' lines start `(d<N>) `.
 pub const STOP_MARKERS: &[&str] = &[FINAL_LINE, "xenolith: PANIC", "xenolith: EXCEPTION"];
 
 /// Patterns no scenario's log may contain.
-pub const STANDARD_FORBIDDEN: &[&str] =
-    &[r"xenolith: PANIC", r"xenolith: EXCEPTION", r"GUEST .*FAIL"];
+pub const STANDARD_FORBIDDEN: &[&str] = &[
+    r"^xenolith: PANIC",
+    r"^xenolith: EXCEPTION",
+    r"GUEST .*FAIL",
+];
+
+/// Whether `marker` occurs in `data` at the start of a line (at 0 or after a `\n`), looking
+/// only at occurrences that begin at or after `from`.
+pub fn starts_a_line(data: &[u8], from: usize, marker: &str) -> bool {
+    let m = marker.as_bytes();
+    if m.is_empty() || data.len() < m.len() {
+        return false;
+    }
+    (from..=data.len() - m.len())
+        .any(|p| (p == 0 || data[p - 1] == b'\n') && data[p..].starts_with(m))
+}
 
 /// The outcome of checking a log against a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +64,17 @@ pub fn standard_expectations() -> Vec<Expectation> {
         .iter()
         .map(|p| Expectation::forbid(*p))
         .collect();
-    v.push(Expectation::line(regex::escape(FINAL_LINE)));
+    v.push(Expectation::line(format!(
+        "^{}$",
+        regex::escape(FINAL_LINE)
+    )));
     v
 }
 
 /// Checks a serial log against a scenario's expectations plus [`standard_expectations`].
 ///
-/// Lines end in `\n`, a trailing `\r` is ignored; patterns are searched for anywhere in a line.
+/// Lines end in `\n`, a trailing `\r` is ignored; patterns are searched for anywhere in a line
+/// unless anchored (`^`): every pattern for a hypervisor line is, so a guest cannot forge one.
 /// Forbidden lines are looked for first (the earliest in the log is reported), then the required
 /// lines in the scenario's order, the final line last.
 pub fn check(scenario: &Scenario, log: &str) -> Verdict {
@@ -163,4 +182,37 @@ fn eval_checks(checks: &[NumCheck], caps: &Captures<'_>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_count_only_at_the_start_of_a_line() {
+        let log = b"boot\r\n(d2) xenolith: all domains finished\r\nxenolith: PANIC x\r\n";
+        assert!(!starts_a_line(log, 0, FINAL_LINE));
+        assert!(starts_a_line(log, 0, "xenolith: PANIC"));
+        assert!(starts_a_line(b"xenolith: PANIC", 0, "xenolith: PANIC"));
+        // Only occurrences from `from` on count.
+        assert!(!starts_a_line(log, 45, "xenolith: PANIC"));
+        assert!(!starts_a_line(b"", 0, FINAL_LINE));
+    }
+
+    #[test]
+    fn a_guest_cannot_forge_the_final_line() {
+        let scenario = Scenario::new("forged");
+        let forged = "(d1) GUEST hello\n(d1) xenolith: all domains finished\n";
+        assert!(!check(&scenario, forged).is_pass());
+        let forged_mid = "(d1) x xenolith: all domains finished\n";
+        assert!(!check(&scenario, forged_mid).is_pass());
+        assert!(check(
+            &scenario,
+            "(d1) GUEST hello\nxenolith: all domains finished\r\n"
+        )
+        .is_pass());
+        // A guest's `xenolith: PANIC` is its own text, not a hypervisor failure.
+        let noisy = "(d1) xenolith: PANIC\nxenolith: all domains finished\n";
+        assert!(check(&scenario, noisy).is_pass());
+    }
 }

@@ -44,7 +44,7 @@ fn audit(d: u32, special: bool) -> Expectation {
 /// Domain `d`'s audit line with exactly `special` special pages and no violations.
 fn audit_with(d: u32, special: u64) -> Expectation {
     Expectation::line(format!(
-        r"p2m audit d{d}: (\d+) special pages WB\+ipat, (\d+) leaves, (\d+) violations"
+        r"^xenolith: p2m audit d{d}: (\d+) special pages WB\+ipat, (\d+) leaves, (\d+) violations"
     ))
     .with(NumCheck::Eq(3, 0))
     .with(NumCheck::Eq(1, special))
@@ -76,7 +76,7 @@ fn ping_ok(d: u32, ip: &str) -> Expectation {
 /// `xenolith: domain <d> (<name>) <what>` (`what` is a regex).
 fn domain_end(d: u32, name: &str, what: &str) -> Expectation {
     Expectation::line(format!(
-        r"xenolith: domain {d} \({}\) {what}",
+        r"^xenolith: domain {d} \({}\) {what}",
         regex::escape(name)
     ))
 }
@@ -145,7 +145,7 @@ pub fn linux_bzimage() -> Scenario {
 pub fn xen_identity() -> Scenario {
     Scenario::new("xen-identity")
         .domain(DomainSpec::test_guest("xen-identity", "identity", true))
-        .expect(Expectation::line(r"xenolith: VMX caps:"))
+        .expect(Expectation::line(r"^xenolith: VMX caps:"))
         .expect_all(identity_lines(1, "xen-identity"))
 }
 
@@ -156,7 +156,7 @@ pub fn containment() -> Scenario {
         .domain(DomainSpec::test_guest("crasher", "triple-fault", false))
         .domain(DomainSpec::test_guest("bad-args", "bad-args", false))
         .domain(DomainSpec::test_guest("survivor", "identity", true))
-        .expect(Expectation::line(r"xenolith: VMX caps:"))
+        .expect(Expectation::line(r"^xenolith: VMX caps:"))
         .expect(guest(1, r"GUEST about to triple-fault"))
         .expect(domain_end(1, "crasher", "crashed: triple fault"))
         .expect(audit(1, false))
@@ -215,9 +215,9 @@ pub fn netfront() -> Scenario {
             .with(NumCheck::Eq(3, NETFRONT_BYTES))
             .with(NumCheck::Gt(2, NETFRONT_FLOOR_MBIT - 1))
             .with(NumCheck::Gt(4, NETFRONT_FLOOR_MBIT - 1)),
-            Expectation::line(r"^netpeer: discard received (\d+) bytes from 10\.0\.0\.2:")
+            Expectation::line(r"^xenolith: netpeer: discard received (\d+) bytes from 10\.0\.0\.2:")
                 .with(NumCheck::Eq(1, NETFRONT_BYTES)),
-            Expectation::line(r"^netpeer: source sent (\d+) bytes to 10\.0\.0\.2:")
+            Expectation::line(r"^xenolith: netpeer: source sent (\d+) bytes to 10\.0\.0\.2:")
                 .with(NumCheck::Gt(1, NETFRONT_BYTES - 1)),
             guest(1, r"GUEST init done"),
             domain_end(1, "netfront", "shut down: poweroff"),
@@ -276,20 +276,20 @@ mod tests {
         (d1) GUEST shared_info gpfn=0xf0000 wc_sec=1763000000 ok\r\n\
         (d1) GUEST done, shutting down\r\n\
         xenolith: domain 1 (xen-identity) shut down: poweroff\r\n\
-        p2m audit d1: 3 special pages WB+ipat, 16 leaves, 0 violations\r\n\
+        xenolith: p2m audit d1: 3 special pages WB+ipat, 16 leaves, 0 violations\r\n\
         xenolith: all domains finished\r\n";
 
     const GOOD_CONTAINMENT: &str = "xenolith: VMX caps: ept\n\
         (d1) GUEST about to triple-fault\n\
         xenolith: domain 1 (crasher) crashed: triple fault\n\
-        p2m audit d1: 2 special pages WB+ipat, 16 leaves, 0 violations\n\
+        xenolith: p2m audit d1: 2 special pages WB+ipat, 16 leaves, 0 violations\n\
         (d2) GUEST badarg null-ptr: rc=-14 want=-14 ok\n\
         (d2) GUEST badargs 7/7 ok\n\
         xenolith: domain 2 (bad-args) shut down: poweroff\n\
-        p2m audit d2: 2 special pages WB+ipat, 16 leaves, 0 violations\n\
+        xenolith: p2m audit d2: 2 special pages WB+ipat, 16 leaves, 0 violations\n\
         (d3) GUEST shared_info gpfn=0xf0000 wc_sec=5 ok\n\
         xenolith: domain 3 (survivor) shut down: poweroff\n\
-        p2m audit d3: 3 special pages WB+ipat, 16 leaves, 0 violations\n\
+        xenolith: p2m audit d3: 3 special pages WB+ipat, 16 leaves, 0 violations\n\
         xenolith: all domains finished\n";
 
     fn fail_reason(v: Verdict) -> String {
@@ -391,8 +391,8 @@ mod tests {
         let log = GOOD_CONTAINMENT.replace("badargs 7/7", "badargs 0/0");
         assert!(fail_reason(check(&containment(), &log)).contains("want > 0"));
         let log = GOOD_CONTAINMENT.replace(
-            "p2m audit d2: 2 special pages WB+ipat, 16 leaves, 0 violations",
-            "p2m audit d2: 2 special pages WB+ipat, 16 leaves, 3 violations",
+            "xenolith: p2m audit d2: 2 special pages WB+ipat, 16 leaves, 0 violations",
+            "xenolith: p2m audit d2: 2 special pages WB+ipat, 16 leaves, 3 violations",
         );
         assert!(fail_reason(check(&containment(), &log)).contains("p2m audit d2"));
     }

@@ -15,7 +15,7 @@
 //! * **netfront**: the `netfront` scenario's transfers (busybox `dd | nc` to the peer host's
 //!   discard port, `nc | dd` from its source port), [`NETFRONT_BYTES`] each way, `runs` times in
 //!   one boot: the guest's own Mbit/s and TSC ticks, and from the hypervisor's
-//!   `netpeer: counters at <service> open|close` lines the VM exits, the event-channel
+//!   `xenolith: netpeer: counters at <service> open|close` lines the VM exits, the event-channel
 //!   notifications (backend -> guest) and the kicks (guest -> backend) of each connection.
 //! * [`Summary`]: those figures and the bare-Bochs e1000 reference ([`crate::net_bench`]), each
 //!   the median of its runs, beside Xen's figures.
@@ -66,7 +66,7 @@ pub const NETFRONT_MARK: &str = "NETFRONT tx_bytes=";
 /// The key of the netfront guest's TSC lines (one per run, after its result line).
 pub const NETFRONT_TSC_MARK: &str = "GUEST netfront tx_cs=";
 /// The hypervisor's counter lines at each peer connection's open and close.
-pub const COUNTERS_MARK: &str = "netpeer: counters at ";
+pub const COUNTERS_MARK: &str = "xenolith: netpeer: counters at ";
 
 /// A figure measured on real Xen, to compare with.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -343,7 +343,9 @@ pub fn iperf_scenario(runs: u32, setup: IperfSetup) -> Scenario {
         }
     }
     if let (true, Some(us)) = (profiling, &profile_us) {
-        scenario = scenario.hv_arg(format!("profile_us={us}"));
+        scenario = scenario
+            .hv_arg(format!("profile_us={us}"))
+            .hv_arg("console_limit=0");
     }
     if let Ok(tag) = std::env::var(BENCH_TAG_ENV) {
         if !tag.is_empty() {
@@ -491,7 +493,7 @@ impl Counters {
 pub fn parse_counters(log: &str) -> Vec<(String, Counters)> {
     log.lines()
         .filter_map(|l| {
-            let rest = &l[l.find(COUNTERS_MARK)? + COUNTERS_MARK.len()..];
+            let rest = l.strip_prefix(COUNTERS_MARK)?;
             let (what, values) = rest.split_once(':')?;
             Some((
                 what.trim().to_string(),
@@ -1207,15 +1209,15 @@ mod tests {
     }
 
     const NETFRONT_LOG: &str = "\
-        netpeer: counters at discard open: tsc=1000 vm_exits=100 notifications=10 kicks=1\r\n\
-        netpeer: discard received 2097152 bytes from 10.0.0.2:40000 in 812 ms\r\n\
-        netpeer: counters at discard close: tsc=5000 vm_exits=300 notifications=30 kicks=21\r\n\
-        netpeer: counters at source open: tsc=6000 vm_exits=310 notifications=31 kicks=22\r\n\
+        xenolith: netpeer: counters at discard open: tsc=1000 vm_exits=100 notifications=10 kicks=1\r\n\
+        xenolith: netpeer: discard received 2097152 bytes from 10.0.0.2:40000 in 812 ms\r\n\
+        xenolith: netpeer: counters at discard close: tsc=5000 vm_exits=300 notifications=30 kicks=21\r\n\
+        xenolith: netpeer: counters at source open: tsc=6000 vm_exits=310 notifications=31 kicks=22\r\n\
         (d1) NETFRONT tx_bytes=2097152 tx_mbit=9.500 rx_bytes=2097152 rx_mbit=12.250\r\n\
         (d1) GUEST netfront tx_cs=100 tx_tsc=4194304 rx_cs=80 rx_tsc=8388608\r\n\
-        netpeer: source sent 2200000 bytes to 10.0.0.2:40001 in 700 ms\r\n\
-        netpeer: counters at source close: tsc=9000 vm_exits=710 notifications=131 kicks=26\r\n\
-        netpeer: counters at discard open: tsc=9500 vm_exits=720 notifications=131 kicks=26\r\n\
+        xenolith: netpeer: source sent 2200000 bytes to 10.0.0.2:40001 in 700 ms\r\n\
+        xenolith: netpeer: counters at source close: tsc=9000 vm_exits=710 notifications=131 kicks=26\r\n\
+        xenolith: netpeer: counters at discard open: tsc=9500 vm_exits=720 notifications=131 kicks=26\r\n\
         (d1) NETFRONT tx_bytes=2097152 tx_mbit=9.000 rx_bytes=0 rx_mbit=0.000\r\n";
 
     #[test]

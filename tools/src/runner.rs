@@ -214,8 +214,8 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
                 // Look again from a little before the new bytes: a marker may straddle reads.
                 let longest = opts.stop_markers.iter().map(|m| m.len()).max().unwrap_or(0);
                 let from = new_from.saturating_sub(longest);
-                let text = String::from_utf8_lossy(&tail.data[from..]);
-                if let Some(m) = opts.stop_markers.iter().find(|m| text.contains(m.as_str())) {
+                let seen = |m: &&String| ::tests::check::starts_a_line(&tail.data, from, m);
+                if let Some(m) = opts.stop_markers.iter().find(seen) {
                     stop = Some((m.clone(), Instant::now() + opts.grace));
                 }
             }
