@@ -45,6 +45,7 @@
 
 extern crate alloc;
 
+pub mod budget;
 pub mod builder;
 pub mod console;
 pub mod cpuid;

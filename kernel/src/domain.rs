@@ -120,6 +120,42 @@ fn build<'a>(
             RAM_MAX / MIB
         ));
     }
+    let budget = heap_budget(cfg);
+    mem::reserve_heap(domid, budget.total()).map_err(|e| format!("{e}: {budget}"))?;
+    log::info!("domain {domid} ({}): heap budget {budget}", cfg.name);
+    let built = build_reserved(domid, cfg, image, ramdisk, caps, host_mtrr, host);
+    if built.is_err() {
+        mem::release_heap(domid);
+    }
+    built
+}
+
+/// The heap a domain's xenstore use may take (its quotas bound it).
+const XENSTORE_HEAP_BYTES: u64 = 4 << 20;
+
+/// What the domain may make the hypervisor hold on its heap (see `hypercalls::budget`).
+fn heap_budget(cfg: &domcfg::DomainConfig) -> hypercalls::budget::HeapBudget {
+    let vif = netback::VifConfig::new(cfg.vcpus).memory_bound() as u64
+        + netswitch::PortConfig::large().queue_bytes as u64;
+    hypercalls::budget::HeapBudget::for_domain(
+        cfg.vcpus,
+        p2m::DEFAULT_MAX_EXTENTS,
+        XENSTORE_HEAP_BYTES,
+        cfg.vifs.len() as u64 * vif,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_reserved<'a>(
+    domid: u16,
+    cfg: &domcfg::DomainConfig,
+    image: &Module,
+    ramdisk: Option<&Module>,
+    caps: &'a VmxCaps,
+    host_mtrr: &p2m::MtrrState,
+    host: &mut KernelHost,
+) -> Result<DomainRun<'a>, String> {
+    let ram_bytes = cfg.memory_mib * MIB;
     let kernel = crate::guest_loader::parse_image(image.bytes(), ram_bytes)
         .map_err(|e| format!("kernel '{}': {e}", cfg.kernel))?;
     let ram_pages = ram_bytes / 4096;
@@ -239,7 +275,7 @@ fn toolstack_tree(dom: &Domain, cfg: &domcfg::DomainConfig) -> Result<(), xensto
     };
     xenstore::init_ring(&mut crate::store::PhysRing(dom.store_mfn * 4096));
     crate::store::with(|xs| {
-        xs.introduce_domain(dom.domid)?;
+        crate::store::introduce(xs, dom.domid)?;
         toolstack::populate_domain(xs, &spec)
     })
 }
@@ -594,15 +630,13 @@ impl DomainRun<'_> {
             report.leaves,
             report.violations
         );
-        crate::store::with(|xs| {
-            let _ = xs.release_domain(domid);
-            let _ = xenstore::toolstack::depopulate_domain(xs, domid);
-        });
+        crate::store::with(|xs| crate::store::release(xs, domid));
         self.teardown_silently(host);
     }
 
     /// Frees everything the domain holds.
     fn teardown_silently(self, host: &mut KernelHost) {
+        mem::release_heap(self.dom.domid);
         for v in self.vcpus {
             v.destroy();
         }

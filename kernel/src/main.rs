@@ -268,7 +268,11 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     machine.run(&mut host);
     let (free, _) = mem::stats();
-    log::debug!("after all domains: {} MiB free", free * 4 / 1024);
+    log::info!(
+        "after all domains: {} MiB free, heap {} KiB in use",
+        free * 4 / 1024,
+        mem::heap_used() >> 10
+    );
     kprintln!("xenolith: all domains finished");
     machine_exit(true)
 }

@@ -7,7 +7,30 @@ use spin::Mutex;
 /// Size of a 4 KiB frame.
 pub const PAGE_SIZE: u64 = 4096;
 const MAX_FRAMES: usize = 1 << 20; // 4 GiB
-const HEAP_SIZE: u64 = 16 << 20;
+const HEAP_SIZE: u64 = 48 << 20;
+/// Heap the hypervisor keeps for itself (the switch, the peer host, logs);
+/// the rest is reserved to domains by their budgets.
+const HEAP_HYPERVISOR: u64 = 8 << 20;
+
+/// Heap reservations of the live domains (see `hypercalls::budget`).
+static HEAP_LEDGER: Mutex<hypercalls::budget::HeapLedger> = Mutex::new(
+    hypercalls::budget::HeapLedger::new(HEAP_SIZE - HEAP_HYPERVISOR),
+);
+
+/// Reserves `bytes` of heap for domain `domid`, or says why it does not fit.
+pub fn reserve_heap(domid: u16, bytes: u64) -> Result<(), hypercalls::budget::OverBudget> {
+    HEAP_LEDGER.lock().reserve(domid, bytes)
+}
+
+/// Gives back domain `domid`'s heap reservation.
+pub fn release_heap(domid: u16) {
+    HEAP_LEDGER.lock().release(domid)
+}
+
+/// Bytes of heap in use now.
+pub fn heap_used() -> usize {
+    HEAP.lock().used()
+}
 
 /// The heap: `linked_list_allocator`. The network path allocates nothing per
 /// packet (its buffers come from per-vif pools made when a vif is created),
