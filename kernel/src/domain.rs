@@ -130,9 +130,6 @@ fn build<'a>(
     built
 }
 
-/// The heap a domain's xenstore use may take (its quotas bound it).
-const XENSTORE_HEAP_BYTES: u64 = 4 << 20;
-
 /// What the domain may make the hypervisor hold on its heap (see `hypercalls::budget`).
 fn heap_budget(cfg: &domcfg::DomainConfig) -> hypercalls::budget::HeapBudget {
     let vif = netback::VifConfig::new(cfg.vcpus).memory_bound() as u64
@@ -140,7 +137,7 @@ fn heap_budget(cfg: &domcfg::DomainConfig) -> hypercalls::budget::HeapBudget {
     hypercalls::budget::HeapBudget::for_domain(
         cfg.vcpus,
         p2m::DEFAULT_MAX_EXTENTS,
-        XENSTORE_HEAP_BYTES,
+        crate::store::DOMAIN_HEAP_BYTES as u64,
         cfg.vifs.len() as u64 * vif,
     )
 }

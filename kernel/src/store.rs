@@ -3,7 +3,17 @@
 
 use alloc::vec::Vec;
 use spin::Mutex;
-use xenstore::Xenstore;
+use xenstore::{Xenstore, XsError};
+
+/// The heap one domain's xenstore use may take: the store's default memory quota
+/// (`xenstore::Config::max_memory`, 4 MiB, derived from C xenstored's `memory` quota). A
+/// domain's heap reservation should count this much for xenstore.
+pub const DOMAIN_HEAP_BYTES: usize = 4 << 20;
+
+/// What the store may hold for a domain past its quota, which the quota leaves room for:
+/// replies of at most 16 bytes (20 outstanding), the partial request (4 KiB) and what dom0
+/// (the toolstack, the backends) writes into its nodes, which no quota refuses.
+const OVER_QUOTA: usize = 64 << 10;
 
 /// The xenstore server of this hypervisor.
 pub static STORE: Mutex<Option<Xenstore>> = Mutex::new(None);
@@ -55,4 +65,27 @@ pub fn serve(domid: u16, ring_hpa: u64) -> (bool, Vec<u16>) {
             }
         }
     })
+}
+
+/// Introduces `domid` to the store with its memory quota: [`DOMAIN_HEAP_BYTES`] less what may
+/// be charged past the quota, so that what the store holds for it stays within that heap.
+pub fn introduce(xs: &mut Xenstore, domid: u16) -> Result<(), XsError> {
+    let quota = DOMAIN_HEAP_BYTES
+        .min(xs.config().max_memory)
+        .saturating_sub(OVER_QUOTA);
+    xs.introduce_domain(domid)?;
+    xs.set_memory_quota(domid, quota)
+}
+
+/// Releases `domid` (`RELEASE`, then the toolstack's removal of its nodes) and audits the
+/// store's accounting: nothing may be left charged to it.
+pub fn release(xs: &mut Xenstore, domid: u16) {
+    let held = xs.domain_bytes(domid);
+    let _ = xs.release_domain(domid);
+    let _ = xenstore::toolstack::depopulate_domain(xs, domid);
+    let left = xs.domain_bytes(domid);
+    log::debug!("xenstore d{domid}: held {held} bytes at release, {left} left");
+    if left != 0 {
+        log::warn!("xenstore d{domid}: {left} bytes still charged after release");
+    }
 }

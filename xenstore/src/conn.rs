@@ -1,5 +1,6 @@
 //! One domain's connection: its watches, open transactions, partial input and queued output.
 
+use crate::acct;
 use crate::perms::Who;
 use crate::ring::{
     copy_from_ring, copy_to_ring, read_u32, write_u32, RingPage, REQ_CONS_OFFSET, REQ_OFFSET,
@@ -11,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use guest_abi::xenstore::{
     XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE,
-    XS_WATCH_EVENT,
+    XS_ERROR, XS_WATCH_EVENT,
 };
 
 /// Size of `struct xsd_sockmsg`.
@@ -67,8 +68,13 @@ pub(crate) fn encode(ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8
     m
 }
 
+/// Payloads up to this size are queued even past the memory quota (xenstored's
+/// `DEFAULT_BUFFER_SIZE`, enough for every error name): a reply can always say `ENOMEM`.
+pub(crate) const SMALL_PAYLOAD: usize = 16;
+
+/// A queued message.
 #[derive(Debug)]
-struct OutMsg {
+pub(crate) struct OutMsg {
     bytes: Vec<u8>,
     event: bool,
 }
@@ -80,8 +86,10 @@ pub(crate) struct Connection {
     pub domid: u16,
     /// `SET_TARGET`: the domain this one may act for.
     pub target: Option<u16>,
-    /// Registered watches, in registration order.
-    pub watches: Vec<Watch>,
+    /// Registered watches, in registration order (changed only through
+    /// [`add_watch`](Self::add_watch) and friends, which keep `watch_bytes`).
+    watches: Vec<Watch>,
+    watch_bytes: usize,
     /// Open transactions by id.
     pub transactions: BTreeMap<u32, Transaction>,
     next_tx: u32,
@@ -91,28 +99,70 @@ pub(crate) struct Connection {
     out: VecDeque<OutMsg>,
     /// Bytes of the first queued message already in the ring.
     out_off: usize,
+    /// Heap bytes of `out` ([`acct::out_msg`] of each message).
+    out_bytes: usize,
     replies: usize,
     events: usize,
     /// Set when the connection was shut down for a protocol error (`XENSTORE_ERROR_*`).
     pub error: Option<u32>,
+    /// The domain's memory quota in bytes (`Config::max_memory` unless set otherwise).
+    pub quota: usize,
 }
 
 impl Connection {
-    /// A fresh connection for `domid`.
-    pub fn new(domid: u16) -> Connection {
+    /// A fresh connection for `domid` with a memory quota of `quota` bytes.
+    pub fn new(domid: u16, quota: usize) -> Connection {
         Connection {
             domid,
             target: None,
             watches: Vec::new(),
+            watch_bytes: 0,
             transactions: BTreeMap::new(),
             next_tx: 1,
             input: Vec::new(),
             out: VecDeque::new(),
             out_off: 0,
+            out_bytes: 0,
             replies: 0,
             events: 0,
             error: None,
+            quota,
         }
+    }
+
+    /// Heap bytes this connection holds: itself, its watches, transactions (records and
+    /// copies), queued output and partial request. The nodes the domain owns are the tree's.
+    pub fn bytes(&self) -> usize {
+        acct::CONNECTION
+            + self.watch_bytes
+            + self.out_bytes
+            + acct::block(self.input.capacity())
+            + self.transactions.values().map(|t| t.bytes()).sum::<usize>()
+    }
+
+    /// The registered watches, in registration order.
+    pub fn watches(&self) -> &[Watch] {
+        &self.watches
+    }
+
+    /// Registers a watch.
+    pub fn add_watch(&mut self, w: Watch) {
+        self.watch_bytes += acct::watch(&w);
+        self.watches.push(w);
+    }
+
+    /// Removes the watch at index `i`, if there is one.
+    pub fn remove_watch(&mut self, i: usize) {
+        if i < self.watches.len() {
+            let w = self.watches.remove(i);
+            self.watch_bytes -= acct::watch(&w);
+        }
+    }
+
+    /// Removes every watch.
+    pub fn clear_watches(&mut self) {
+        self.watches.clear();
+        self.watch_bytes = 0;
     }
 
     /// The permission identity of this connection.
@@ -123,7 +173,7 @@ impl Connection {
     /// Drops watches, transactions, partial input, queued output and any error.
     pub fn reset(&mut self) {
         let (domid, target) = (self.domid, self.target);
-        *self = Connection::new(domid);
+        *self = Connection::new(domid, self.quota);
         self.target = target;
     }
 
@@ -144,26 +194,53 @@ impl Connection {
         }
     }
 
-    /// Queues a reply.
-    pub fn queue_reply(&mut self, ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) {
+    /// The bytes the domain may still be charged, given that its nodes take `node_bytes`.
+    pub fn room(&self, node_bytes: usize) -> usize {
+        self.quota.saturating_sub(node_bytes + self.bytes())
+    }
+
+    /// Queues a reply. One whose payload is over [`SMALL_PAYLOAD`] bytes and does not fit in
+    /// the memory quota (the domain's nodes taking `node_bytes`) becomes an `ENOMEM` error, as
+    /// xenstored's `send_reply`.
+    pub fn queue_reply(
+        &mut self,
+        ty: u32,
+        req_id: u32,
+        tx_id: u32,
+        payload: &[u8],
+        node_bytes: usize,
+    ) {
+        let cost = acct::out_msg(HEADER_LEN + payload.len());
+        let bytes = if payload.len() > SMALL_PAYLOAD && cost > self.room(node_bytes) {
+            encode(XS_ERROR, req_id, tx_id, b"ENOMEM\0")
+        } else {
+            encode(ty, req_id, tx_id, payload)
+        };
+        self.out_bytes += acct::out_msg(bytes.len());
         self.out.push_back(OutMsg {
-            bytes: encode(ty, req_id, tx_id, payload),
+            bytes,
             event: false,
         });
         self.replies += 1;
     }
 
     /// Queues a watch event unless it is too long, an identical one is already waiting (not
-    /// for `@` paths, as xenstored), or `max` events are queued. True if queued.
-    pub fn queue_event(&mut self, path: &str, token: &[u8], max: usize) -> bool {
-        let mut payload = Vec::with_capacity(path.len() + token.len() + 2);
+    /// for `@` paths, as xenstored), `max` events are queued, or it does not fit in the memory
+    /// quota (the domain's nodes taking `node_bytes`; xenstored's `send_event` drops it then
+    /// too). True if queued.
+    pub fn queue_event(&mut self, path: &str, token: &[u8], max: usize, node_bytes: usize) -> bool {
+        let len = path.len() + token.len() + 2;
+        if len > XENSTORE_PAYLOAD_MAX
+            || self.events >= max
+            || acct::out_msg(HEADER_LEN + len) > self.room(node_bytes)
+        {
+            return false;
+        }
+        let mut payload = Vec::with_capacity(len);
         payload.extend_from_slice(path.as_bytes());
         payload.push(0);
         payload.extend_from_slice(token);
         payload.push(0);
-        if payload.len() > XENSTORE_PAYLOAD_MAX || self.events >= max {
-            return false;
-        }
         let bytes = encode(XS_WATCH_EVENT, 0, 0, &payload);
         let skip = usize::from(self.out_off > 0);
         if !path.starts_with('@')
@@ -175,6 +252,7 @@ impl Connection {
         {
             return false;
         }
+        self.out_bytes += acct::out_msg(bytes.len());
         self.out.push_back(OutMsg { bytes, event: true });
         self.events += 1;
         true
@@ -223,6 +301,7 @@ impl Connection {
                 } else {
                     self.replies -= 1;
                 }
+                self.out_bytes -= acct::out_msg(front.bytes.len());
                 self.out.pop_front();
                 self.out_off = 0;
             }
@@ -236,7 +315,10 @@ impl Connection {
 
     /// Consumes request bytes from the ring, never past the end of the current message.
     /// Returns the bytes consumed and the request if it is now complete, or the error code
-    /// for inconsistent indices or an oversized payload.
+    /// for inconsistent indices (`XENSTORE_ERROR_RINGIDX`) or a payload length over
+    /// `XENSTORE_PAYLOAD_MAX` (`XENSTORE_ERROR_PROTO`, checked as soon as the header is in,
+    /// before any payload byte is read). The header is copied out of the ring once, so a guest
+    /// rewriting it afterwards changes nothing.
     pub fn receive<P: RingPage + ?Sized>(
         &mut self,
         page: &mut P,
@@ -247,11 +329,47 @@ impl Connection {
         if avail > XENSTORE_RING_SIZE {
             return Err(XENSTORE_ERROR_RINGIDX);
         }
-        let need = match self.payload_len() {
-            None => HEADER_LEN - self.input.len(),
-            Some(len) => HEADER_LEN + len - self.input.len(),
+        let mut n = 0;
+        if self.input.len() < HEADER_LEN {
+            n = self.take(page, cons, avail, HEADER_LEN - self.input.len());
+        }
+        let Some(len) = self.payload_len() else {
+            return Ok((n, None));
         };
-        let n = need.min(avail);
+        if len > XENSTORE_PAYLOAD_MAX {
+            return Err(XENSTORE_ERROR_PROTO);
+        }
+        let missing = HEADER_LEN + len - self.input.len();
+        if missing > 0 {
+            self.input.reserve_exact(missing);
+            n += self.take(page, cons.wrapping_add(n as u32), avail - n, missing);
+        }
+        if self.input.len() < HEADER_LEN + len {
+            return Ok((n, None));
+        }
+        let mut msg = core::mem::take(&mut self.input);
+        let word = |i: usize| u32::from_le_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
+        let (ty, req_id, tx_id) = (word(0), word(4), word(8));
+        msg.drain(..HEADER_LEN);
+        let req = Request {
+            ty,
+            req_id,
+            tx_id,
+            payload: msg,
+        };
+        Ok((n, Some(req)))
+    }
+
+    /// Appends up to `want` of the `avail` bytes at ring index `cons` to the input and
+    /// advances `req_cons` past them; returns how many.
+    fn take<P: RingPage + ?Sized>(
+        &mut self,
+        page: &mut P,
+        cons: u32,
+        avail: usize,
+        want: usize,
+    ) -> usize {
+        let n = want.min(avail);
         if n > 0 {
             page.barrier();
             let start = self.input.len();
@@ -260,24 +378,17 @@ impl Connection {
             page.barrier();
             write_u32(page, REQ_CONS_OFFSET, cons.wrapping_add(n as u32));
         }
-        let Some(len) = self.payload_len() else {
-            return Ok((n, None));
-        };
-        if len > XENSTORE_PAYLOAD_MAX {
-            return Err(XENSTORE_ERROR_PROTO);
-        }
-        if self.input.len() < HEADER_LEN + len {
-            return Ok((n, None));
-        }
-        let msg = core::mem::take(&mut self.input);
-        let word = |i: usize| u32::from_le_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
-        let req = Request {
-            ty: word(0),
-            req_id: word(4),
-            tx_id: word(8),
-            payload: msg[HEADER_LEN..].to_vec(),
-        };
-        Ok((n, Some(req)))
+        n
+    }
+
+    /// Whether the cached byte counts match what is held (tests).
+    #[cfg(test)]
+    pub fn check_bytes(&self) -> bool {
+        let out: usize = self.out.iter().map(|m| acct::out_msg(m.bytes.len())).sum();
+        let watches: usize = self.watches.iter().map(acct::watch).sum();
+        out == self.out_bytes
+            && watches == self.watch_bytes
+            && self.transactions.values().all(|t| t.check_bytes())
     }
 
     /// The payload length of the message being received, once its header is complete.

@@ -18,9 +18,11 @@ pub enum XsError {
     Isdir,
     /// `ENOENT`: no such node, transaction or watch.
     Noent,
-    /// `ENOMEM`: a transaction was already failed (internal limit hit inside it).
+    /// `ENOMEM`: the domain's memory quota was hit, or a transaction was already failed (a
+    /// limit hit inside it).
     Nomem,
-    /// `ENOSPC`: a quota was hit (nodes, node size, transactions, permissions per node).
+    /// `ENOSPC`: a quota was hit (nodes, node size, watches, transactions, nodes per
+    /// transaction, permissions per node).
     Nospc,
     /// `EIO`.
     Io,
@@ -36,7 +38,7 @@ pub enum XsError {
     Again,
     /// `EISCONN`.
     Isconn,
-    /// `E2BIG`: reply larger than `XENSTORE_PAYLOAD_MAX`, or the watch quota was hit.
+    /// `E2BIG`: reply larger than `XENSTORE_PAYLOAD_MAX`.
     TooBig,
     /// `EPERM`: a domU tried to give one of its nodes to another owner.
     Perm,

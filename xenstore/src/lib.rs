@@ -10,6 +10,12 @@
 //!   ([`Xenstore::read`], [`Xenstore::write`], [`Xenstore::watch`], ...) with every right and no
 //!   quota, and collects its watch events with [`Xenstore::take_backend_events`].
 //! * [`toolstack::populate_domain`] writes what xl/libxl writes for an HVM domU.
+//! * Everything a domain's requests make the store hold is charged to it
+//!   ([`Xenstore::domain_bytes`]): the nodes it owns, its transactions' records and copies,
+//!   watches, queued replies and events, its partial request. Each request is checked against
+//!   the domain's memory quota ([`Config::max_memory`], [`Xenstore::set_memory_quota`]) before
+//!   anything is allocated, and refused whole with `ENOMEM`; watch events past it are dropped.
+//!   The node quota counts the nodes created in open transactions as well.
 //!
 //! Semantics follow C xenstored (`tools/xenstored`): permissions (`perm_for_conn`), error
 //! names, quotas and their errors ([`Config`]), transaction conflicts by generation count,
@@ -51,6 +57,7 @@
 
 extern crate alloc;
 
+mod acct;
 mod config;
 mod conn;
 mod error;
@@ -169,9 +176,37 @@ impl Xenstore {
             c.reset();
             return Ok(());
         }
-        self.conns.insert(domid, Connection::new(domid));
+        let quota = self.config.max_memory;
+        self.conns.insert(domid, Connection::new(domid, quota));
         self.fire_special(INTRODUCE_DOMAIN);
         Ok(())
+    }
+
+    /// Sets `domid`'s memory quota (xenstored's per-domain `memory` quota, `xenstore-control
+    /// quota-set`): the bytes the store may hold on its behalf ([`domain_bytes`]). Requests
+    /// that would go past it get `ENOMEM` and watch events for it are dropped; a lower quota
+    /// than what it holds now removes nothing. `ENOENT` if not introduced, `EINVAL` for dom0.
+    ///
+    /// [`domain_bytes`]: Self::domain_bytes
+    pub fn set_memory_quota(&mut self, domid: u16, bytes: usize) -> Result<(), XsError> {
+        if domid == 0 {
+            return Err(XsError::Inval);
+        }
+        self.conns.get_mut(&domid).ok_or(XsError::Noent)?.quota = bytes;
+        Ok(())
+    }
+
+    /// `domid`'s memory quota in bytes, if it is introduced.
+    pub fn memory_quota(&self, domid: u16) -> Option<usize> {
+        self.conns.get(&domid).map(|c| c.quota)
+    }
+
+    /// The heap bytes the store holds on `domid`'s behalf, an upper bound: the nodes it owns
+    /// (names, values, permissions, its entries in parents' child lists) and its connection
+    /// (open transactions with their copies, watches, queued replies and events, the partial
+    /// request). 0 once a domain is released and its nodes are gone.
+    pub fn domain_bytes(&self, domid: u16) -> usize {
+        self.tree.owned_bytes(domid) + self.conns.get(&domid).map_or(0, Connection::bytes)
     }
 
     /// Closes `domid`'s connection (`RELEASE`): its watches, transactions and queued output go,
@@ -324,7 +359,7 @@ impl Xenstore {
         &mut self,
         f: impl FnOnce(&mut View<'_>) -> Result<T, XsError>,
     ) -> Result<T, XsError> {
-        let mut view = View::new(&mut self.tree, None, Who::DOM0, &self.config);
+        let mut view = View::new(&mut self.tree, None, Who::DOM0, &self.config, None);
         let r = f(&mut view);
         let fires = core::mem::take(&mut view.fires);
         self.deliver(fires);
@@ -459,6 +494,7 @@ impl Xenstore {
         let max = self.config.max_queued_events;
         for f in &fires {
             for c in self.conns.values_mut() {
+                let node_bytes = self.tree.owned_bytes(c.domid);
                 if c.error.is_some() {
                     continue;
                 }
@@ -467,13 +503,13 @@ impl Xenstore {
                     continue;
                 }
                 let hits: Vec<(String, Vec<u8>)> = c
-                    .watches
+                    .watches()
                     .iter()
                     .filter(|w| w.matches(&f.path, f.exact))
                     .map(|w| (String::from(w.event_path(&f.path)), w.token.clone()))
                     .collect();
                 for (p, t) in hits {
-                    if c.queue_event(&p, &t, max) {
+                    if c.queue_event(&p, &t, max, node_bytes) {
                         self.dirty.insert(c.domid);
                     }
                 }
@@ -580,9 +616,11 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(xs.tree.check(), Ok(()));
+                prop_assert!(xs.conns.values().all(Connection::check_bytes));
             }
             xs.release_domain(5).unwrap();
             prop_assert_eq!(xs.tree.check(), Ok(()));
+            prop_assert_eq!(xs.domain_bytes(5), 0);
             prop_assert!(xs.tree.paths().all(|p| xs.tree.get(p).unwrap().perms.iter().all(|q| q.domid != 5)));
         }
     }

@@ -10,7 +10,7 @@ use crate::conn::{Request, Watch};
 use crate::error::XsError;
 use crate::path::{canonicalize, domain_path};
 use crate::perms::{push_decimal, Perm};
-use crate::tree::{commit, Transaction, View};
+use crate::tree::{commit, CommitQuota, Transaction, View};
 use crate::Xenstore;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -84,17 +84,18 @@ impl Xenstore {
         let Some(c) = self.conns.get_mut(&domid) else {
             return;
         };
+        let nb = self.tree.owned_bytes(domid);
         match result {
             Ok(r) if r.payload.len() <= XENSTORE_PAYLOAD_MAX => {
-                c.queue_reply(req.ty, req.req_id, req.tx_id, &r.payload);
+                c.queue_reply(req.ty, req.req_id, req.tx_id, &r.payload, nb);
                 if let Some((path, token)) = r.event {
-                    c.queue_event(&path, &token, self.config.max_queued_events);
+                    c.queue_event(&path, &token, self.config.max_queued_events, nb);
                 }
             }
-            Ok(_) => c.queue_reply(XS_ERROR, req.req_id, req.tx_id, b"E2BIG\0"),
+            Ok(_) => c.queue_reply(XS_ERROR, req.req_id, req.tx_id, b"E2BIG\0", nb),
             Err(e) => {
                 let name = with_nul(e.name());
-                c.queue_reply(XS_ERROR, req.req_id, req.tx_id, &name);
+                c.queue_reply(XS_ERROR, req.req_id, req.tx_id, &name, nb);
             }
         }
     }
@@ -117,7 +118,13 @@ impl Xenstore {
             0 => None,
             id => Some(c.transactions.remove(&id).ok_or(XsError::Noent)?),
         };
-        let mut view = View::new(&mut self.tree, tx.as_mut(), who, &self.config);
+        let mut view = View::new(
+            &mut self.tree,
+            tx.as_mut(),
+            who,
+            &self.config,
+            Some(&self.conns),
+        );
         let r = f(&mut view);
         let fires = core::mem::take(&mut view.fires);
         if let (Some(tx), Some(c)) = (tx, self.conns.get_mut(&domid)) {
@@ -220,11 +227,11 @@ impl Xenstore {
                 let path = self.path(domid, args[0], true)?;
                 let c = self.conns.get_mut(&domid).ok_or(XsError::Inval)?;
                 let i = c
-                    .watches
+                    .watches()
                     .iter()
                     .position(|w| w.path == path && w.token == args[1])
                     .ok_or(XsError::Noent)?;
-                c.watches.remove(i);
+                c.remove_watch(i);
                 Reply::ok()
             }
             XS_TRANSACTION_START => {
@@ -232,9 +239,13 @@ impl Xenstore {
                     return Err(XsError::Busy);
                 }
                 let max = self.config.max_transactions as usize;
+                let nb = self.tree.owned_bytes(domid);
                 let c = self.conns.get_mut(&domid).ok_or(XsError::Inval)?;
                 if c.transactions.len() >= max {
                     return Err(XsError::Nospc);
+                }
+                if Transaction::default().bytes() > c.room(nb) {
+                    return Err(XsError::Nomem);
                 }
                 let id = c.alloc_tx_id();
                 c.transactions.insert(id, Transaction::default());
@@ -253,8 +264,12 @@ impl Xenstore {
                 let t = c.transactions.remove(&tx).ok_or(XsError::Noent)?;
                 if commit_it {
                     let mut fires = Vec::new();
-                    let quota = Some((domid, self.config.max_nodes));
-                    let r = commit(&mut self.tree, t, quota, &mut fires);
+                    let quota = CommitQuota {
+                        domid,
+                        max_nodes: self.config.max_nodes,
+                        conns: &self.conns,
+                    };
+                    let r = commit(&mut self.tree, t, Some(quota), &mut fires);
                     self.deliver(fires);
                     r?;
                 }
@@ -263,7 +278,7 @@ impl Xenstore {
             XS_GET_DOMAIN_PATH => Reply::data(with_nul(&domain_path(atoi(onearg(p)?)))),
             XS_RESET_WATCHES => {
                 let c = self.conns.get_mut(&domid).ok_or(XsError::Inval)?;
-                c.watches.clear();
+                c.clear_watches();
                 c.transactions.clear();
                 Reply::ok()
             }
@@ -280,15 +295,16 @@ impl Xenstore {
         let path = self.path(domid, raw, true)?;
         let relative = !raw.starts_with(b"/") && !raw.starts_with(b"@");
         let max = self.config.max_watches as usize;
+        let nb = self.tree.owned_bytes(domid);
         let c = self.conns.get_mut(&domid).ok_or(XsError::Inval)?;
-        if c.watches
+        if c.watches()
             .iter()
             .any(|w| w.path == path && w.token == args[1])
         {
             return Err(XsError::Exist);
         }
-        if c.watches.len() >= max {
-            return Err(XsError::TooBig);
+        if c.watches().len() >= max {
+            return Err(XsError::Nospc);
         }
         let prefix_len = if relative {
             domain_path(u32::from(domid)).len() + 1
@@ -300,8 +316,11 @@ impl Xenstore {
             token: args[1].to_vec(),
             prefix_len,
         };
+        if crate::acct::watch(&w) > c.room(nb) {
+            return Err(XsError::Nomem);
+        }
         let event = (String::from(w.event_path(&w.path)), w.token.clone());
-        c.watches.push(w);
+        c.add_watch(w);
         Ok(Reply {
             payload: b"OK\0".to_vec(),
             event: Some(event),

@@ -8,8 +8,15 @@
 //! generation differs from the recorded one (xenstored's rule: a node read or written by the
 //! transaction was changed by someone else since). Watch events of a transaction are recorded
 //! per node and fire on commit only.
+//!
+//! Memory: the tree keeps the bytes each owner's nodes take ([`crate::acct`]), a transaction
+//! the bytes of its record and copies. Before an unprivileged caller's operation changes
+//! anything it computes what every affected domain would be charged and refuses with `ENOMEM`
+//! when one would exceed its memory quota, so an operation either happens whole or not at all.
 
+use crate::acct;
 use crate::config::Config;
+use crate::conn::Connection;
 use crate::error::XsError;
 use crate::path::{basename, join, parent};
 use crate::perms::{Perm, Who, RIGHT_OWNER, RIGHT_READ, RIGHT_WRITE};
@@ -32,7 +39,8 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    fn new(value: Vec<u8>, perms: Vec<Perm>) -> Node {
+    /// A node with `value` and `perms`, no children, generation 0.
+    pub(crate) fn new(value: Vec<u8>, perms: Vec<Perm>) -> Node {
         Node {
             value,
             children: Vec::new(),
@@ -62,11 +70,36 @@ impl Node {
     }
 }
 
-/// The global database: nodes by canonical path, plus per-owner node counts.
+/// What one domain's nodes take: how many, and their bytes ([`acct::tree_node`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Nodes owned.
+    pub nodes: u32,
+    /// Heap bytes they take.
+    pub bytes: usize,
+}
+
+/// Adds (`add`) or removes the node `n` at `path` from its owner's usage.
+fn account(owned: &mut BTreeMap<u16, Usage>, path: &str, n: &Node, add: bool) {
+    let bytes = acct::tree_node(path, n);
+    let u = owned.entry(n.owner()).or_default();
+    if add {
+        u.nodes = u.nodes.saturating_add(1);
+        u.bytes = u.bytes.saturating_add(bytes);
+    } else {
+        u.nodes = u.nodes.saturating_sub(1);
+        u.bytes = u.bytes.saturating_sub(bytes);
+    }
+    if u.nodes == 0 {
+        owned.remove(&n.owner());
+    }
+}
+
+/// The global database: nodes by canonical path, plus per-owner usage.
 #[derive(Debug)]
 pub(crate) struct Tree {
     nodes: BTreeMap<String, Node>,
-    owned: BTreeMap<u16, u32>,
+    owned: BTreeMap<u16, Usage>,
     generation: u64,
 }
 
@@ -97,28 +130,23 @@ impl Tree {
     /// open transactions holding old copies fail to commit.
     pub fn forget_domain(&mut self, domid: u16) {
         let mut generation = self.generation;
-        let mut moved = 0;
-        for n in self.nodes.values_mut() {
-            let before = n.perms.len();
+        for (path, n) in self.nodes.iter_mut() {
+            let names_it = n.perms.iter().any(|p| p.domid == domid);
+            if !names_it {
+                continue;
+            }
+            account(&mut self.owned, path, n, false);
             let mut first = true;
             n.perms
                 .retain(|p| core::mem::take(&mut first) || p.domid != domid);
-            let mut changed = n.perms.len() != before;
-            if n.perms[0].domid == domid {
-                n.perms[0].domid = 0;
-                moved += 1;
-                changed = true;
+            if let Some(owner) = n.perms.first_mut().filter(|p| p.domid == domid) {
+                owner.domid = 0;
             }
-            if changed {
-                generation += 1;
-                n.generation = generation;
-            }
+            generation += 1;
+            n.generation = generation;
+            account(&mut self.owned, path, n, true);
         }
         self.generation = generation;
-        if moved > 0 {
-            self.count(domid, -moved);
-            self.count(0, moved);
-        }
     }
 
     /// Every node path, sorted.
@@ -133,7 +161,12 @@ impl Tree {
 
     /// Number of nodes owned by `domid`.
     pub fn owned_count(&self, domid: u16) -> u32 {
-        self.owned.get(&domid).copied().unwrap_or(0)
+        self.owned.get(&domid).map_or(0, |u| u.nodes)
+    }
+
+    /// Heap bytes the nodes owned by `domid` take.
+    pub fn owned_bytes(&self, domid: u16) -> usize {
+        self.owned.get(&domid).map_or(0, |u| u.bytes)
     }
 
     /// A new generation count.
@@ -142,39 +175,79 @@ impl Tree {
         self.generation
     }
 
-    fn count(&mut self, owner: u16, delta: i32) {
-        let c = self.owned.entry(owner).or_insert(0);
-        *c = c.saturating_add_signed(delta);
-        if *c == 0 {
-            self.owned.remove(&owner);
-        }
-    }
-
     fn insert(&mut self, path: String, node: Node) {
-        self.count(node.owner(), 1);
-        if let Some(old) = self.nodes.insert(path, node) {
-            self.count(old.owner(), -1);
+        account(&mut self.owned, &path, &node, true);
+        if let Some(old) = self.nodes.get(&path) {
+            account(&mut self.owned, &path, old, false);
         }
+        self.nodes.insert(path, node);
     }
 
     fn remove(&mut self, path: &str) -> Option<Node> {
         let old = self.nodes.remove(path)?;
-        self.count(old.owner(), -1);
+        account(&mut self.owned, path, &old, false);
         Some(old)
+    }
+}
+
+/// The bytes `owner` may still be charged: its memory quota less what it holds (its nodes, its
+/// connection and `extra`), or `None` without a limit (dom0, a domain without connection).
+pub(crate) fn room(
+    tree: &Tree,
+    conns: &BTreeMap<u16, Connection>,
+    owner: u16,
+    extra: usize,
+) -> Option<usize> {
+    let c = conns.get(&owner)?;
+    let used = tree.owned_bytes(owner) + c.bytes() + extra;
+    Some(c.quota.saturating_sub(used))
+}
+
+/// Per-domain byte changes of one operation: (domid, bytes added, bytes freed).
+#[derive(Default)]
+struct Charges(Vec<(u16, usize, usize)>);
+
+impl Charges {
+    fn add(&mut self, domid: u16, add: usize, free: usize) {
+        match self.0.iter_mut().find(|c| c.0 == domid) {
+            Some(c) => {
+                c.1 += add;
+                c.2 += free;
+            }
+            None => self.0.push((domid, add, free)),
+        }
+    }
+
+    /// `ENOMEM` if a domain would grow past the room `room` gives it.
+    fn check(&self, mut room: impl FnMut(u16) -> Option<usize>) -> Result<(), XsError> {
+        for &(domid, add, free) in &self.0 {
+            let grow = add.saturating_sub(free);
+            if grow > 0 && room(domid).is_some_and(|r| grow > r) {
+                return Err(XsError::Nomem);
+            }
+        }
+        Ok(())
     }
 }
 
 /// A transaction's record of one node.
 #[derive(Debug)]
-struct TxEntry {
+pub(crate) struct TxEntry {
     /// Global generation when first touched; `None` if the node did not exist.
-    observed: Option<u64>,
+    pub observed: Option<u64>,
     /// Global permissions when first touched (for the watch permission check on commit).
-    orig_perms: Option<Vec<Perm>>,
+    pub orig_perms: Option<Vec<Perm>>,
     /// The transaction's own version (`Some(None)`: deleted in the transaction).
-    local: Option<Option<Node>>,
+    pub local: Option<Option<Node>>,
     /// A watch event to fire on commit; `true` if only exact watches match.
-    fire: Option<bool>,
+    pub fire: Option<bool>,
+}
+
+impl TxEntry {
+    /// Whether this entry creates a node that did not exist when first touched.
+    fn creates(&self) -> bool {
+        self.observed.is_none() && matches!(self.local, Some(Some(_)))
+    }
 }
 
 /// An open transaction.
@@ -182,6 +255,34 @@ struct TxEntry {
 pub(crate) struct Transaction {
     accessed: BTreeMap<String, TxEntry>,
     failed: bool,
+    /// Bytes of `accessed` ([`acct::tx_entry`] of each entry).
+    bytes: usize,
+    /// Entries that create a node (for the node quota of the caller's other requests).
+    created: u32,
+}
+
+impl Transaction {
+    /// Heap bytes this transaction holds.
+    pub fn bytes(&self) -> usize {
+        acct::TRANSACTION + self.bytes
+    }
+
+    /// Nodes this transaction would create on commit.
+    pub fn created(&self) -> u32 {
+        self.created
+    }
+
+    /// Whether the cached byte and creation counts match the entries (tests).
+    #[cfg(test)]
+    pub fn check_bytes(&self) -> bool {
+        let bytes: usize = self
+            .accessed
+            .iter()
+            .map(|(p, e)| acct::tx_entry(p, e))
+            .sum();
+        let created = self.accessed.values().filter(|e| e.creates()).count();
+        bytes == self.bytes && created == self.created as usize
+    }
 }
 
 /// A watch event to deliver: `path` changed. The event reaches a watcher that may read one of
@@ -210,12 +311,23 @@ fn fire_perms(tree: &Tree, path: &str, extra: Option<Vec<Perm>>) -> Vec<Vec<Perm
     perms
 }
 
-/// Commits `tx` into `tree`: `EAGAIN` on conflict, `ENOMEM` if it had failed, `ENOSPC` if the
-/// caller (`quota`: domid and node limit) would own too many nodes. Watch events go to `fires`.
+/// The quotas a commit by an unprivileged domain is checked against.
+pub(crate) struct CommitQuota<'a> {
+    /// The committing domain.
+    pub domid: u16,
+    /// Its node quota.
+    pub max_nodes: u32,
+    /// Every connection (the transaction already taken out of its own), for memory quotas.
+    pub conns: &'a BTreeMap<u16, Connection>,
+}
+
+/// Commits `tx` into `tree`: `EAGAIN` on conflict, `ENOMEM` if it had failed or a domain would
+/// exceed its memory quota, `ENOSPC` if the caller would own too many nodes. Watch events go
+/// to `fires`.
 pub(crate) fn commit(
     tree: &mut Tree,
     tx: Transaction,
-    quota: Option<(u16, u32)>,
+    quota: Option<CommitQuota<'_>>,
     fires: &mut Vec<Fire>,
 ) -> Result<(), XsError> {
     if tx.failed {
@@ -226,11 +338,23 @@ pub(crate) fn commit(
             return Err(XsError::Again);
         }
     }
-    if let Some((domid, max)) = quota {
-        let delta = owned_delta(tree, &tx, domid);
-        if delta > 0 && i64::from(tree.owned_count(domid)) + delta > i64::from(max) {
+    if let Some(q) = quota {
+        let delta = owned_delta(tree, &tx, q.domid);
+        if delta > 0 && i64::from(tree.owned_count(q.domid)) + delta > i64::from(q.max_nodes) {
             return Err(XsError::Nospc);
         }
+        let mut charges = Charges::default();
+        for (path, e) in &tx.accessed {
+            if let Some(local) = &e.local {
+                if let Some(old) = tree.get(path) {
+                    charges.add(old.owner(), 0, acct::tree_node(path, old));
+                }
+                if let Some(new) = local {
+                    charges.add(new.owner(), acct::tree_node(path, new), 0);
+                }
+            }
+        }
+        charges.check(|d| room(tree, q.conns, d, 0))?;
     }
     let mut to_fire = Vec::new();
     for (path, e) in tx.accessed {
@@ -275,49 +399,78 @@ pub(crate) struct View<'a> {
     tx: Option<&'a mut Transaction>,
     who: Who,
     config: &'a Config,
+    /// The connections, for the memory quotas of an unprivileged caller (`None` for dom0).
+    conns: Option<&'a BTreeMap<u16, Connection>>,
     /// Events to deliver once the operation is done.
     pub fires: Vec<Fire>,
 }
 
 impl<'a> View<'a> {
-    /// A view for `who`, through `tx` if given.
+    /// A view for `who`, through `tx` if given. `conns` (every connection, with `tx` taken out
+    /// of its own) gives the memory quotas an unprivileged caller is checked against.
     pub fn new(
         tree: &'a mut Tree,
         tx: Option<&'a mut Transaction>,
         who: Who,
         config: &'a Config,
+        conns: Option<&'a BTreeMap<u16, Connection>>,
     ) -> View<'a> {
         View {
             tree,
             tx,
             who,
             config,
+            conns,
             fires: Vec::new(),
         }
     }
 
-    /// Records a first access in the transaction (`ENOSPC` past the per-transaction limit).
+    /// The bytes `domid` may still be charged by this caller, or `None` without a limit.
+    fn room(&self, domid: u16) -> Option<usize> {
+        if self.who.privileged {
+            return None;
+        }
+        let extra = match self.tx.as_deref() {
+            Some(tx) if domid == self.who.domid => tx.bytes(),
+            _ => 0,
+        };
+        room(self.tree, self.conns?, domid, extra)
+    }
+
+    /// Records a first access in the transaction: `ENOSPC` past the per-transaction node
+    /// limit, `ENOMEM` past the caller's memory quota; either fails the transaction (as
+    /// xenstored's `access_node`).
     fn touch(&mut self, path: &str) -> Result<(), XsError> {
+        if self
+            .tx
+            .as_deref()
+            .is_none_or(|tx| tx.accessed.contains_key(path))
+        {
+            return Ok(());
+        }
+        let g = self.tree.get(path);
+        let entry = TxEntry {
+            observed: g.map(|n| n.generation),
+            orig_perms: g.map(|n| n.perms.clone()),
+            local: None,
+            fire: None,
+        };
+        let bytes = acct::tx_entry(path, &entry);
+        let room = self.room(self.who.domid);
+        let limited = !self.who.privileged;
         let Some(tx) = self.tx.as_deref_mut() else {
             return Ok(());
         };
-        if tx.accessed.contains_key(path) {
-            return Ok(());
-        }
-        if !self.who.privileged && tx.accessed.len() >= self.config.max_transaction_nodes {
+        if limited && tx.accessed.len() >= self.config.max_transaction_nodes {
             tx.failed = true;
             return Err(XsError::Nospc);
         }
-        let g = self.tree.get(path);
-        tx.accessed.insert(
-            path.to_string(),
-            TxEntry {
-                observed: g.map(|n| n.generation),
-                orig_perms: g.map(|n| n.perms.clone()),
-                local: None,
-                fire: None,
-            },
-        );
+        if room.is_some_and(|r| bytes > r) {
+            tx.failed = true;
+            return Err(XsError::Nomem);
+        }
+        tx.accessed.insert(path.to_string(), entry);
+        tx.bytes += bytes;
         Ok(())
     }
 
@@ -335,25 +488,58 @@ impl<'a> View<'a> {
         Ok(self.tree.get(path).cloned())
     }
 
-    /// Replaces (or with `None` deletes) the node at `path`.
-    fn put(&mut self, path: &str, node: Option<Node>) -> Result<(), XsError> {
-        self.touch(path)?;
-        let node = node.map(|mut n| {
-            n.generation = self.tree.next_gen();
-            n
-        });
-        match self.tx.as_deref_mut() {
-            Some(tx) => {
-                if let Some(e) = tx.accessed.get_mut(path) {
-                    e.local = Some(node);
+    /// Replaces (or with `None` deletes) the node at each path of `puts`, all or none: every
+    /// path is touched first, then what each domain would be charged is checked against its
+    /// memory quota (`ENOMEM`). The paths must be distinct.
+    fn put(&mut self, puts: Vec<(String, Option<Node>)>) -> Result<(), XsError> {
+        for (path, _) in &puts {
+            self.touch(path)?;
+        }
+        if !self.who.privileged {
+            let mut charges = Charges::default();
+            for (path, node) in &puts {
+                match self.tx.as_deref() {
+                    Some(tx) => {
+                        let Some(e) = tx.accessed.get(path) else {
+                            continue;
+                        };
+                        let new = acct::tx_record(path, e.orig_perms.as_deref())
+                            + node.as_ref().map_or(0, acct::node_copy);
+                        charges.add(self.who.domid, new, acct::tx_entry(path, e));
+                    }
+                    None => {
+                        if let Some(old) = self.tree.get(path) {
+                            charges.add(old.owner(), 0, acct::tree_node(path, old));
+                        }
+                        if let Some(new) = node {
+                            charges.add(new.owner(), acct::tree_node(path, new), 0);
+                        }
+                    }
                 }
             }
-            None => match node {
-                Some(n) => self.tree.insert(path.to_string(), n),
-                None => {
-                    self.tree.remove(path);
+            charges.check(|d| self.room(d))?;
+        }
+        for (path, node) in puts {
+            let node = node.map(|mut n| {
+                n.generation = self.tree.next_gen();
+                n
+            });
+            match self.tx.as_deref_mut() {
+                Some(tx) => {
+                    if let Some(e) = tx.accessed.get_mut(&path) {
+                        let (bytes, created) = (acct::tx_entry(&path, e), e.creates());
+                        e.local = Some(node);
+                        tx.bytes = tx.bytes - bytes + acct::tx_entry(&path, e);
+                        tx.created = tx.created - u32::from(created) + u32::from(e.creates());
+                    }
                 }
-            },
+                None => match node {
+                    Some(n) => self.tree.insert(path, n),
+                    None => {
+                        self.tree.remove(&path);
+                    }
+                },
+            }
         }
         Ok(())
     }
@@ -376,13 +562,21 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Nodes owned by `domid`, counting this view's transaction.
+    /// Nodes owned by `domid`, counting this view's transaction and the nodes created in the
+    /// caller's other open transactions.
     fn owned_count(&self, domid: u16) -> i64 {
-        let base = i64::from(self.tree.owned_count(domid));
-        match self.tx.as_deref() {
-            Some(tx) => base + owned_delta(self.tree, tx, domid),
-            None => base,
+        let mut n = i64::from(self.tree.owned_count(domid));
+        if let Some(tx) = self.tx.as_deref() {
+            n += owned_delta(self.tree, tx, domid);
         }
+        if let Some(c) = self.conns.and_then(|c| c.get(&domid)) {
+            n += c
+                .transactions
+                .values()
+                .map(|t| i64::from(t.created()))
+                .sum::<i64>();
+        }
+        n
     }
 
     /// The error for a missing node (xenstored's `errno_from_parents`): `ENOENT` if the closest
@@ -454,7 +648,7 @@ impl<'a> View<'a> {
                     return Err(XsError::Nospc);
                 }
                 n.value = value.to_vec();
-                self.put(path, Some(n))?;
+                self.put(vec![(path.to_string(), Some(n))])?;
             }
             None => {
                 let e = self.missing(path, RIGHT_WRITE);
@@ -510,14 +704,17 @@ impl<'a> View<'a> {
                 return Err(XsError::Nospc);
             }
         }
+        let mut puts = Vec::with_capacity(missing.len() + 1);
         let mut parent_path = top_path;
         while let Some(name) = missing.pop() {
             top.children.push(basename(&name).to_string());
             let mut perms = top.perms.clone();
             if !self.who.privileged {
-                perms[0].domid = self.who.domid;
+                if let Some(owner) = perms.first_mut() {
+                    owner.domid = self.who.domid;
+                }
             }
-            self.put(&parent_path, Some(top))?;
+            puts.push((parent_path, Some(top)));
             let v = if missing.is_empty() {
                 value.to_vec()
             } else {
@@ -526,7 +723,8 @@ impl<'a> View<'a> {
             top = Node::new(v, perms);
             parent_path = name;
         }
-        self.put(&parent_path, Some(top))
+        puts.push((parent_path, Some(top)));
+        self.put(puts)
     }
 
     /// `RM`: removes `path` and its subtree. Fine if it is missing but its parent exists.
@@ -550,28 +748,45 @@ impl<'a> View<'a> {
         let Some(mut par) = self.get(parent(path))? else {
             return Err(XsError::Inval);
         };
-        // Pre-order walk; reversed, every node comes after all its descendants.
+        // Pre-order walk (holding child names, not nodes); reversed, every node comes after
+        // all its descendants.
         let mut order = Vec::new();
-        let mut stack = vec![(path.to_string(), node)];
-        while let Some((p, n)) = stack.pop() {
-            for c in &n.children {
-                let cp = join(&p, c);
+        let mut stack = vec![(path.to_string(), node.children)];
+        while let Some((p, children)) = stack.pop() {
+            for c in children {
+                let cp = join(&p, &c);
                 if let Some(cn) = self.get(&cp)? {
-                    stack.push((cp, cn));
+                    stack.push((cp, cn.children));
                 }
             }
             order.push(p);
         }
         order.reverse();
-        for p in &order {
-            self.fire(p, p != path, None);
-        }
-        for p in &order {
-            self.put(p, None)?;
-        }
+        // The events name the removed nodes' permissions: take them before removing.
+        let fires: Vec<Fire> = match self.tx {
+            Some(_) => Vec::new(),
+            None => order
+                .iter()
+                .map(|p| Fire {
+                    path: p.clone(),
+                    exact: p != path,
+                    perms: fire_perms(self.tree, p, None),
+                })
+                .collect(),
+        };
         let base = basename(path);
         par.children.retain(|c| c != base);
-        self.put(parent(path), Some(par))
+        let mut puts: Vec<(String, Option<Node>)> =
+            order.iter().map(|p| (p.clone(), None)).collect();
+        puts.push((parent(path).to_string(), Some(par)));
+        self.put(puts)?;
+        if self.tx.is_some() {
+            for p in &order {
+                self.fire(p, p != path, None);
+            }
+        }
+        self.fires.extend(fires);
+        Ok(())
     }
 
     /// `SET_PERMS`: needs write and owner rights; a domU may not change the owner.
@@ -592,7 +807,7 @@ impl<'a> View<'a> {
             return Err(XsError::Perm);
         }
         let old = core::mem::replace(&mut n.perms, perms);
-        self.put(path, Some(n))?;
+        self.put(vec![(path.to_string(), Some(n))])?;
         self.fire(path, false, Some(old));
         Ok(())
     }
@@ -607,12 +822,14 @@ impl Tree {
         if self.get("/").is_none() {
             return Err("no root".into());
         }
-        let mut counts: BTreeMap<u16, u32> = BTreeMap::new();
+        let mut counts: BTreeMap<u16, Usage> = BTreeMap::new();
         for (p, n) in &self.nodes {
             if n.perms.is_empty() {
                 return Err(format!("{p}: no perms"));
             }
-            *counts.entry(n.owner()).or_insert(0) += 1;
+            let u = counts.entry(n.owner()).or_default();
+            u.nodes += 1;
+            u.bytes += acct::tree_node(p, n);
             for c in &n.children {
                 if self.get(&join(p, c)).is_none() {
                     return Err(format!("{p}: child {c} missing"));

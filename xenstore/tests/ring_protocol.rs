@@ -170,6 +170,78 @@ fn oversized_length_kills_the_connection() {
 }
 
 #[test]
+fn oversized_length_is_refused_before_its_payload_is_read() {
+    let (mut xs, mut g) = setup();
+    let mut msg = encode(XS_WRITE, 1, 0, &[b'a'; 100]);
+    msg[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    g.send_raw(&msg);
+    xs.process_ring(5, &mut *g.page);
+    assert_eq!(xs.connection_error(5), Some(XENSTORE_ERROR_PROTO));
+    // Only the header was consumed; nothing of the payload was buffered.
+    assert_eq!(rd(&g.page, REQ_CONS_OFFSET), 16);
+    assert!(xs.domain_bytes(5) < 1024, "{}", xs.domain_bytes(5));
+}
+
+#[test]
+fn header_rewritten_after_it_was_read_changes_nothing() {
+    let (mut xs, mut g) = setup();
+    g.write(&mut xs, "k", "value").unwrap();
+    let msg = encode(XS_READ, 77, 0, b"k\0");
+    let base = rd(&g.page, REQ_PROD_OFFSET);
+    g.send_raw(&msg[..16]);
+    xs.process_ring(5, &mut *g.page);
+    // The guest scribbles over the header it already handed over, then sends the payload.
+    for i in 0..16u32 {
+        g.page[((base + i) & 1023) as usize] = 0xff;
+    }
+    g.send_raw(&msg[16..]);
+    g.pump(&mut xs);
+    let m = g.inbox.pop_front().unwrap();
+    assert_eq!(
+        (m.ty, m.req_id, &m.payload[..]),
+        (XS_READ, 77, &b"value"[..])
+    );
+}
+
+#[test]
+fn indices_far_apart_kill_the_connection() {
+    for (cons, prod) in [(0, 0x8000_0000u32), (5, 4), (u32::MAX - 10, 2000)] {
+        let (mut xs, mut g) = setup();
+        wr(&mut g.page, REQ_CONS_OFFSET, cons);
+        wr(&mut g.page, REQ_PROD_OFFSET, prod);
+        assert!(xs.process_ring(5, &mut *g.page).notify);
+        assert_eq!(xs.connection_error(5), Some(XENSTORE_ERROR_RINGIDX));
+    }
+}
+
+#[test]
+fn malformed_arguments_are_einval() {
+    let (mut xs, mut g) = setup();
+    let cases: [(u32, &[u8]); 9] = [
+        (XS_READ, b"\xff\xfe\0"),
+        (XS_READ, b"caf\xc3\xa9\0"),
+        (XS_READ, b"no-nul"),
+        (XS_WRITE, b"no-nul-either"),
+        (XS_MKDIR, b"a\0b\0"),
+        (XS_WATCH, b"\xff\0t\0"),
+        (XS_SET_PERMS, b"a\0\xffx\0"),
+        (XS_DIRECTORY_PART, b"a\0"),
+        (XS_TRANSACTION_END, b"T"),
+    ];
+    for (ty, payload) in cases {
+        assert_eq!(
+            g.req(&mut xs, ty, 0, payload).unwrap_err(),
+            "EINVAL",
+            "{ty} {payload:?}"
+        );
+    }
+    // A token is bytes: any non-NUL byte is fine and comes back as sent.
+    g.req(&mut xs, XS_WATCH, 0, b"w\0\xff\xfe\0").unwrap();
+    let m = g.inbox.pop_front().unwrap();
+    assert_eq!(m.payload, b"w\0\xff\xfe\0");
+}
+
+#[test]
 fn inconsistent_indices_kill_the_connection() {
     let (mut xs, mut g) = setup();
     wr(&mut g.page, REQ_PROD_OFFSET, 2000);
