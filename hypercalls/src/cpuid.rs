@@ -121,9 +121,6 @@ pub mod xfeature {
     pub const AMX: u64 = (1 << 17) | (1 << 18);
 }
 
-/// XCR0 bit of the PKRU state component.
-const XFEATURE_PKRU: u64 = xfeature::PKRU;
-
 /// The state components a guest may enable: x87, SSE, AVX, AVX-512 and PKRU.
 /// MPX is hidden (its CPUID bit is), and so is AMX: its tile data needs an
 /// XSAVE area larger than the one switched here and XFD, which is not emulated.
@@ -290,7 +287,7 @@ pub fn guest_cpuid(
                     | leaf7::ECX_LA57
                     | leaf7::ECX_SGX_LC
                     | leaf7::ECX_PKS);
-            if guest_xcr0_mask(&host) & XFEATURE_PKRU == 0 {
+            if guest_xcr0_mask(&host) & xfeature::PKRU == 0 {
                 ecx &= !leaf7::ECX_PKU;
             }
             if ctx.guest_cr4 & CR4_PKE != 0 {

@@ -227,8 +227,7 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig, vpid: u16) {
         want_proc |= PROC_PAUSE_EXITING;
     }
     let proc = VmxCaps::adjust(caps.proc, want_proc);
-    let proc2 =
-        VmxCaps::adjust(caps.proc2, want_proc2) & if vpid == 0 { !PROC2_ENABLE_VPID } else { !0 };
+    let proc2 = VmxCaps::adjust(caps.proc2, want_proc2);
     if ple {
         vmwrite(PLE_GAP, 128);
         vmwrite(PLE_WINDOW, 4096);
