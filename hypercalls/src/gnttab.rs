@@ -322,12 +322,12 @@ pub(crate) fn map_frame(
             mfn
         }
     };
-    if let Some(old) = dom.grant.frame_gfn(idx) {
-        if old != gpfn {
-            dom.unmap(host, old)?;
-        }
-    }
+    // As for shared_info: a refused move leaves the frame where it was.
+    let old = dom.grant.frame_gfn(idx);
     dom.map_special(host, gpfn, mfn)?;
+    if let Some(old) = old.filter(|&old| old != gpfn) {
+        dom.unmap(host, old)?;
+    }
     dom.grant.frames[idx as usize].gfn = Some(gpfn);
     Ok(0)
 }

@@ -64,7 +64,8 @@ pub fn memory_op(
 /// `XENMEM_add_to_physmap`: maps shared_info (`idx` 0) or grant frame `idx` at
 /// `gpfn`, replacing what was there (guest RAM is dropped from the physmap, a
 /// hypervisor page is unhooked; device MMIO is `-EPERM`). A page mapped
-/// elsewhere before moves. Other spaces are `-EINVAL`.
+/// elsewhere before moves; a move that fails leaves it where it was. Other spaces
+/// are `-EINVAL`.
 pub fn add_to_physmap(
     dom: &mut Domain,
     host: &mut impl Host,
@@ -89,12 +90,13 @@ pub fn add_to_physmap(
     if let Some(idx) = grant_frame {
         return gnttab::map_frame(dom, host, idx, xatp.gpfn);
     }
-    if let Some(old) = dom.shared_info_gfn {
-        if old != xatp.gpfn {
-            dom.unmap(host, old)?;
-        }
-    }
+    // The new place first: a move the p2m refuses (too many extents, no table memory)
+    // leaves the page where it was instead of unmapped.
+    let old = dom.shared_info_gfn;
     dom.map_special(host, xatp.gpfn, dom.shared_info_mfn)?;
+    if let Some(old) = old.filter(|&old| old != xatp.gpfn) {
+        dom.unmap(host, old)?;
+    }
     dom.shared_info_gfn = Some(xatp.gpfn);
     Ok(0)
 }

@@ -122,6 +122,16 @@ pub fn test_domain(
     vcpus: u32,
     iommu: bool,
 ) -> (crate::Domain, FakeHost, crate::VcpuContext) {
+    test_domain_with_extents(domid, vcpus, iommu, p2m::DEFAULT_MAX_EXTENTS)
+}
+
+/// [`test_domain`] with a p2m of at most `max_extents` runs.
+pub fn test_domain_with_extents(
+    domid: u16,
+    vcpus: u32,
+    iommu: bool,
+    max_extents: usize,
+) -> (crate::Domain, FakeHost, crate::VcpuContext) {
     use crate::guest_mem::{write_gpa, PagingState};
     use p2m::{Mapping, MtrrState, P2m, P2mConfig, P2mType};
     let mut host = FakeHost::default();
@@ -130,7 +140,7 @@ pub fn test_domain(
         host_mtrr: MtrrState::new_default_wb(),
         ept_2m: true,
         ept_1g: true,
-        max_extents: p2m::DEFAULT_MAX_EXTENTS,
+        max_extents,
         max_tables: P2mConfig::max_tables_for(RAM_MIB << 8),
     };
     let mut p2m = P2m::new(cfg, &mut host).unwrap();

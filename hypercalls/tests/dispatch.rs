@@ -238,6 +238,41 @@ fn shared_info_in_uc_range_is_wb_ipat() {
     assert_eq!((report.special_wb_ipat, report.violations), (3, 0));
 }
 
+/// Hole punching: moves of shared_info and a grant frame over every other frame split the
+/// p2m until it refuses (`-ENOMEM`); a refused move leaves the page mapped where it was.
+#[test]
+fn refused_physmap_move_keeps_the_old_place() {
+    let (mut dom, mut host, vcpu) = hypercalls::testhost::test_domain_with_extents(1, 1, false, 64);
+    let mut moves = 0;
+    let mut last = [None, None];
+    let refused = loop {
+        let space = (moves % 2) as u32;
+        let xatp = XenAddToPhysmap {
+            domid: 0x7FF0,
+            size: 0,
+            space,
+            idx: 0,
+            gpfn: 0x400 + 2 * moves,
+        };
+        let rc = add_to_physmap(&mut dom, &mut host, &vcpu, xatp);
+        if rc != 0 {
+            break rc;
+        }
+        last[space as usize] = Some(xatp.gpfn);
+        moves += 1;
+        assert!(moves < 512, "never refused");
+    };
+    assert_eq!(refused, err(Errno::ENOMEM));
+    assert!(dom.p2m.extents().count() <= 64);
+    assert_eq!(dom.shared_info_gfn, last[0]);
+    let (hpa, _, ipat, _) = p2m::translate(&host, dom.p2m.eptp(), last[0].unwrap() * 4096).unwrap();
+    assert_eq!((hpa / 4096, ipat), (dom.shared_info_mfn, true));
+    let (_, _, ipat, _) = p2m::translate(&host, dom.p2m.eptp(), last[1].unwrap() * 4096).unwrap();
+    assert!(ipat);
+    let report = p2m::audit(&host, &dom.p2m);
+    assert_eq!((report.special_wb_ipat, report.violations), (4, 0));
+}
+
 #[test]
 fn console_lines_and_shutdown() {
     let (mut dom, mut host, vcpu) = setup(false);
