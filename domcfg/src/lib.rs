@@ -61,7 +61,7 @@ mod syntax;
 mod vif;
 
 pub use error::{ConfigError, ErrorKind};
-pub use vif::{parse_mac, VifSpec, VifType};
+pub use vif::{parse_ipv4, parse_ipv4_net, parse_mac, Ipv4Net, VifSpec, VifType};
 
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -29,8 +29,11 @@ pub struct VifSpec {
     pub backend: Option<String>,
     /// `vifname=`: the backend interface's name.
     pub vifname: Option<String>,
-    /// `ip=`: address(es) for the backend's anti-spoofing rules.
-    pub ip: Option<String>,
+    /// `ip=`: the IPv4 addresses or networks (`a.b.c.d` or `a.b.c.d/len`,
+    /// space-separated) the guest may send from, for the backend's
+    /// antispoofing rules (as Xen's `vif-common.sh` applies them); `None`
+    /// (absent or empty, as in Xen) allows any address.
+    pub ip: Option<Vec<Ipv4Net>>,
     /// `script=`: the backend's hotplug script.
     pub script: Option<String>,
     /// `mtu=`: the interface MTU.
@@ -39,6 +42,52 @@ pub struct VifSpec {
     pub other: Vec<(String, String)>,
     /// The entry as written.
     pub raw: String,
+}
+
+/// An IPv4 network of an `ip=` list: `addr/prefix_len` (32 for a bare
+/// address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv4Net {
+    /// The address as written (host bits are kept; matching ignores them).
+    pub addr: [u8; 4],
+    /// Leading bits that count, 0 to 32.
+    pub prefix_len: u8,
+}
+
+/// Parses an IPv4 address in dotted-quad form: four decimal octets of 0 to
+/// 255, without leading zeros (which `inet_aton` would read as octal).
+pub fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
+    let mut addr = [0u8; 4];
+    let mut parts = s.split('.');
+    for byte in addr.iter_mut() {
+        let p = parts.next()?;
+        let ok = (1..=3).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p == "0" || !p.starts_with('0'));
+        if !ok {
+            return None;
+        }
+        *byte = p.parse().ok()?;
+    }
+    parts.next().is_none().then_some(addr)
+}
+
+/// Parses one `ip=` entry: `a.b.c.d` or `a.b.c.d/len` (`len` 0 to 32).
+pub fn parse_ipv4_net(s: &str) -> Option<Ipv4Net> {
+    let (addr, prefix_len) = match s.split_once('/') {
+        None => (s, 32),
+        Some((a, len)) => {
+            let ok = (1..=2).contains(&len.len()) && len.bytes().all(|b| b.is_ascii_digit());
+            match len.parse::<u8>() {
+                Ok(n) if ok && n <= 32 => (a, n),
+                _ => return None,
+            }
+        }
+    };
+    Some(Ipv4Net {
+        addr: parse_ipv4(addr)?,
+        prefix_len,
+    })
 }
 
 /// Parses a MAC address written as six two-digit hex octets separated by `:`; multicast
@@ -92,7 +141,19 @@ pub fn parse_vif(index: usize, raw: &str) -> Result<VifSpec, ErrorKind> {
             }
             "backend" => v.backend = Some(val.to_string()),
             "vifname" => v.vifname = Some(val.to_string()),
-            "ip" => v.ip = Some(val.to_string()),
+            "ip" => {
+                let nets = val
+                    .split_ascii_whitespace()
+                    .map(|a| {
+                        parse_ipv4_net(a).ok_or_else(|| {
+                            bad(format!(
+                                "ip must be IPv4 addresses or networks (a.b.c.d or a.b.c.d/len), found {a:?}"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                v.ip = (!nets.is_empty()).then_some(nets);
+            }
             "script" => v.script = Some(val.to_string()),
             "mtu" => match val.parse::<u32>() {
                 Ok(m) if (68..=65535).contains(&m) => v.mtu = Some(m),
@@ -136,6 +197,48 @@ mod tests {
         ] {
             assert_eq!(parse_mac(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn ip_lists() {
+        let net = |a, len| Ipv4Net {
+            addr: a,
+            prefix_len: len,
+        };
+        let v = parse_vif(0, "mac=00:16:3e:00:00:01,ip=10.0.0.2  192.168.0.0/16").unwrap();
+        assert_eq!(
+            v.ip,
+            Some(alloc::vec![
+                net([10, 0, 0, 2], 32),
+                net([192, 168, 0, 0], 16)
+            ])
+        );
+        assert_eq!(
+            parse_vif(0, "ip=0.0.0.0/0").unwrap().ip,
+            Some(alloc::vec![net([0; 4], 0)])
+        );
+        // Empty: no restriction, as in Xen.
+        assert_eq!(parse_vif(0, "ip=").unwrap().ip, None);
+        assert_eq!(parse_vif(0, "ip= ").unwrap().ip, None);
+        for bad in [
+            "ip=10.0.0",
+            "ip=10.0.0.256",
+            "ip=10.0.0.1/33",
+            "ip=10.0.0.1/",
+            "ip=10.0.0.1/+8",
+            "ip=010.0.0.1",
+            "ip=10.0.0.1.1",
+            "ip=fe80::1",
+            "ip=10.0.0.1 bogus",
+            "ip=1.2.3.4/008",
+        ] {
+            assert!(
+                matches!(parse_vif(1, bad), Err(ErrorKind::BadVif { index: 1, .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_ipv4("255.0.0.9"), Some([255, 0, 0, 9]));
+        assert_eq!(parse_ipv4(""), None);
     }
 
     #[test]

@@ -43,8 +43,8 @@ impl<'a> Machine<'a> {
 
     /// Adds a built domain and plugs its vifs into the switch.
     pub fn add(&mut self, run: DomainRun<'a>, cfg: &domcfg::DomainConfig) {
-        for devid in 0..cfg.vifs.len() as u32 {
-            self.net.add_vif(&run.dom, devid, cfg.vcpus);
+        for (devid, spec) in (0u32..).zip(&cfg.vifs) {
+            self.net.add_vif(&run.dom, devid, cfg.vcpus, spec);
         }
         self.doms.push(run);
     }

@@ -12,6 +12,14 @@
 //! reads them. No frame costs an allocation: a guest's frames live in its
 //! vif's pool ([`VifConfig::pool`], bounded by
 //! [`VifConfig::memory_bound`]), the peer's in the peer's pool.
+//!
+//! Every guest is hostile: a vif's switch port admits only its own MAC (the
+//! `mac` of its backend directory, as the frontend reads it) and, with
+//! `ip=`, its addresses ([`SourceFilter`]); what it may not send is dropped
+//! and counted (`spoofed`, logged at teardown). Each netback pass is bounded
+//! ([`netback::TX_PASS_SLOTS`], one RX ring per queue), and the passes that
+//! resume TX and deliver frames take the vifs in turn, starting one further
+//! on each time, so no vif is always first to the switch's shared queues.
 
 use crate::domain::DomainRun;
 use crate::host::KernelHost;
@@ -19,7 +27,9 @@ use crate::ledger::{self, Part};
 use alloc::vec::Vec;
 use hypercalls::Domain;
 use netback::{Checksum, Frame, Vif, VifConfig};
-use netswitch::{Peer, PeerConfig, PortConfig, PortId, Switch, SwitchConfig};
+use netswitch::{
+    Ipv4Net, Peer, PeerConfig, PortConfig, PortId, SourceFilter, Switch, SwitchConfig,
+};
 
 /// One vif and its switch port.
 struct VifPort {
@@ -50,6 +60,8 @@ pub struct Net {
     peer_ran: bool,
     /// The peer's open connections (discard, source) as of the last pump.
     peer_open: (usize, usize),
+    /// The vif the next round-robin pass (TX resumption, delivery) starts with.
+    next_vif: usize,
 }
 
 /// Milliseconds on the TSC clock (the switch's and the peer's time).
@@ -90,12 +102,25 @@ impl Net {
             peer_timer_ms: Some(0),
             peer_ran: false,
             peer_open: (0, 0),
+            next_vif: 0,
         }
     }
 
+    /// The vifs' indices for one round-robin pass, starting one further on
+    /// than the last.
+    fn round_robin(&mut self) -> impl Iterator<Item = usize> + use<> {
+        let n = self.vifs.len();
+        let first = self.next_vif % n.max(1);
+        self.next_vif = first + 1;
+        (0..n).map(move |k| (first + k) % n)
+    }
+
     /// Creates the backend of vif `devid` of `dom` (whose xenstore tree the
-    /// toolstack has written) and plugs it into the switch.
-    pub fn add_vif(&mut self, dom: &Domain, devid: u32, nr_vcpus: u32) {
+    /// toolstack has written; `spec` is its `vif` entry) and plugs it into
+    /// the switch, its port admitting only the backend directory's `mac` and
+    /// `spec`'s `ip=` addresses. A vif whose MAC cannot be read is not
+    /// plugged.
+    pub fn add_vif(&mut self, dom: &Domain, devid: u32, nr_vcpus: u32, spec: &domcfg::VifSpec) {
         // TX hold-off: a busy TX ring is polled between time slices instead
         // of kicked per packet, so a burst costs one pass and one notification.
         let config = VifConfig {
@@ -103,17 +128,61 @@ impl Net {
             ..VifConfig::new(nr_vcpus)
         };
         let mut vif = Vif::new(dom.domid, devid, config);
-        if let Err(e) = crate::store::with(|xs| vif.attach(xs)) {
-            log::error!("netback: d{} vif{devid}: xenstore: {e:?}", dom.domid);
+        // The port admits what the frontend was told is its MAC, and `ip=`.
+        let mac_path = alloc::format!("{}/mac", vif.backend_path());
+        let mac = crate::store::with(|xs| xs.read(&mac_path))
+            .ok()
+            .and_then(|v| domcfg::parse_mac(core::str::from_utf8(&v).ok()?));
+        let Some(mac) = mac else {
+            log::error!(
+                "netback: d{} vif{devid}: no unicast MAC in {mac_path}; not plugged",
+                dom.domid
+            );
             return;
+        };
+        let ipv4: Option<Vec<Ipv4Net>> = spec.ip.as_ref().map(|nets| {
+            nets.iter()
+                .map(|n| Ipv4Net {
+                    addr: n.addr,
+                    prefix_len: n.prefix_len,
+                })
+                .collect()
+        });
+        let mut allowed = alloc::string::String::new();
+        for n in ipv4.iter().flatten() {
+            use core::fmt::Write;
+            let _ = write!(allowed, " {n}");
         }
         // GSO super-frames cross the switch whole.
         let port = self.switch.add_port(PortConfig::large());
+        if !self
+            .switch
+            .set_source_filter(port, Some(SourceFilter { mac, ipv4 }))
+        {
+            log::error!(
+                "netback: d{} vif{devid}: MAC {} is another vif's; not plugged",
+                dom.domid,
+                show_mac(mac)
+            );
+            self.switch.remove_port(port);
+            return;
+        }
+        if let Err(e) = crate::store::with(|xs| vif.attach(xs)) {
+            log::error!("netback: d{} vif{devid}: xenstore: {e:?}", dom.domid);
+            self.switch.remove_port(port);
+            return;
+        }
         log::info!(
-            "netback: d{} vif{devid} on switch port {} ({} KiB of buffers)",
+            "netback: d{} vif{devid} on switch port {} ({} KiB of buffers), sends as {}, ip={}",
             dom.domid,
             port.index(),
-            config.memory_bound() / 1024
+            config.memory_bound() / 1024,
+            show_mac(mac),
+            if allowed.is_empty() {
+                "any"
+            } else {
+                allowed.trim_start()
+            }
         );
         self.vifs.push(VifPort {
             vif,
@@ -237,7 +306,7 @@ impl Net {
     /// switch, moving frames on as its queues fill; whether there were any.
     fn resume_tx(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost, now: u64) -> bool {
         let mut any = false;
-        for k in 0..self.vifs.len() {
+        for k in self.round_robin() {
             let v = &self.vifs[k];
             if !v.vif.tx_resumable() {
                 continue;
@@ -383,7 +452,8 @@ impl Net {
     /// for it (its vif's queues and its switch port's), so that it holds no
     /// sender's buffers.
     fn deliver(&mut self, doms: &mut [DomainRun<'_>], host: &mut KernelHost) {
-        for v in self.vifs.iter_mut() {
+        for k in self.round_robin() {
+            let v = &mut self.vifs[k];
             if v.vif.expire_rx(host) > 0 {
                 let n = self.switch.drain_packets(v.port).count();
                 v.expired += n as u64;
@@ -443,7 +513,7 @@ impl Net {
             let st = v.vif.stats();
             let pool = v.vif.pool().stats();
             log::debug!(
-                "net: d{} vif{}: {:?} tx {}/{}B gso {} dropped {} pool waits {}; rx {}/{}B dropped {} (expired {}+{}) waiting {} segmented {} csum blank {} completed {}; notified {}; pool free {}+{} misses {}",
+                "net: d{} vif{}: {:?} tx {}/{}B gso {} dropped {} spoofed {} pool waits {}; rx {}/{}B dropped {} (expired {}+{}) waiting {} segmented {} csum blank {} completed {}; notified {}; pool free {}+{} misses {}",
                 v.vif.domid(),
                 v.vif.devid(),
                 v.vif.state(),
@@ -451,6 +521,9 @@ impl Net {
                 st.tx_bytes,
                 st.tx_gso,
                 st.tx_dropped,
+                self.switch
+                    .port_stats(v.port)
+                    .map_or(0, |p| p.rx_dropped_spoofed),
                 st.tx_pool_waits,
                 st.rx_packets,
                 st.rx_bytes,
@@ -494,8 +567,9 @@ impl Net {
             let mut v = self.vifs.swap_remove(i);
             crate::store::with(|xs| v.vif.detach(dom, host, xs));
             let s = v.vif.stats();
+            let port = self.switch.remove_port(v.port).unwrap_or_default();
             log::info!(
-                "netback: d{} vif{}: tx {} packets {} bytes, rx {} packets {} bytes, {} rx dropped, {} notifications, {} errors",
+                "netback: d{} vif{}: tx {} packets {} bytes, rx {} packets {} bytes, {} rx dropped, {} spoofed, {} notifications, {} errors",
                 dom.domid,
                 v.vif.devid(),
                 s.tx_packets,
@@ -503,10 +577,23 @@ impl Net {
                 s.rx_packets,
                 s.rx_bytes,
                 s.rx_dropped,
+                port.rx_dropped_spoofed,
                 s.notifications,
                 s.errors
             );
-            self.switch.remove_port(v.port);
         }
     }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+fn show_mac(m: [u8; 6]) -> alloc::string::String {
+    alloc::format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0],
+        m[1],
+        m[2],
+        m[3],
+        m[4],
+        m[5]
+    )
 }

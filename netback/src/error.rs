@@ -125,7 +125,8 @@ pub enum ErrorKind {
         /// Its `type`.
         ty: u8,
     },
-    /// A GSO extra-info slot with an unknown GSO type or a zero segment size.
+    /// A GSO extra-info slot with an unknown GSO type or a segment size
+    /// below [`MIN_GSO_SIZE`](crate::MIN_GSO_SIZE).
     BadGso {
         /// The ring index of the slot.
         slot: u32,
@@ -205,6 +206,11 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BadExtra { slot, ty } => {
                 write!(f, "TX slot {slot}: extra info of unknown type {ty}")
             }
+            ErrorKind::BadGso { slot, ty, size } if *size < crate::MIN_GSO_SIZE => write!(
+                f,
+                "TX slot {slot}: GSO type {ty} size {size} is below the minimum {}",
+                crate::MIN_GSO_SIZE
+            ),
             ErrorKind::BadGso { slot, ty, size } => {
                 write!(f, "TX slot {slot}: bad GSO type {ty} size {size}")
             }

@@ -74,8 +74,9 @@
 //! device broken if they stay set).
 //!
 //! Nothing runs concurrently with a backend call (the `Host` contract), so the
-//! page cannot change during one; a pass still stops after two rings' worth of
-//! TX slots.
+//! page cannot change during one; a pass still stops after [`TX_PASS_SLOTS`]
+//! TX slots, and an RX pass consumes at most the ring's [`RING_SIZE`]
+//! requests per queue.
 //!
 //! # TX (guest to network)
 //!
@@ -96,7 +97,13 @@
 //! counted as dropped. The following disconnect: size 0, a slot crossing its
 //! page, continuation slots larger than the total, too many slots, a packet
 //! running past `req_prod`, unknown extra types, a bad GSO type or a GSO size
-//! of 0, any grant that cannot be used.
+//! below [`MIN_GSO_SIZE`], any grant that cannot be used.
+//!
+//! A pass ([`Vif::service_tx`]) takes at most [`TX_PASS_SLOTS`] slots over
+//! all of a vif's queues, starting with the queue after the one the last
+//! pass started with; a vif with more waiting asks to be called again
+//! ([`Vif::needs_service`]), so one guest's flood costs one bounded pass
+//! per call and the kernel can serve every vif in turn.
 //!
 //! Each packet is copied into a buffer of the vif's [`Pool`]. When the pool
 //! has none for the next packet, TX stops there: its requests stay in the
@@ -185,9 +192,24 @@ use alloc::vec::Vec;
 
 /// Entries in a TX or RX ring page (`NET_TX_RING_SIZE`, `NET_RX_RING_SIZE`).
 pub const RING_SIZE: u32 = guest_abi::netif::NET_TX_RING_SIZE as u32;
+/// TX slots one [`Vif::service_tx`] call consumes at most, over all of the
+/// vif's queues (two rings' worth: a pass's worth of pool buffers, see
+/// [`VifConfig::DEFAULT_POOL`]); the one packet that crosses the bound is
+/// taken whole.
+pub const TX_PASS_SLOTS: u32 = 2 * RING_SIZE;
 /// Data slots one TX packet may use (`XEN_NETIF_NR_SLOTS_MIN`; netfront uses
 /// at most 18).
 pub const MAX_TX_SLOTS: usize = guest_abi::netif::XEN_NETIF_NR_SLOTS_MIN;
+/// The smallest GSO segment size (`u.gso.size`) a TX packet may ask for:
+/// Linux's `TCP_MIN_GSO_SIZE`, `TCP_MIN_SND_MSS` (48, the floor of
+/// `net.ipv4.tcp_min_snd_mss`) less `MAX_TCP_OPTION_SPACE` (40), the least
+/// payload a Linux TCP segment carries with every option present, so no
+/// Linux netfront asks for less. A smaller size is a fatal TX error (the vif
+/// disconnects), as Linux's netback treats a size of 0
+/// (`xenvif_set_skb_gso`, `xenvif_fatal_tx_err`); with it a 64 KiB frame
+/// makes at most 8192 segments, and [`csum::MAX_GSO_SEGS`] bounds them
+/// further per frame.
+pub const MIN_GSO_SIZE: u16 = 8;
 /// Most queues a vif offers (`multi-queue-max-queues` is the guest's vCPU
 /// count up to this).
 pub const MAX_QUEUES: u32 = 16;

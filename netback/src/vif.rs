@@ -6,7 +6,7 @@ use crate::error::{ErrorKind, RingKind, VifError};
 use crate::ring::{AttachError, Ring};
 use crate::{
     backend_features, Checksum, Frame, Gso, GsoKind, LARGE_BUF_LEN, MAX_QUEUES, MAX_RX_FRAME,
-    MAX_TX_SLOTS, RING_SIZE, SMALL_BUF_LEN,
+    MAX_TX_SLOTS, MIN_GSO_SIZE, SMALL_BUF_LEN, TX_PASS_SLOTS,
 };
 use alloc::collections::VecDeque;
 use alloc::format;
@@ -317,20 +317,22 @@ impl Queue {
     }
 
     /// Consumes TX requests until the ring is empty (then arms `req_event`,
-    /// unless `holdoff` and work was done), two rings' worth of slots were
-    /// used, or `pool` has no buffer for the next packet (then the rest stays
-    /// in the ring, `req_event` disarmed, until buffers come back). Returns
-    /// whether the frontend must be notified of responses.
+    /// unless `holdoff` and work was done), the pass's `budget` of slots is
+    /// used up (then `req_event` is left disarmed: poll again), or `pool`
+    /// has no buffer for the next packet (then the rest stays in the ring,
+    /// `req_event` disarmed, until buffers come back). Returns whether the
+    /// frontend must be notified of responses.
+    #[allow(clippy::too_many_arguments)]
     fn poll_tx(
         &mut self,
         dom: &mut Domain,
         host: &mut impl Host,
         holdoff: bool,
+        budget: &mut u32,
         pool: &Pool,
         stats: &mut VifStats,
         frames: &mut Vec<Frame>,
     ) -> Result<bool, ErrorKind> {
-        let mut budget = 2 * RING_SIZE;
         let mut work = false;
         self.tx_unarmed = false;
         self.tx_blocked = None;
@@ -352,12 +354,12 @@ impl Queue {
                 }
                 continue;
             }
-            if budget == 0 {
+            if *budget == 0 {
                 self.tx_unarmed = true;
                 break;
             }
             match self.tx_packet(dom, host, avail, pool, stats, frames)? {
-                TxStep::Took(used) => budget = budget.saturating_sub(used),
+                TxStep::Took(used) => *budget = budget.saturating_sub(used),
                 TxStep::NoBuffer(len) => {
                     self.tx_blocked = Some(len);
                     stats.tx_pool_waits += 1;
@@ -417,7 +419,9 @@ impl Queue {
                                 })
                             }
                         };
-                        if size == 0 {
+                        // Linux's netback refuses 0 alone; no Linux TCP
+                        // sends less than MIN_GSO_SIZE.
+                        if size < MIN_GSO_SIZE {
                             return Err(ErrorKind::BadGso {
                                 slot: idx,
                                 ty,
@@ -734,6 +738,8 @@ pub struct Vif {
     pool: Pool,
     /// One segment of a GSO frame being cut for a frontend without GSO.
     scratch: Vec<u8>,
+    /// The queue the next TX pass starts with.
+    tx_first: usize,
 }
 
 /// Event-channel ports to notify after a pass, each once.
@@ -780,6 +786,7 @@ impl Vif {
             token: format!("netback:{domid}:{devid}"),
             pool: Pool::new(config.pool),
             scratch: vec![0; MAX_RX_FRAME],
+            tx_first: 0,
         }
     }
 
@@ -1033,9 +1040,24 @@ impl Vif {
             return Ok(());
         }
         let holdoff = self.config.tx_holdoff;
-        for qi in 0..self.queues.len() {
+        // One budget for the pass, the queues taken in turn from the one
+        // after where the last pass started, so none is starved.
+        let mut budget = TX_PASS_SLOTS;
+        let n = self.queues.len();
+        let first = self.tx_first % n.max(1);
+        self.tx_first = first + 1;
+        for k in 0..n {
+            let qi = (first + k) % n;
             let q = &mut self.queues[qi];
-            match q.poll_tx(dom, host, holdoff, &self.pool, &mut self.stats, frames) {
+            match q.poll_tx(
+                dom,
+                host,
+                holdoff,
+                &mut budget,
+                &self.pool,
+                &mut self.stats,
+                frames,
+            ) {
                 Ok(true) => notify.add(q.tx_port),
                 Ok(false) => {}
                 Err(k) => return Err(self.fail(dom, host, k)),

@@ -73,7 +73,7 @@ fn slot() -> impl Strategy<Value = Slot> {
         6 => (
             0u8..4,
             prop_oneof![Just(0u16), Just(3u16), 0u16..16],
-            proptest::option::of((1u8..3, 1u16..1600)),
+            proptest::option::of((1u8..3, netback::MIN_GSO_SIZE..1600)),
             proptest::option::of(1u16..1554),
         )
             .prop_map(|(k, flags, gso, split)| Slot::Packet { k, flags, gso, split }),

@@ -10,7 +10,7 @@ use common::*;
 use guest_abi::netif as nf;
 use netback::{
     csum, Buf, Checksum, Frame, Gso, GsoKind, Packet, PoolConfig, VifConfig, LARGE_BUF_LEN,
-    SMALL_BUF_LEN,
+    MIN_GSO_SIZE, SMALL_BUF_LEN,
 };
 use netswitch::{Peer, PeerConfig, PortConfig, PortId, Switch, DEFAULT_PEER_MAC};
 
@@ -538,8 +538,13 @@ fn hostile_gso_requests_cost_the_sender_only() {
         assert!(n.w.vifs[0].is_connected());
     };
     let dropped = n.w.vifs[0].stats().tx_dropped;
-    // A segment size of 1 on 3000 bytes: more segments than any Linux makes.
-    err(&mut n, &partial(tcp4(1, &payload(3000))), CSUM, mss(1));
+    // The smallest segment size on 20000 bytes: more segments than allowed.
+    err(
+        &mut n,
+        &partial(tcp4(1, &payload(20_000))),
+        CSUM,
+        mss(MIN_GSO_SIZE),
+    );
     // GSO of the other IP version, of UDP, of a TCP header that lies.
     err(&mut n, &partial(tcp4(1, &payload(3000))), CSUM, Some(V6));
     err(&mut n, &partial(udp4(&payload(3000))), CSUM, mss(1448));
@@ -553,9 +558,9 @@ fn hostile_gso_requests_cost_the_sender_only() {
     assert_eq!(n.w.vifs[0].stats().tx_dropped, dropped + 5);
     assert!(n.carry().is_empty() && n.all_back());
 
-    // A segment size of 1 on 100 bytes is allowed: 100 segments of 1 byte,
-    // cut as the receiver's buffers come (64 posted).
-    n.send(&partial(tcp4(1, &payload(100))), CSUM, mss(1));
+    // The smallest segment size on 800 bytes is allowed: 100 segments of 8
+    // bytes, cut as the receiver's buffers come (64 posted).
+    n.send(&partial(tcp4(1, &payload(800))), CSUM, mss(MIN_GSO_SIZE));
     let mut got = n.carry();
     n.w.post_rx(1, 0, 64);
     n.w.push_rx(1, 0);
@@ -563,7 +568,7 @@ fn hostile_gso_requests_cost_the_sender_only() {
     assert_eq!(got.len(), 100);
     assert!(got
         .iter()
-        .all(|r| r.data.len() == 55 && csum::verify(&r.data)));
+        .all(|r| r.data.len() == 62 && csum::verify(&r.data)));
     assert!(n.all_back());
     // Ethernet padding after the datagram is not a segment's.
     let mut padded = partial(tcp4(1, &payload(3000)));

@@ -9,7 +9,10 @@ use guest_abi::grant_table::{GTF_PERMIT_ACCESS, GTF_READONLY};
 use guest_abi::netif as nf;
 use hypercalls::gnttab::GrantError;
 
-use netback::{csum, Checksum, ErrorKind, Gso, GsoKind, RingKind, VifConfig, XenbusState};
+use netback::{
+    csum, Checksum, ErrorKind, Gso, GsoKind, RingKind, VifConfig, XenbusState, MIN_GSO_SIZE,
+    RING_SIZE, TX_PASS_SLOTS,
+};
 
 fn connected(vifs: u32, config: VifConfig) -> World {
     let mut w = World::new(2, vifs, config);
@@ -233,6 +236,7 @@ enum Bad {
     UnknownExtra,
     UnknownGsoType,
     ZeroMss,
+    TinyMss(u16),
     TooManyExtras,
     ExtraPastProd,
     Overflow,
@@ -294,6 +298,10 @@ fn break_tx(bad: Bad) -> ErrorKind {
         Bad::ZeroMss => {
             w.put_tx_req(0, 0, good, 0, nf::NETTXF_EXTRA_INFO, 2, n);
             w.put_tx_gso(0, 0, nf::XEN_NETIF_GSO_TYPE_TCPV4, 0, false);
+        }
+        Bad::TinyMss(mss) => {
+            w.put_tx_req(0, 0, good, 0, nf::NETTXF_EXTRA_INFO, 2, n);
+            w.put_tx_gso(0, 0, nf::XEN_NETIF_GSO_TYPE_TCPV6, mss, false);
         }
         Bad::TooManyExtras => {
             w.put_tx_req(0, 0, good, 0, nf::NETTXF_EXTRA_INFO, 2, n);
@@ -452,6 +460,17 @@ fn malformed_tx_rings_disconnect() {
         break_tx(Bad::ZeroMss),
         ErrorKind::BadGso { size: 0, .. }
     ));
+    // Below Linux's TCP_MIN_GSO_SIZE: fatal, as a size of 0 is in Linux.
+    for mss in [1, MIN_GSO_SIZE - 1] {
+        assert_eq!(
+            break_tx(Bad::TinyMss(mss)),
+            ErrorKind::BadGso {
+                slot: 2,
+                ty: nf::XEN_NETIF_GSO_TYPE_TCPV6,
+                size: mss
+            }
+        );
+    }
     let k = break_tx(Bad::Overflow);
     assert_eq!(
         k,
@@ -610,4 +629,65 @@ fn a_pass_is_bounded() {
     assert_eq!(w.tx_req_event_raw(&host.inner), before, "not re-armed");
     w.host = host.inner;
     assert!(w.grants_in_use(&[q.tx_ref, q.rx_ref]).is_empty());
+}
+
+#[test]
+fn the_smallest_gso_size_linux_sends_is_taken() {
+    let mut w = connected(1, VifConfig::new(1));
+    let gso = Gso {
+        kind: GsoKind::TcpV4,
+        mss: MIN_GSO_SIZE,
+    };
+    let pkt = partial(tcp4(1, &payload(800)));
+    let id = w.queue_tx(0, 0, &pkt, CSUM, Some(gso), 4096, 0)[0];
+    w.push_tx(0, 0);
+    assert_eq!(
+        w.tx_responses(0, 0),
+        vec![(id, nf::NETIF_RSP_OKAY), (0, nf::NETIF_RSP_NULL)]
+    );
+    assert_eq!(w.frames[0].len(), 1);
+    assert_eq!(w.frames[0][0].gso, Some(gso));
+    let segs: Vec<_> = w.frames[0].remove(0).segment().collect();
+    assert_eq!(segs.len(), 100);
+    assert!(w.vifs[0].is_connected());
+}
+
+#[test]
+fn a_pass_is_bounded_over_all_queues_and_none_is_starved() {
+    // Four queues kept full: one pass takes at most TX_PASS_SLOTS slots in
+    // all, and the next pass starts one queue further on, so every queue is
+    // served within four passes however hard the others are pushed.
+    let o = FrontOpts {
+        queues: 4,
+        ..FrontOpts::default()
+    };
+    let mut w = World::new(4, 1, VifConfig::new(4));
+    w.connect(0, &o);
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    let pkt = tcp4(7, b"flood");
+    let mut taken = [0usize; 4];
+    for pass in 0..4 {
+        for q in 0..4 {
+            let f = &w.fronts[0][q];
+            let room = RING_SIZE - f.tx_prod.wrapping_sub(f.tx_rsp_cons);
+            for _ in 0..room {
+                w.queue_tx(0, q, &pkt, CSUM, None, 4096, 0);
+            }
+            let prod = w.fronts[0][q].tx_prod;
+            w.set_tx_req_prod(0, q, prod);
+        }
+        w.service(0);
+        let mut slots = 0;
+        for (q, t) in taken.iter_mut().enumerate() {
+            let n = w.tx_responses(0, q).len();
+            *t += n;
+            slots += n;
+        }
+        assert!(slots as u32 <= TX_PASS_SLOTS, "pass {pass}: {slots} slots");
+        assert!(w.vifs[0].needs_service(), "pass {pass}");
+        // The frames go on their way: their buffers come back.
+        w.frames[0].clear();
+    }
+    assert!(taken.iter().all(|&t| t > 0), "{taken:?}");
+    assert!(w.errors.is_empty() && w.vifs[0].is_connected());
 }

@@ -2,8 +2,11 @@
 //! built-in peer host on it, with no privileged instruction.
 //!
 //! * [`Switch`] is the bridge: one [`PortId`] per vif plus one for the
-//!   peer, MAC learning with ageing, flooding, bounded per-port output
-//!   queues and counters.
+//!   peer, MAC learning with ageing (bounded per port and in all),
+//!   flooding, bounded per-port output queues and counters.
+//! * [`SourceFilter`] is a vif's antispoofing: its own MAC only, and with
+//!   `ip=` only its IPv4 networks ([`Ipv4Net`]), as Xen's vif scripts
+//!   allow.
 //! * [`Peer`] is a small IPv4 host made with `smoltcp` that answers ARP and
 //!   ping and serves TCP discard (port 9) and an endless source (port 19),
 //!   so that guests can measure throughput both ways with busybox `nc` and
@@ -33,12 +36,15 @@
 //! # Wiring
 //!
 //! ```
-//! use netswitch::{Peer, PeerConfig, PortConfig, Switch, SwitchConfig};
+//! use netswitch::{Peer, PeerConfig, PortConfig, SourceFilter, Switch, SwitchConfig};
 //!
 //! let mut now_ms = 0;
 //! let mut switch = Switch::new(SwitchConfig::default());
 //! let peer_port = switch.add_port(PortConfig::large());
 //! let vif_port = switch.add_port(PortConfig::standard());
+//! // A vif sends only from its own MAC (and, with `ip=`, its addresses).
+//! let mac = [0x00, 0x16, 0x3e, 0, 1, 0];
+//! assert!(switch.set_source_filter(vif_port, Some(SourceFilter::mac_only(mac))));
 //! let mut peer = Peer::new(PeerConfig::default(), now_ms).unwrap();
 //!
 //! // Whenever netback has taken frames off a vif's TX ring:
@@ -68,10 +74,12 @@
 extern crate alloc;
 
 mod device;
+pub mod filter;
 pub mod peer;
 pub mod pool;
 pub mod switch;
 
+pub use filter::{Ipv4Net, SourceFilter, Spoof};
 pub use peer::{
     fill_source_pattern, ConnectionReport, Peer, PeerConfig, PeerConfigError, PeerStats, Service,
     DEFAULT_PEER_IPV4, DEFAULT_PEER_MAC, DEFAULT_PREFIX_LEN, DISCARD_PORT, SOURCE_PORT,
@@ -80,6 +88,6 @@ pub use pool::{Buf, Packet, Pool, PoolConfig, PoolStats};
 pub use switch::{
     is_group_mac, is_link_local_mac, Delivery, DropReason, MacAddr, MacTableEntry, PortConfig,
     PortId, PortStats, Switch, SwitchConfig, SwitchStats, BROADCAST_MAC, DEFAULT_AGEING_MS,
-    DEFAULT_MAX_MAC_ENTRIES, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_FRAMES, ETH_HEADER_LEN,
-    MAX_FRAME_LEN, MIN_FRAME_LEN, STANDARD_FRAME_LEN,
+    DEFAULT_MAX_LEARNED, DEFAULT_MAX_MAC_ENTRIES, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_FRAMES,
+    ETH_HEADER_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN, STANDARD_FRAME_LEN,
 };

@@ -13,6 +13,23 @@
 //!   every other port that is up;
 //! * a frame never goes back out of its ingress port.
 //!
+//! # Antispoofing and bounded learning
+//!
+//! A port may carry a [`SourceFilter`] ([`Switch::set_source_filter`]): the
+//! vif's own MAC, and its `ip=` networks; a frame it does not admit is
+//! dropped at ingress, before anything is learned from it
+//! ([`PortStats::rx_dropped_spoofed`]). The filter's MAC is pinned to the
+//! port: its entry never ages or moves, and a frame from it on any other
+//! port is dropped as spoofed too, so no port can take a vif's MAC and
+//! traffic for a quiet vif is never flooded to the others.
+//!
+//! Learning is bounded: at most [`PortConfig::max_learned`] MACs per port
+//! and [`SwitchConfig::max_mac_entries`] in all (pinned MACs aside). A source
+//! met when its port, or the table, is full is not learned (frames to it are
+//! flooded until an entry ages out), as Linux's bridge does at its
+//! `max_learned` limit, so a port flooding random source MACs can neither
+//! grow the table nor push other ports' stations out of it.
+//!
 //! The owner of a port drains its queue with [`Switch::take_packet`] (or
 //! [`Switch::take_output`], [`Switch::peek_output`], [`Switch::drain`] for
 //! the bytes alone). Queues are bounded both in frames and in bytes; a frame
@@ -54,6 +71,7 @@
 //! is only used to age the MAC table. A time that goes backwards is treated
 //! as "no time has passed".
 
+use crate::filter::{SourceFilter, Spoof};
 use crate::pool::{Buf, Packet};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -79,8 +97,11 @@ pub const STANDARD_FRAME_LEN: usize = ETH_HEADER_LEN + 1500;
 /// Default MAC table ageing time, 300 s, as in IEEE 802.1D.
 pub const DEFAULT_AGEING_MS: u64 = 300_000;
 
-/// Default capacity of the MAC table.
+/// Default capacity of the MAC table (learned entries).
 pub const DEFAULT_MAX_MAC_ENTRIES: usize = 1024;
+
+/// Default bound on the MACs learned on one port (a quarter of the table).
+pub const DEFAULT_MAX_LEARNED: usize = DEFAULT_MAX_MAC_ENTRIES / 4;
 
 /// Default bound on the number of frames queued on one port.
 pub const DEFAULT_QUEUE_FRAMES: usize = 512;
@@ -138,8 +159,8 @@ impl fmt::Display for PortId {
 pub struct SwitchConfig {
     /// How long (ms) a learned MAC stays valid without a frame from it.
     pub ageing_ms: u64,
-    /// Capacity of the MAC table (at least 1). When it is full the oldest
-    /// entry is evicted to make room.
+    /// Most learned entries in the MAC table (pinned ones aside). When it
+    /// is full, once aged entries are gone, new sources are not learned.
     pub max_mac_entries: usize,
 }
 
@@ -164,6 +185,9 @@ pub struct PortConfig {
     /// [`MIN_FRAME_LEN`]..=[`MAX_FRAME_LEN`]. Longer frames are dropped on
     /// this port (and still delivered to ports that accept them).
     pub max_frame_len: usize,
+    /// Most MACs learned on this port (Linux's `max_learned`); further
+    /// sources are not learned until an entry ages out.
+    pub max_learned: usize,
 }
 
 impl PortConfig {
@@ -174,6 +198,7 @@ impl PortConfig {
             queue_frames: DEFAULT_QUEUE_FRAMES,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             max_frame_len: STANDARD_FRAME_LEN,
+            max_learned: DEFAULT_MAX_LEARNED,
         }
     }
 
@@ -213,6 +238,12 @@ pub struct PortStats {
     pub rx_dropped_link_local: u64,
     /// Frames from the port dropped because the port is down.
     pub rx_dropped_port_down: u64,
+    /// Frames from the port dropped by its [`SourceFilter`], or because
+    /// their source MAC is pinned to another port.
+    pub rx_dropped_spoofed: u64,
+    /// Source MACs from the port not learned because the port
+    /// ([`PortConfig::max_learned`]) or the table was full.
+    pub not_learned: u64,
     /// Frames from the port whose destination lives on the same port and so
     /// were not forwarded anywhere.
     pub rx_filtered: u64,
@@ -246,8 +277,8 @@ pub struct SwitchStats {
     pub moved: u64,
     /// Entries removed because they aged out.
     pub aged_out: u64,
-    /// Entries evicted because the table was full.
-    pub evicted: u64,
+    /// Sources not learned because their port or the table was full.
+    pub not_learned: u64,
 }
 
 /// Why a frame was not delivered (see [`Delivery::Dropped`]).
@@ -262,6 +293,9 @@ pub enum DropReason {
     BadSize,
     /// The source MAC is a group address.
     BadSource,
+    /// The port's [`SourceFilter`] refused the frame, or its source MAC is
+    /// pinned to another port.
+    Spoofed(Spoof),
     /// The destination is a reserved link-local group address.
     LinkLocal,
     /// The destination lives on the ingress port (no hairpin).
@@ -300,6 +334,9 @@ struct Port {
     queue: VecDeque<Packet>,
     queued_bytes: usize,
     stats: PortStats,
+    /// Entries of the table learned on the port (not pinned).
+    learned: usize,
+    filter: Option<SourceFilter>,
 }
 
 impl Port {
@@ -342,6 +379,8 @@ impl Port {
 struct MacEntry {
     port: PortId,
     last_seen: u64,
+    /// A port's [`SourceFilter`] MAC: never ages, moves or counts as learned.
+    pinned: bool,
 }
 
 /// An entry of the MAC table, as listed by [`Switch::mac_table`].
@@ -353,6 +392,8 @@ pub struct MacTableEntry {
     pub port: PortId,
     /// When (caller's ms) a frame from it was last seen.
     pub last_seen_ms: u64,
+    /// Pinned by the port's [`SourceFilter`] (never ages).
+    pub pinned: bool,
 }
 
 /// The learning bridge. See the [module documentation](self).
@@ -362,6 +403,11 @@ pub struct Switch {
     ports: BTreeMap<PortId, Port>,
     next_port: u32,
     table: BTreeMap<MacAddr, MacEntry>,
+    /// Learned entries in `table`.
+    learned: usize,
+    /// No learned entry ages before this (ms), so a full table is not
+    /// scanned for aged entries before then.
+    next_ageing_ms: u64,
     stats: SwitchStats,
 }
 
@@ -382,6 +428,8 @@ impl Switch {
             ports: BTreeMap::new(),
             next_port: 0,
             table: BTreeMap::new(),
+            learned: 0,
+            next_ageing_ms: 0,
             stats: SwitchStats::default(),
         }
     }
@@ -406,6 +454,7 @@ impl Switch {
             queue_frames: config.queue_frames.max(1),
             queue_bytes: config.queue_bytes,
             max_frame_len: config.max_frame_len.clamp(MIN_FRAME_LEN, MAX_FRAME_LEN),
+            max_learned: config.max_learned,
         };
         self.ports.insert(
             id,
@@ -415,6 +464,8 @@ impl Switch {
                 queue: VecDeque::with_capacity(config.queue_frames.min(PREALLOCATED_QUEUE)),
                 queued_bytes: 0,
                 stats: PortStats::default(),
+                learned: 0,
+                filter: None,
             },
         );
         id
@@ -424,8 +475,57 @@ impl Switch {
     /// forgotten. Returns its counters, or `None` if there was no such port.
     pub fn remove_port(&mut self, port: PortId) -> Option<PortStats> {
         let removed = self.ports.remove(&port)?;
-        self.table.retain(|_, e| e.port != port);
+        self.forget_port(port, true);
         Some(removed.stats)
+    }
+
+    /// Sets (or, with `None`, clears) what `port` may send (see the
+    /// [module documentation](self)); the filter's MAC is pinned to the port,
+    /// taken from wherever it was learned. Returns `false` if there is no
+    /// such port, or the MAC is a group address or pinned to another port
+    /// (nothing changes then).
+    pub fn set_source_filter(&mut self, port: PortId, filter: Option<SourceFilter>) -> bool {
+        if !self.ports.contains_key(&port) {
+            return false;
+        }
+        if let Some(f) = &filter {
+            let taken = self
+                .table
+                .get(&f.mac)
+                .is_some_and(|e| e.pinned && e.port != port);
+            if is_group_mac(&f.mac) || taken {
+                return false;
+            }
+        }
+        let old = self.ports.get_mut(&port).and_then(|p| p.filter.take());
+        if let Some(old) = old {
+            self.table.remove(&old.mac);
+        }
+        if let Some(f) = &filter {
+            self.unlearn(&f.mac);
+            self.table.insert(
+                f.mac,
+                MacEntry {
+                    port,
+                    last_seen: 0,
+                    pinned: true,
+                },
+            );
+        }
+        if let Some(p) = self.ports.get_mut(&port) {
+            p.filter = filter;
+        }
+        true
+    }
+
+    /// The [`SourceFilter`] of `port`, if it has one.
+    pub fn source_filter(&self, port: PortId) -> Option<&SourceFilter> {
+        self.ports.get(&port)?.filter.as_ref()
+    }
+
+    /// MACs learned on `port` now (pinned ones aside).
+    pub fn learned_macs(&self, port: PortId) -> usize {
+        self.ports.get(&port).map_or(0, |p| p.learned)
     }
 
     /// Bring a port up or down. A port that is down takes no frame in
@@ -438,7 +538,7 @@ impl Switch {
         p.up = up;
         if !up {
             p.clear();
-            self.table.retain(|_, e| e.port != port);
+            self.forget_port(port, false);
         }
         true
     }
@@ -559,61 +659,130 @@ impl Switch {
             mac: *mac,
             port: e.port,
             last_seen_ms: e.last_seen,
+            pinned: e.pinned,
         })
     }
 
-    /// Remove every entry that has aged out by `now_ms`; returns how many.
-    /// Calling it is optional (aged entries are ignored anyway and make
-    /// room when the table is full); it keeps [`Switch::mac_table`] tidy.
+    /// Remove every learned entry that has aged out by `now_ms`; returns
+    /// how many. Calling it is optional (aged entries are ignored anyway and
+    /// make room when the table is full); it keeps [`Switch::mac_table`] tidy.
     pub fn expire(&mut self, now_ms: u64) -> usize {
-        let before = self.table.len();
         let ageing = self.config.ageing_ms;
-        self.table
-            .retain(|_, e| now_ms.saturating_sub(e.last_seen) < ageing);
-        let n = before - self.table.len();
-        self.stats.aged_out += n as u64;
-        n
+        let ports = &mut self.ports;
+        let mut removed = 0;
+        let mut next = u64::MAX;
+        self.table.retain(|_, e| {
+            if e.pinned {
+                return true;
+            }
+            if now_ms.saturating_sub(e.last_seen) < ageing {
+                next = next.min(e.last_seen.saturating_add(ageing));
+                return true;
+            }
+            if let Some(p) = ports.get_mut(&e.port) {
+                p.learned -= 1;
+            }
+            removed += 1;
+            false
+        });
+        self.learned -= removed;
+        self.next_ageing_ms = next;
+        self.stats.aged_out += removed as u64;
+        removed
     }
 
-    /// Forget every learned MAC.
+    /// Forget every learned MAC (pinned ones stay).
     pub fn flush_mac_table(&mut self) {
-        self.table.clear();
+        self.table.retain(|_, e| e.pinned);
+        self.learned = 0;
+        for p in self.ports.values_mut() {
+            p.learned = 0;
+        }
     }
 
     fn aged(&self, e: &MacEntry, now_ms: u64) -> bool {
-        now_ms.saturating_sub(e.last_seen) >= self.config.ageing_ms
+        !e.pinned && now_ms.saturating_sub(e.last_seen) >= self.config.ageing_ms
+    }
+
+    /// Removes the entries of `port`: the learned ones, and with `pinned`
+    /// its pinned one too.
+    fn forget_port(&mut self, port: PortId, pinned: bool) {
+        let mut removed = 0;
+        self.table.retain(|_, e| {
+            let gone = e.port == port && (pinned || !e.pinned);
+            removed += (gone && !e.pinned) as usize;
+            !gone
+        });
+        self.learned -= removed;
+        if let Some(p) = self.ports.get_mut(&port) {
+            p.learned = 0;
+        }
+    }
+
+    /// Removes `mac`'s learned entry, if it has one.
+    fn unlearn(&mut self, mac: &MacAddr) {
+        if self.table.get(mac).is_some_and(|e| !e.pinned) {
+            if let Some(e) = self.table.remove(mac) {
+                self.learned -= 1;
+                if let Some(p) = self.ports.get_mut(&e.port) {
+                    p.learned -= 1;
+                }
+            }
+        }
+    }
+
+    /// Whether `port` may learn one more MAC now (aged entries are dropped
+    /// first when the table is full).
+    fn has_room(&mut self, port: PortId, now_ms: u64) -> bool {
+        let full = |sw: &Switch| {
+            sw.learned >= sw.config.max_mac_entries
+                || sw
+                    .ports
+                    .get(&port)
+                    .is_none_or(|p| p.learned >= p.config.max_learned)
+        };
+        if full(self) && now_ms >= self.next_ageing_ms {
+            self.expire(now_ms);
+        }
+        !full(self)
     }
 
     fn learn(&mut self, mac: MacAddr, port: PortId, now_ms: u64) {
         if let Some(e) = self.table.get_mut(&mac) {
-            if e.port != port {
-                self.stats.moved += 1;
-                e.port = port;
+            if e.pinned {
+                return;
             }
-            e.last_seen = e.last_seen.max(now_ms);
+            if e.port == port {
+                e.last_seen = e.last_seen.max(now_ms);
+                return;
+            }
+            // A station move: learned again on its new port, if that port
+            // has room.
+            self.unlearn(&mac);
+            self.stats.moved += 1;
+        }
+        if !self.has_room(port, now_ms) {
+            self.stats.not_learned += 1;
+            if let Some(p) = self.ports.get_mut(&port) {
+                p.stats.not_learned += 1;
+            }
             return;
-        }
-        if self.table.len() >= self.config.max_mac_entries {
-            self.expire(now_ms);
-        }
-        if self.table.len() >= self.config.max_mac_entries {
-            let oldest = self
-                .table
-                .iter()
-                .min_by_key(|(_, e)| e.last_seen)
-                .map(|(mac, _)| *mac);
-            if let Some(oldest) = oldest {
-                self.table.remove(&oldest);
-                self.stats.evicted += 1;
-            }
         }
         self.table.insert(
             mac,
             MacEntry {
                 port,
                 last_seen: now_ms,
+                pinned: false,
             },
         );
+        self.learned += 1;
+        if let Some(p) = self.ports.get_mut(&port) {
+            p.learned += 1;
+        }
+        self.next_ageing_ms = self
+            .next_ageing_ms
+            .min(now_ms.saturating_add(self.config.ageing_ms));
         self.stats.learned += 1;
     }
 
@@ -644,13 +813,27 @@ impl Switch {
             p.stats.rx_dropped_bad_source += 1;
             return self.drop_rx(DropReason::BadSource);
         }
+        let spoof = match &p.filter {
+            Some(f) => f.check(bytes).err(),
+            // Another port's pinned MAC.
+            None => self
+                .table
+                .get(&src)
+                .is_some_and(|e| e.pinned && e.port != ingress)
+                .then_some(Spoof::Mac),
+        };
+        if let Some(why) = spoof {
+            p.stats.rx_dropped_spoofed += 1;
+            return self.drop_rx(DropReason::Spoofed(why));
+        }
         if is_link_local_mac(&dst) {
             p.stats.rx_dropped_link_local += 1;
             return self.drop_rx(DropReason::LinkLocal);
         }
         p.stats.rx_frames += 1;
         p.stats.rx_bytes += len as u64;
-        if src != [0; 6] {
+        // A filtered port sends only its pinned MAC: nothing to learn.
+        if src != [0; 6] && p.filter.is_none() {
             self.learn(src, ingress, now_ms);
         }
 

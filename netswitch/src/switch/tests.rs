@@ -1,4 +1,5 @@
 use super::*;
+use crate::filter::Ipv4Net;
 use crate::pool::{Pool, PoolConfig};
 use alloc::vec;
 
@@ -150,21 +151,212 @@ fn station_moves() {
 }
 
 #[test]
-fn full_table_evicts_the_oldest() {
+fn a_full_table_learns_no_more() {
     let mut sw = Switch::new(SwitchConfig {
         max_mac_entries: 2,
-        ..SwitchConfig::default()
+        ageing_ms: 1000,
     });
     let p0 = sw.add_port(PortConfig::standard());
     let p1 = sw.add_port(PortConfig::standard());
     sw.input(p0, &frame(BROADCAST_MAC, A, 60), 10);
     sw.input(p0, &frame(BROADCAST_MAC, B, 60), 20);
     sw.input(p1, &frame(BROADCAST_MAC, C, 60), 30);
+    // C is not learned (nothing is pushed out), yet its frames get through.
     assert_eq!(sw.mac_table().count(), 2);
-    assert_eq!(sw.lookup(&A, 30), None);
-    assert_eq!(sw.lookup(&B, 30), Some(p0));
-    assert_eq!(sw.lookup(&C, 30), Some(p1));
-    assert_eq!(sw.stats().evicted, 1);
+    assert_eq!(sw.lookup(&A, 30), Some(p0));
+    assert_eq!(sw.lookup(&C, 30), None);
+    assert_eq!(sw.stats().not_learned, 1);
+    assert_eq!(sw.port_stats(p1).unwrap().not_learned, 1);
+    assert_eq!(
+        sw.input(p0, &frame(C, A, 60), 40),
+        Delivery::Flooded { queued: 1 }
+    );
+    // Once A ages out, C is learned in its place.
+    sw.input(p0, &frame(BROADCAST_MAC, B, 60), 1015);
+    sw.input(p1, &frame(BROADCAST_MAC, C, 60), 1040);
+    assert_eq!(sw.lookup(&C, 1040), Some(p1));
+    assert_eq!(sw.lookup(&A, 1040), None);
+    assert_eq!(sw.stats().aged_out, 1);
+    assert_eq!(sw.learned_macs(p0) + sw.learned_macs(p1), 2);
+}
+
+/// A small deterministic generator (xorshift64*).
+fn rng(seed: &mut u64) -> u64 {
+    *seed ^= *seed >> 12;
+    *seed ^= *seed << 25;
+    *seed ^= *seed >> 27;
+    seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn a_random_mac_flood_is_bounded_to_its_port() {
+    let mut sw = Switch::new(SwitchConfig {
+        max_mac_entries: 64,
+        ..SwitchConfig::default()
+    });
+    let bounded = PortConfig {
+        max_learned: 16,
+        ..PortConfig::standard()
+    };
+    let flooder = sw.add_port(bounded);
+    let p1 = sw.add_port(bounded);
+    let p2 = sw.add_port(bounded);
+    sw.input(p1, &frame(BROADCAST_MAC, B, 60), 0);
+    sw.input(p2, &frame(BROADCAST_MAC, C, 60), 0);
+    let mut seed = 0x1234_5678_9abc_def0;
+    for t in 0..20_000u64 {
+        let r = rng(&mut seed).to_be_bytes();
+        // Any unicast source, some of them the others' MACs.
+        let mut src = [r[0] & 0xfe, r[1], r[2], r[3], r[4], r[5]];
+        if t % 1000 == 0 {
+            src = B;
+        }
+        sw.input(flooder, &frame(BROADCAST_MAC, src, 60), t / 10);
+        sw.drain(p1).for_each(drop);
+        sw.drain(p2).for_each(drop);
+    }
+    assert!(sw.learned_macs(flooder) <= 16);
+    assert!(sw.mac_table().count() <= 64);
+    assert!(sw.port_stats(flooder).unwrap().not_learned > 19_000);
+    // The flood took B (a station move: B's port is unfiltered), but never C,
+    // whose entry is still there.
+    assert_eq!(sw.lookup(&C, 2000), Some(p2));
+    assert_eq!(sw.input(p1, &frame(C, B, 60), 2000), Delivery::Unicast(p2));
+    // Ageing makes room again (B was just seen).
+    assert!(sw.expire(1999 + DEFAULT_AGEING_MS) > 0);
+    let left: Vec<_> = sw.mac_table().map(|e| (e.mac, e.port)).collect();
+    assert_eq!(left, vec![(B, p1)]);
+    assert_eq!(sw.learned_macs(flooder), 0);
+    sw.input(
+        flooder,
+        &frame(BROADCAST_MAC, A, 60),
+        2000 + DEFAULT_AGEING_MS,
+    );
+    assert_eq!(sw.lookup(&A, 2000 + DEFAULT_AGEING_MS), Some(flooder));
+}
+
+const MAC1: MacAddr = [0x00, 0x16, 0x3e, 0, 1, 0];
+const MAC2: MacAddr = [0x00, 0x16, 0x3e, 0, 2, 0];
+const PEER: MacAddr = [0x02, 0, 0, 0, 0, 0x99];
+
+/// The peer on port 0 and two vifs with their own MACs (vif 2 with `ip`).
+fn vifs(ip: Option<Vec<Ipv4Net>>) -> (Switch, PortId, PortId, PortId) {
+    let (mut sw, peer, v1, v2) = sw3();
+    assert!(sw.set_source_filter(v1, Some(SourceFilter::mac_only(MAC1))));
+    let f2 = SourceFilter {
+        mac: MAC2,
+        ipv4: ip,
+    };
+    assert!(sw.set_source_filter(v2, Some(f2)));
+    (sw, peer, v1, v2)
+}
+
+fn ipv4_frame(dst: MacAddr, src: MacAddr, ip_src: [u8; 4]) -> Vec<u8> {
+    let mut f = frame(dst, src, 14 + 40);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[23] = 6;
+    f[26..30].copy_from_slice(&ip_src);
+    f
+}
+
+#[test]
+fn a_vif_sends_only_from_its_own_mac() {
+    let (mut sw, peer, v1, v2) = vifs(None);
+    // Pinned: known before either vif said a word, and never aged.
+    assert_eq!(sw.lookup(&MAC1, u64::MAX), Some(v1));
+    assert_eq!(
+        sw.input(peer, &frame(MAC2, PEER, 60), 0),
+        Delivery::Unicast(v2)
+    );
+    assert_eq!(
+        sw.input(v1, &frame(PEER, MAC1, 60), 1),
+        Delivery::Unicast(peer)
+    );
+    // Vif 1 takes vif 2's MAC, or a made-up one: dropped, nothing learned.
+    for src in [MAC2, A, [0; 6]] {
+        assert_eq!(
+            sw.input(v1, &frame(BROADCAST_MAC, src, 60), 2),
+            Delivery::Dropped(DropReason::Spoofed(Spoof::Mac))
+        );
+    }
+    assert_eq!(sw.port_stats(v1).unwrap().rx_dropped_spoofed, 3);
+    assert_eq!(sw.lookup(&A, 2), None);
+    // The victim still gets its traffic, and only the victim.
+    sw.drain(v2).for_each(drop);
+    sw.drain(v1).for_each(drop);
+    assert_eq!(
+        sw.input(peer, &frame(MAC2, PEER, 60), 3),
+        Delivery::Unicast(v2)
+    );
+    assert_eq!(sw.queued_frames(v1), 0);
+    // Nor can an unfiltered port (the peer, an uplink) claim a vif's MAC.
+    assert_eq!(
+        sw.input(peer, &frame(BROADCAST_MAC, MAC1, 60), 4),
+        Delivery::Dropped(DropReason::Spoofed(Spoof::Mac))
+    );
+    assert_eq!(sw.port_stats(peer).unwrap().rx_dropped_spoofed, 1);
+    assert_eq!(sw.lookup(&MAC1, 4), Some(v1));
+    // Group sources stay what they were: bad.
+    assert_eq!(
+        sw.input(v1, &frame(BROADCAST_MAC, MCAST, 60), 5),
+        Delivery::Dropped(DropReason::BadSource)
+    );
+    assert!(sw.mac_table().all(|e| e.pinned || e.mac == PEER));
+}
+
+#[test]
+fn ip_rules_apply_on_the_switch() {
+    let nets = vec![Ipv4Net::host([10, 0, 0, 3])];
+    let (mut sw, peer, v1, v2) = vifs(Some(nets));
+    assert_eq!(
+        sw.input(v2, &ipv4_frame(PEER, MAC2, [10, 0, 0, 3]), 0),
+        Delivery::Flooded { queued: 2 }
+    );
+    assert_eq!(
+        sw.input(v2, &ipv4_frame(PEER, MAC2, [10, 0, 0, 2]), 0),
+        Delivery::Dropped(DropReason::Spoofed(Spoof::Ip))
+    );
+    // Vif 1 has no ip=: any address.
+    assert_eq!(
+        sw.input(v1, &ipv4_frame(PEER, MAC1, [10, 0, 0, 3]), 0),
+        Delivery::Flooded { queued: 2 }
+    );
+    assert_eq!(sw.port_stats(v2).unwrap().rx_dropped_spoofed, 1);
+    assert_eq!(sw.port_stats(v2).unwrap().rx_frames, 1);
+    assert_eq!(sw.port_stats(peer).unwrap().rx_dropped_spoofed, 0);
+}
+
+#[test]
+fn source_filters_come_and_go() {
+    let (mut sw, peer, v1, v2) = vifs(None);
+    // A learned MAC is taken over by the port pinning it.
+    sw.input(peer, &frame(BROADCAST_MAC, A, 60), 0);
+    assert_eq!(sw.learned_macs(peer), 1);
+    assert!(sw.set_source_filter(v1, Some(SourceFilter::mac_only(A))));
+    assert_eq!(sw.learned_macs(peer), 0);
+    assert_eq!(sw.lookup(&A, 0), Some(v1));
+    // The old MAC is unpinned: unknown, and learnable elsewhere.
+    assert_eq!(sw.lookup(&MAC1, 0), None);
+    // Another port's pinned MAC, a group MAC, a missing port: refused.
+    assert!(!sw.set_source_filter(v1, Some(SourceFilter::mac_only(MAC2))));
+    assert!(!sw.set_source_filter(v1, Some(SourceFilter::mac_only(MCAST))));
+    assert!(!sw.set_source_filter(PortId(99), None));
+    assert_eq!(sw.source_filter(v1), Some(&SourceFilter::mac_only(A)));
+    // Cleared: the port is trusted again and its MAC forgotten.
+    assert!(sw.set_source_filter(v1, None));
+    assert_eq!(sw.lookup(&A, 0), None);
+    assert_eq!(
+        sw.input(v1, &frame(BROADCAST_MAC, C, 60), 1),
+        Delivery::Flooded { queued: 2 }
+    );
+    // Flushing keeps pins; removing the port drops its pin.
+    sw.flush_mac_table();
+    assert_eq!(sw.lookup(&MAC2, 1), Some(v2));
+    assert_eq!(sw.expire(u64::MAX), 0);
+    sw.remove_port(v2);
+    assert_eq!(sw.lookup(&MAC2, 1), None);
+    assert_eq!(sw.mac_table().count(), 0);
 }
 
 #[test]
@@ -175,6 +367,7 @@ fn queue_overflow_drops_and_counts() {
         queue_frames: 3,
         queue_bytes: 1 << 20,
         max_frame_len: STANDARD_FRAME_LEN,
+        max_learned: DEFAULT_MAX_LEARNED,
     });
     sw.input(p1, &frame(BROADCAST_MAC, B, 60), 0);
     for _ in 0..3 {
@@ -206,6 +399,7 @@ fn queue_overflow_drops_and_counts() {
         queue_frames: 100,
         queue_bytes: 2500,
         max_frame_len: STANDARD_FRAME_LEN,
+        max_learned: DEFAULT_MAX_LEARNED,
     });
     sw.input(p1, &frame(BROADCAST_MAC, B, 60), 0);
     assert_eq!(sw.input(p0, &frame(B, A, 1000), 0), Delivery::Unicast(p1));
