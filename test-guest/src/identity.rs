@@ -35,7 +35,7 @@ const DEFAULT_PHYS_ADDR_BITS: u32 = 36;
 /// The GFN at which `shared_info` is mapped (the start of the UC range).
 const SHARED_INFO_GPFN: u64 = UC_RANGE_BASE >> 12;
 /// Smallest `wc_sec` accepted as a plausible wallclock (September 2020).
-const MIN_PLAUSIBLE_WC_SEC: u32 = 1_600_000_000;
+pub(crate) const MIN_PLAUSIBLE_WC_SEC: u32 = 1_600_000_000;
 /// How often a torn `wc_*` read is retried.
 const WC_READ_TRIES: usize = 1000;
 
@@ -157,7 +157,7 @@ fn mtrr() {
 
 /// Reads `(wc_version, wc_sec)` from the `shared_info` page at `gpa` under its seqlock:
 /// retries while the version is odd (an update in progress) or changes during the read.
-fn read_wallclock(gpa: u64) -> (u32, u32) {
+pub(crate) fn read_wallclock(gpa: u64) -> (u32, u32) {
     let mut last = (0, 0);
     for _ in 0..WC_READ_TRIES {
         // SAFETY: `gpa` is the shared_info page the hypervisor just mapped below 4 GiB, above

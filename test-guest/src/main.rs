@@ -5,7 +5,9 @@
 //! "Guest entry state"). The guest reads `test=<mode>` from the command line, runs that test and
 //! reports through `console_io(CONSOLEIO_write)`, one `GUEST ...` line per call.
 //!
-//! Modes: `identity`, `triple-fault`, `bad-args` (see `docs/protocol.md`, "Test guest lines").
+//! Modes: `identity`, `triple-fault`, `bad-args`, and the hostile `xs-txn`, `watch-flood`,
+//! `mac-spoof`, `gso`, `console-flood`, `xmm-victim`, `xmm-probe`, `physmap-moves`, `heap`
+//! (see `docs/protocol.md`, "Test guest lines").
 //!
 //! On a host target (a plain `cargo build --workspace`) only a stub `main` is compiled; the
 //! real guest is built with `cargo build --release -p test-guest --target x86_64-unknown-none`.
@@ -25,11 +27,39 @@ mod badargs;
 #[cfg(target_os = "none")]
 mod cmdline;
 #[cfg(target_os = "none")]
+mod evtchn;
+#[cfg(target_os = "none")]
+mod flood;
+#[cfg(target_os = "none")]
+mod gnttab;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod hostile;
+#[cfg(target_os = "none")]
+mod hostile_net;
+#[cfg(target_os = "none")]
+mod hostile_xs;
+#[cfg(target_os = "none")]
+mod hvm;
+#[cfg(target_os = "none")]
 mod hypercall;
 #[cfg(target_os = "none")]
 mod identity;
 #[cfg(target_os = "none")]
+mod netif;
+#[cfg(target_os = "none")]
+mod physmap;
+#[cfg(target_os = "none")]
+mod shmem;
+#[cfg(target_os = "none")]
+mod trap;
+#[cfg(target_os = "none")]
 mod xen;
+#[cfg(target_os = "none")]
+mod xmm;
+#[cfg(target_os = "none")]
+mod xs;
 
 /// Size of the boot stack that `_start` sets up in `.bss`.
 #[cfg(target_os = "none")]
@@ -84,6 +114,15 @@ pub extern "C" fn main(boot_params: u64) -> ! {
             arch::triple_fault()
         }
         Some(b"bad-args") => badargs::run(),
+        Some(b"xs-txn") => hostile_xs::txn(),
+        Some(b"watch-flood") => hostile_xs::watch_flood(),
+        Some(b"mac-spoof") => hostile_net::mac_spoof(&cmdline),
+        Some(b"gso") => hostile_net::gso(&cmdline),
+        Some(b"console-flood") => flood::run(boot_params),
+        Some(b"xmm-victim") => xmm::victim(),
+        Some(b"xmm-probe") => xmm::probe(),
+        Some(b"physmap-moves") => physmap::run(boot_params),
+        Some(b"heap") => heap::run(),
         other => {
             let mode = other.unwrap_or(b"");
             say!("unknown test mode '{}'", console::Bytes(mode));

@@ -100,6 +100,17 @@ impl DomainSpec {
             }],
         }
     }
+
+    /// [`DomainSpec::test_guest`] (without `iommu`) with one vif on the switch (MAC
+    /// 00:16:3e:00:<domid>:00) that may send from IPv4 address `ip` only (`vif = [
+    /// "bridge=xenbr0,ip=<ip>" ]`, the backend's antispoofing rule). `mode` may carry further
+    /// command-line words after the mode (`"mac-spoof victim=1"`).
+    pub fn test_guest_with_vif(name: &str, mode: &str, ip: &str) -> Self {
+        let mut d = Self::test_guest(name, mode, false);
+        d.config
+            .push_str(&format!("vif = [ \"bridge=xenbr0,ip={ip}\" ]\n"));
+        d
+    }
 }
 
 impl DomainSpec {

@@ -170,12 +170,12 @@ mod tests {
 
     #[test]
     fn modules_dedup_images_then_configs() {
-        let s = ::tests::find("containment").unwrap();
+        let s = ::tests::find("hostile-triple-fault").unwrap();
         let m = modules(&s, &paths()).unwrap();
         let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["test-guest.elf", "d1.cfg", "d2.cfg", "d3.cfg"]);
-        match &m[3].content {
-            Content::Text(t) => assert!(t.contains("name = \"survivor\"")),
+        assert_eq!(names, ["test-guest.elf", "d1.cfg", "d2.cfg"]);
+        match &m[2].content {
+            Content::Text(t) => assert!(t.contains("name = \"victim\"")),
             other => panic!("{other:?}"),
         }
     }
