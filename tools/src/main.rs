@@ -28,8 +28,13 @@ commands:
   iso [<scenario>]      build, then make build/<scenario>/xenolith.iso
   run [<scenario>]      build and boot a scenario with its serial console on the terminal
                         (default scenario: {default})
-  test [--scenario <name>]... [--no-host] [--no-scenarios] [--jobs <1|2>]
-                        host tests, then every scenario; last line `xenolith: N passed, M failed`
+  test [--scenario <name>]... [--no-host] [--no-fuzz] [--no-scenarios] [--jobs <1|2>]
+                        host tests, a short run of each fuzz target (not with --no-host),
+                        then every scenario; last line `xenolith: N passed, M failed`
+  fuzz [--seconds <s>] [--runs <n>] [<target>...]
+                        build the fuzz targets (fuzz/, libFuzzer) and run each for <s> seconds
+                        (default 60) or <n> executions: `fuzz <target>: N execs, C crashes`;
+                        corpus and crash inputs in build/fuzz/<target>/; fails on a crash
   bench [<name>]        run the benchmarks (all but boot-cost-bare, or the one named:
                         boot-cost, boot-cost-bare, p2m-resolver, iperf3, netfront, net-bare),
                         then a summary table of the network figures; iperf3 boots twice (1 vCPU
@@ -124,6 +129,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             Ok(exit_code(result.verdict.is_pass()))
         }
         "test" => cmd_test(&paths, rest),
+        "fuzz" => {
+            let opts = tools::fuzz::parse_args(rest)?;
+            Ok(exit_code(tools::fuzz::run(&paths, &opts)?))
+        }
         "bench" => {
             match rest {
                 [name, size] if name == bench::NET_BARE || name == bench::NETFRONT => {
@@ -212,12 +221,14 @@ fn prepare(paths: &Paths) -> Result<Choice> {
 struct TestOptions {
     scenarios: Vec<Scenario>,
     host: bool,
+    fuzz: bool,
     jobs: usize,
 }
 
 fn parse_test_args(rest: &[String]) -> Result<TestOptions> {
     let mut named = Vec::new();
     let mut host = true;
+    let mut fuzz = true;
     let mut run_scenarios = true;
     let mut jobs: Option<String> = std::env::var(JOBS_ENV).ok().filter(|s| !s.is_empty());
     let mut it = rest.iter();
@@ -227,6 +238,7 @@ fn parse_test_args(rest: &[String]) -> Result<TestOptions> {
                 it.next().context("--scenario needs a name")?,
             )?),
             "--no-host" => host = false,
+            "--no-fuzz" => fuzz = false,
             "--no-scenarios" => run_scenarios = false,
             "--jobs" => jobs = Some(it.next().context("--jobs needs a number")?.clone()),
             other => bail!("test: unexpected argument {other:?}"),
@@ -252,6 +264,7 @@ fn parse_test_args(rest: &[String]) -> Result<TestOptions> {
     Ok(TestOptions {
         scenarios,
         host,
+        fuzz,
         jobs,
     })
 }
@@ -275,6 +288,12 @@ fn cmd_test(paths: &Paths, rest: &[String]) -> Result<ExitCode> {
             host_started.elapsed().as_secs_f64()
         );
         println!("host tests: {} passed, {} failed", c.passed, c.failed);
+        total += c;
+    }
+
+    if opts.host && opts.fuzz {
+        let c = tools::fuzz::smoke(paths);
+        println!("fuzz smoke: {} passed, {} failed", c.passed, c.failed);
         total += c;
     }
 

@@ -51,6 +51,11 @@ pub const BASE_NEEDS: &[Need] = &[
         what: "xz",
         package: "xz-utils",
     },
+    // libFuzzer, which `libfuzzer-sys` builds for the fuzz targets, is C++.
+    Need {
+        what: "g++",
+        package: "g++",
+    },
 ];
 
 /// What the QEMU/KVM path needs besides [`BASE_NEEDS`].
@@ -70,6 +75,7 @@ pub const BASE_PACKAGES: &[&str] = &[
     "xorriso",
     "mtools",
     "xz-utils",
+    "g++",
 ];
 
 /// What is missing, and the commands that would fix it.
@@ -265,7 +271,7 @@ mod tests {
         assert_eq!(
             install,
             "env DEBIAN_FRONTEND=noninteractive apt-get install -y bochs bochsbios vgabios \
-             grub-pc-bin grub-common xorriso mtools xz-utils"
+             grub-pc-bin grub-common xorriso mtools xz-utils g++"
         );
     }
 
@@ -292,7 +298,7 @@ mod tests {
         assert_eq!(
             shown_for_user(&p.commands),
             "sudo apt-get update && sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-             bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools xz-utils && \
+             bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools xz-utils g++ && \
              rustup target add x86_64-unknown-none"
         );
     }

@@ -73,14 +73,14 @@ pub(crate) fn encode(ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8
 pub(crate) const SMALL_PAYLOAD: usize = 16;
 
 /// A queued message.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct OutMsg {
     bytes: Vec<u8>,
     event: bool,
 }
 
 /// A domain's connection state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Connection {
     /// The domain.
     pub domid: u16,

@@ -110,8 +110,9 @@ pub struct RingOutcome {
     pub more: bool,
 }
 
-/// The xenstore server.
-#[derive(Debug)]
+/// The xenstore server. A clone is an independent snapshot (the fuzzers start each input
+/// from one).
+#[derive(Clone, Debug)]
 pub struct Xenstore {
     config: Config,
     tree: Tree,

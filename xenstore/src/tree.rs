@@ -96,7 +96,7 @@ fn account(owned: &mut BTreeMap<u16, Usage>, path: &str, n: &Node, add: bool) {
 }
 
 /// The global database: nodes by canonical path, plus per-owner usage.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Tree {
     nodes: BTreeMap<String, Node>,
     owned: BTreeMap<u16, Usage>,
@@ -231,7 +231,7 @@ impl Charges {
 }
 
 /// A transaction's record of one node.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct TxEntry {
     /// Global generation when first touched; `None` if the node did not exist.
     pub observed: Option<u64>,
@@ -251,7 +251,7 @@ impl TxEntry {
 }
 
 /// An open transaction.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Transaction {
     accessed: BTreeMap<String, TxEntry>,
     failed: bool,
