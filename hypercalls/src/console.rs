@@ -138,6 +138,87 @@ pub fn now_ms(host: &impl Host) -> u64 {
     host.tsc() / host.tsc_khz().max(1)
 }
 
+/// The bytes waiting for the host's serial line: a FIFO of `N` bytes that the hypervisor fills
+/// without waiting and drains only as fast as the UART takes them, so that a slow line never
+/// stalls the scheduler. Guest lines enter only while [`OutputQueue::GUEST_RESERVE`] bytes stay
+/// free for the hypervisor's own; those refused are counted ([`OutputQueue::take_dropped`]).
+#[derive(Debug)]
+pub struct OutputQueue<const N: usize> {
+    buf: [u8; N],
+    /// Index of the oldest byte.
+    head: usize,
+    len: usize,
+    /// Guest lines refused since the last [`OutputQueue::take_dropped`].
+    dropped: u64,
+}
+
+impl<const N: usize> Default for OutputQueue<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> OutputQueue<N> {
+    /// Bytes a guest line may not take: kept for the hypervisor's lines.
+    pub const GUEST_RESERVE: usize = N / 4;
+
+    /// An empty queue.
+    pub const fn new() -> Self {
+        OutputQueue {
+            buf: [0; N],
+            head: 0,
+            len: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `b`; false (and nothing appended) when the queue is full.
+    pub fn push(&mut self, b: u8) -> bool {
+        if self.len == N {
+            return false;
+        }
+        self.buf[(self.head + self.len) % N] = b;
+        self.len += 1;
+        true
+    }
+
+    /// Whether a guest line of `len` bytes may enter (it would leave
+    /// [`Self::GUEST_RESERVE`] bytes free); a refusal is counted.
+    pub fn admit_guest(&mut self, len: usize) -> bool {
+        let ok = self.len + len + Self::GUEST_RESERVE <= N;
+        if !ok {
+            self.dropped += 1;
+        }
+        ok
+    }
+
+    /// Guest lines refused since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        core::mem::take(&mut self.dropped)
+    }
+
+    /// Hands up to `max` of the oldest bytes to `send`, in order; how many it handed.
+    pub fn pop(&mut self, max: usize, mut send: impl FnMut(u8)) -> usize {
+        let n = max.min(self.len);
+        for _ in 0..n {
+            send(self.buf[self.head]);
+            self.head = (self.head + 1) % N;
+        }
+        self.len -= n;
+        n
+    }
+}
+
 /// Offset of `out[]` in the console ring page.
 const RING_OUT: u64 = 1024;
 /// Offset of `out_cons` in the console ring page (`out_prod` follows it).
@@ -189,6 +270,38 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_queue_is_a_bounded_fifo() {
+        let mut q = OutputQueue::<8>::new();
+        assert!(q.is_empty());
+        for b in 0..8 {
+            assert!(q.push(b));
+        }
+        assert!(!q.push(8), "full");
+        let mut out = alloc::vec::Vec::new();
+        assert_eq!(q.pop(3, |b| out.push(b)), 3);
+        assert!(q.push(8) && q.push(9) && q.push(10));
+        assert_eq!(q.pop(100, |b| out.push(b)), 8);
+        assert_eq!(out, (0..11).collect::<alloc::vec::Vec<u8>>());
+        assert_eq!(q.pop(16, |_| panic!("empty")), 0);
+    }
+
+    #[test]
+    fn guest_lines_leave_the_reserve_to_the_hypervisor() {
+        let mut q = OutputQueue::<64>::new();
+        assert_eq!(OutputQueue::<64>::GUEST_RESERVE, 16);
+        assert!(q.admit_guest(48));
+        (0..40).for_each(|_| assert!(q.push(b'g')));
+        assert!(!q.admit_guest(9));
+        assert!(q.admit_guest(8));
+        assert!(!q.admit_guest(100));
+        assert_eq!(q.take_dropped(), 2);
+        assert_eq!(q.take_dropped(), 0);
+        // The hypervisor's bytes may fill the reserve.
+        (0..24).for_each(|_| assert!(q.push(b'h')));
+        assert!(!q.push(b'h'));
+    }
 
     #[test]
     fn splits_lines_and_sanitises() {

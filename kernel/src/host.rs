@@ -60,11 +60,13 @@ impl hypercalls::Host for KernelHost {
     fn console_line(&mut self, domid: u16, line: &str) {
         use core::sync::atomic::Ordering::Relaxed;
         crate::ledger::console_line(line);
+        // The prefix, a TSC stamp and the line end.
+        let len = line.len() + 40;
         if CONSOLE_TSC_STAMPS.load(Relaxed) {
             let delta = crate::cpu::rdtsc().wrapping_sub(LAUNCH_TSC.load(Relaxed));
-            crate::kprintln!("(d{domid}) [tsc+{delta}] {line}");
+            crate::serial::write_guest_line(len, format_args!("(d{domid}) [tsc+{delta}] {line}\n"));
         } else {
-            crate::kprintln!("(d{domid}) {line}");
+            crate::serial::write_guest_line(len, format_args!("(d{domid}) {line}\n"));
         }
     }
     fn wallclock(&self) -> (u64, u32) {

@@ -28,6 +28,17 @@ pub struct Machine<'a> {
 /// there is traffic.
 const NET_LOG_PERIOD: u64 = 500_000_000;
 
+/// How long the machine may idle while serial output waits (µs): about the time a
+/// 115200-baud UART takes for its 16-byte FIFO.
+const SERIAL_PUMP_US: u64 = 1_000;
+
+/// Hands the UART what it can take of the queued output (charged to the console).
+fn pump_serial() {
+    if crate::serial::pending() {
+        ledger::part(Part::Console, crate::serial::pump);
+    }
+}
+
 impl<'a> Machine<'a> {
     /// An empty machine.
     pub fn new(caps: &'a VmxCaps, sched: sched::Params) -> Machine<'a> {
@@ -60,11 +71,13 @@ impl<'a> Machine<'a> {
             log::info!("domain {}: launched at tsc={launch}", r.dom.domid);
         }
         ledger::start();
+        crate::serial::start_buffering();
         // Watches the vifs set fire at once.
         self.net.backend_events(&mut self.doms, host);
         let mut cursor = 0usize;
         while !self.doms.is_empty() {
             ledger::set(Bucket::Hv(Part::Sched));
+            pump_serial();
             let (doms, net) = (&self.doms, &self.net);
             ledger::print_marks(|line| net.write_counters(doms, line));
             let now = cpu::rdtsc();
@@ -112,6 +125,7 @@ impl<'a> Machine<'a> {
             self.switch_to(d, i);
             loop {
                 let next = self.doms[d].run_once(i, slice_end, host);
+                pump_serial();
                 if self.serve_backends(d, host, false)
                     && ledger::part(Part::Sched, || self.wake_others(d, i))
                 {
@@ -207,6 +221,10 @@ impl<'a> Machine<'a> {
         };
         if let Some(t) = self.net.deadline() {
             deadline = deadline.min(t);
+        }
+        if crate::serial::pending() {
+            // Back in time to give the UART its next FIFO's worth.
+            deadline = deadline.min(now + sched::us_to_ticks(SERIAL_PUMP_US, cpu::tsc_khz()));
         }
         if deadline <= now {
             return;

@@ -62,6 +62,7 @@ static EXIT_MODE: spin::Once<ExitMode> = spin::Once::new();
 
 /// Leaves the machine: Bochs' shutdown port, QEMU's isa-debug-exit, then halt.
 pub fn machine_exit(success: bool) -> ! {
+    serial::flush();
     let mode = EXIT_MODE.get().copied().unwrap_or(ExitMode::None);
     // SAFETY: writes to emulator control ports; on other machines these ports
     // are unused. Then the CPU halts for good with interrupts off.
