@@ -47,6 +47,7 @@
 //! | `root`, `extra` | command line `root=<root> <extra>` when `cmdline` is absent | |
 //! | `vif` | list of network interfaces ([`VifSpec`]) | none |
 //! | `iommu` | `1` to honour guest memory types (xenolith-specific), `0` | 0 |
+//! | `event_channels` | the highest event-channel port the guest may use, 1 to [`MAX_EVENT_CHANNELS`] (the 2-level ABI's limit applies on top) | 1023 (libxl's default) |
 //! | `on_poweroff`, `on_reboot`, `on_crash`, `on_watchdog` | [`Action`] | destroy, restart, destroy, destroy |
 //!
 //! Other keys are accepted and ignored, as `xl` ignores keys it does not know; they are listed
@@ -67,6 +68,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use syntax::{parse_settings, Setting, Value};
+
+/// libxl's default `event_channels`.
+pub const DEFAULT_EVENT_CHANNELS: u32 = 1023;
+/// The largest accepted `event_channels`: the FIFO ABI's last port.
+pub const MAX_EVENT_CHANNELS: u32 = 131_071;
 
 /// The largest accepted `vcpus` / `maxvcpus`.
 pub const MAX_VCPUS: u32 = 128;
@@ -154,6 +160,8 @@ pub struct DomainConfig {
     pub vifs: Vec<VifSpec>,
     /// `iommu`: honour the guest's memory types (xenolith-specific).
     pub iommu: bool,
+    /// `event_channels`: the highest event-channel port the guest may use.
+    pub event_channels: u32,
     /// `on_crash`.
     pub on_crash: Action,
     /// `on_poweroff`.
@@ -189,6 +197,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "extra",
     "vif",
     "iommu",
+    "event_channels",
     "on_crash",
     "on_poweroff",
     "on_reboot",
@@ -213,6 +222,7 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
     let cmdline = command_line(&cfg);
     let vifs = vifs(&cfg);
     let iommu = iommu(&cfg);
+    let event_channels = cfg.integer("event_channels", 1, MAX_EVENT_CHANNELS.into());
     let on_crash = cfg.action("on_crash", Action::Destroy);
     let on_poweroff = cfg.action("on_poweroff", Action::Destroy);
     let on_reboot = cfg.action("on_reboot", Action::Restart);
@@ -228,6 +238,7 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         cmdline.as_ref().err(),
         vifs.as_ref().err(),
         iommu.as_ref().err(),
+        event_channels.as_ref().err(),
         on_crash.as_ref().err(),
         on_poweroff.as_ref().err(),
         on_reboot.as_ref().err(),
@@ -261,6 +272,7 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         cmdline: cmdline?,
         vifs: vifs?,
         iommu: iommu?,
+        event_channels: event_channels?.map_or(DEFAULT_EVENT_CHANNELS, |v| v as u32),
         on_crash: on_crash?,
         on_poweroff: on_poweroff?,
         on_reboot: on_reboot?,

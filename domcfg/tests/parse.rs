@@ -90,12 +90,27 @@ fn defaults() {
     assert_eq!(c.cmdline, "");
     assert!(c.vifs.is_empty());
     assert!(!c.iommu);
+    assert_eq!(c.event_channels, 1023);
     assert_eq!(c.on_poweroff, Action::Destroy);
     assert_eq!(c.on_reboot, Action::Restart);
     assert_eq!(c.on_crash, Action::Destroy);
     assert_eq!(c.on_watchdog, Action::Destroy);
     // maxmem alone sets the boot memory too (libxl: target defaults to max).
     assert_eq!(with("maxmem = 64").unwrap().memory_mib, 64);
+}
+
+#[test]
+fn event_channels() {
+    assert_eq!(with("event_channels = 4095").unwrap().event_channels, 4095);
+    assert_eq!(with("event_channels = '64'").unwrap().event_channels, 64);
+    for bad in [
+        "event_channels = 0",
+        "event_channels = 131072",
+        "event_channels = 'x'",
+    ] {
+        let e = with(bad).unwrap_err().to_string();
+        assert!(e.contains("key 'event_channels'"), "{bad}: {e}");
+    }
 }
 
 #[test]

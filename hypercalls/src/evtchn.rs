@@ -7,8 +7,9 @@
 //! port is recorded as a backend kick ([`Domain::take_backend_kicks`]); a backend
 //! signals the guest with [`Domain::notify_port`].
 //!
-//! Every port below [`NR_PORTS`] is valid (as if Xen had allocated all its
-//! buckets); port 0 is reserved, as in Xen. The FIFO ABI is not offered
+//! Every port up to the domain's `max_evtchn_port` (xl's `event_channels`,
+//! default [`DEFAULT_MAX_PORT`], at most [`NR_PORTS`] - 1) is valid, as if Xen
+//! had allocated all its buckets; port 0 is reserved, as in Xen. The FIFO ABI is not offered
 //! (`init_control`, `expand_array` and `set_priority` are `-ENOSYS`), so Linux
 //! uses the 2-level ABI.
 
@@ -91,11 +92,16 @@ const FREE: Port = Port {
     vcpu: 0,
 };
 
+/// libxl's default `event_channels`: the highest port a domain may use.
+pub const DEFAULT_MAX_PORT: u32 = 1023;
+
 /// A domain's port table.
 #[derive(Clone, Debug)]
 pub struct EvtchnTable {
-    /// Index = port; grows on allocation, never beyond [`NR_PORTS`].
+    /// Index = port; grows on allocation, never beyond `max_port`.
     ports: Vec<Port>,
+    /// The highest valid port (Xen's `max_evtchn_port`).
+    max_port: u32,
 }
 
 impl Default for EvtchnTable {
@@ -105,14 +111,27 @@ impl Default for EvtchnTable {
                 state: PortState::Reserved,
                 vcpu: 0,
             }],
+            max_port: DEFAULT_MAX_PORT,
         }
     }
 }
 
 impl EvtchnTable {
+    /// Limits the domain to ports `0..=max_port` (xl's `event_channels`), at most the
+    /// 2-level ABI's last port; ports already allocated above it stay valid.
+    pub fn set_max_port(&mut self, max_port: u32) {
+        let top = self.ports.len().saturating_sub(1) as u32;
+        self.max_port = max_port.clamp(top, NR_PORTS - 1);
+    }
+
+    /// The highest valid port.
+    pub fn max_port(&self) -> u32 {
+        self.max_port
+    }
+
     /// `port`'s state, or `None` if it is out of range (not a valid port).
     pub fn get(&self, port: u32) -> Option<Port> {
-        if port >= NR_PORTS {
+        if port > self.max_port {
             return None;
         }
         Some(self.ports.get(port as usize).copied().unwrap_or(FREE))
@@ -131,7 +150,7 @@ impl EvtchnTable {
     pub fn alloc(&mut self, state: PortState, vcpu: u32) -> Result<u32, Errno> {
         let port = match self.ports.iter().position(|p| p.state == PortState::Free) {
             Some(i) => i,
-            None if self.ports.len() < NR_PORTS as usize => {
+            None if self.ports.len() <= self.max_port as usize => {
                 self.ports.push(FREE);
                 self.ports.len() - 1
             }

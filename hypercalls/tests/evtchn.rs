@@ -210,8 +210,31 @@ fn bind_virq_rules() {
 }
 
 #[test]
+fn the_table_fills_at_libxl_default_1023() {
+    let mut g = Guest::new(false, 1);
+    for want in 3..=1023 {
+        assert_eq!(bind_ipi(&mut g, 0), want);
+    }
+    let r = op(
+        &mut g,
+        EVTCHNOP_BIND_IPI,
+        EvtchnBindIpi { vcpu: 0, port: 0 },
+    )
+    .0;
+    assert_eq!(r, err(Errno::ENOSPC));
+    // A port beyond the limit is not a valid port.
+    let r = op(&mut g, EVTCHNOP_CLOSE, EvtchnClose { port: 1024 }).0;
+    assert_eq!(r, err(Errno::EINVAL));
+    // The limit never drops below a port in use.
+    g.dom.evtchn.set_max_port(10);
+    assert_eq!(g.dom.evtchn.max_port(), 1023);
+}
+
+#[test]
 fn lowest_free_port_is_reused_and_the_table_fills_at_4096() {
     let mut g = Guest::new(false, 1);
+    g.dom.evtchn.set_max_port(u32::MAX);
+    assert_eq!(g.dom.evtchn.max_port(), 4095);
     // Ports 1 and 2 are the console's and xenstore's.
     assert_eq!(bind_ipi(&mut g, 0), 3);
     assert_eq!(bind_ipi(&mut g, 0), 4);

@@ -170,13 +170,14 @@ fn build_reserved<'a>(
         mem::free_frames(ram_hpa, ram_pages as usize);
         format!("p2m: {e}")
     })?;
-    let dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, cfg.vcpus, host) {
+    let mut dom = match Domain::new(domid, cfg.name.clone(), p2m, ram_pages, cfg.vcpus, host) {
         Ok(dom) => dom,
         Err(e) => {
             mem::free_frames(ram_hpa, ram_pages as usize);
             return Err(format!("domain state: {e:?}"));
         }
     };
+    dom.evtchn.set_max_port(cfg.event_channels);
     if let Err(e) = toolstack_tree(&dom, cfg) {
         log::warn!("domain {domid}: xenstore tree: {e:?}");
     }
