@@ -910,7 +910,13 @@ impl DomainRun<'_> {
                 if value & !ALLOWED != 0 {
                     return false;
                 }
-                let lma = vmx::vmread(guest::IA32_EFER_FULL) & (1 << 10);
+                let old = vmx::vmread(guest::IA32_EFER_FULL);
+                // EFER.LME may not change while paging is on (#GP on hardware
+                // and in Xen's `hvm_set_efer`); VM entry would refuse LME != LMA.
+                if (value ^ old) & (1 << 8) != 0 && vmx::vmread(guest::CR0) & (1 << 31) != 0 {
+                    return false;
+                }
+                let lma = old & (1 << 10);
                 vmx::vmwrite(guest::IA32_EFER_FULL, (value & !(1 << 10)) | lma);
                 true
             }
@@ -944,11 +950,20 @@ impl DomainRun<'_> {
         let reg = ((qual >> 8) & 0xF) as usize;
         match (cr, access) {
             (0, 0) => {
-                let value = gpr(&self.vcpus[i].regs, reg);
+                // Outside 64-bit code the source is a 32-bit register.
+                let value = match gpr(&self.vcpus[i].regs, reg) {
+                    v if vmx::guest_in_64bit_mode() => v,
+                    v => v & 0xFFFF_FFFF,
+                };
+                if cr0_write_faults(value) {
+                    inject_gp();
+                    return Ok(());
+                }
                 mov_to_cr0(self.caps, value);
             }
             (0, 3) => {
-                // LMSW: loads PE, MP, EM, TS; cannot clear PE.
+                // LMSW: loads PE, MP, EM, TS; cannot clear PE (nor touch PG, so
+                // it never faults).
                 let shadow = vmx::vmread(control::CR0_READ_SHADOW);
                 let src = (qual >> 16) & 0xF;
                 let value = (shadow & !0xE) | (src & 0xF) | (shadow & 1);
@@ -1060,6 +1075,29 @@ fn gpr(regs: &crate::vmx::GuestRegs, n: usize) -> u64 {
         14 => regs.r14,
         _ => regs.r15,
     }
+}
+
+/// Whether MOV to CR0 of `value` faults with #GP, as on hardware (SDM vol. 3,
+/// MOV to CR0) and Xen's `hvm_set_cr0`: bits 63:32 set, PG without PE, NW
+/// without CD, paging turned on with EFER.LME but not CR4.PAE, or off in
+/// 64-bit code or with CR4.PCIDE. VM entry would refuse several of these.
+fn cr0_write_faults(value: u64) -> bool {
+    const PE: u64 = 1;
+    const NW: u64 = 1 << 29;
+    const CD: u64 = 1 << 30;
+    const PG: u64 = 1 << 31;
+    const EFER_LME: u64 = 1 << 8;
+    const CR4_PAE: u64 = 1 << 5;
+    const CR4_PCIDE: u64 = 1 << 17;
+    let old = vmx::vmread(guest::CR0);
+    let cr4 = guest_cr4();
+    let paging_on = value & PG != 0 && old & PG == 0;
+    let paging_off = value & PG == 0 && old & PG != 0;
+    value >> 32 != 0
+        || value & (PE | PG) == PG
+        || value & (NW | CD) == NW
+        || (paging_on && vmx::vmread(guest::IA32_EFER_FULL) & EFER_LME != 0 && cr4 & CR4_PAE == 0)
+        || (paging_off && (vmx::guest_in_64bit_mode() || cr4 & CR4_PCIDE != 0))
 }
 
 /// Emulates MOV to CR0: the guest sees `value`; the real CR0 keeps the bits

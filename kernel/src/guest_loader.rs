@@ -85,8 +85,14 @@ pub fn load(
         }
         KernelImage::BzImage(bz) => {
             let align = (bz.kernel_alignment as u64).max(0x20_0000);
-            let load = bz.pref_address.max(0x100_0000).next_multiple_of(align);
-            let end = load + (bz.init_size as u64).max(bz.kernel.len() as u64);
+            // The header's fields are the image's word: saturate, so that an
+            // absurd pref_address fails the RAM check below instead of overflowing.
+            let load = bz
+                .pref_address
+                .max(0x100_0000)
+                .checked_next_multiple_of(align)
+                .unwrap_or(u64::MAX);
+            let end = load.saturating_add((bz.init_size as u64).max(bz.kernel.len() as u64));
             if end > ram_bytes {
                 return Err(format!(
                     "bzImage needs RAM up to {end:#x}; the domain has {ram_bytes:#x}"

@@ -581,11 +581,28 @@ pub fn guest_rip() -> u64 {
     vmread(guest::RIP)
 }
 
+/// Whether the guest runs 64-bit code: IA32_EFER.LMA and CS.L.
+pub fn guest_in_64bit_mode() -> bool {
+    vmread(guest::IA32_EFER_FULL) & (1 << 10) != 0
+        && vmread(guest::CS_ACCESS_RIGHTS) & (1 << 13) != 0
+}
+
 /// Advances the guest RIP past the exiting instruction, which ends any
-/// interrupt shadow of a preceding STI or MOV SS (SDM vol. 3, 25.4.2).
+/// interrupt shadow of a preceding STI or MOV SS (SDM vol. 3, 25.4.2). The
+/// instruction pointer wraps as on hardware: at 2^64 in 64-bit code, else at
+/// the code segment's width (CS.D: 32 or 16 bits), so a guest instruction at
+/// the top of the address space neither overflows nor leaves bits VM entry
+/// refuses.
 pub fn skip_instruction() {
     let len = vmread(ro::VMEXIT_INSTRUCTION_LEN);
-    vmwrite(guest::RIP, guest_rip() + len);
+    let width = if guest_in_64bit_mode() {
+        u64::MAX
+    } else if vmread(guest::CS_ACCESS_RIGHTS) & (1 << 14) != 0 {
+        0xFFFF_FFFF
+    } else {
+        0xFFFF
+    };
+    vmwrite(guest::RIP, guest_rip().wrapping_add(len) & width);
     let shadow = vmread(guest::INTERRUPTIBILITY_STATE);
     if shadow & 3 != 0 {
         vmwrite(guest::INTERRUPTIBILITY_STATE, shadow & !3);
