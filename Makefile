@@ -10,15 +10,19 @@ HOST_CRATES := -p guest-abi -p p2m -p domcfg -p hypercalls -p platform -p xensto
 BARE_CRATES := -p kernel -p test-guest
 BARE_TARGET := x86_64-unknown-none
 
-.PHONY: all help setup build iso run test fuzz bench clippy fmt clean
+.PHONY: all help setup build guest-image iso run test fuzz bench clippy fmt clean
 
 all: build
 
 help:
 	@echo "make setup    check for (as root: install) bochs, grub, xorriso, mtools, rust target"
 	@echo "make build    build the hypervisor and the test guest"
-	@echo "make iso      build/<scenario>/xenolith.iso (SCENARIO=name, default xen-identity)"
-	@echo "make run      boot a scenario with its serial console on the terminal (SCENARIO=name)"
+	@echo "make guest-image  Debian's kernel and the initramfs in build/guest/"
+	@echo "make iso      build/<scenario>/xenolith.iso (SCENARIO=name), or with CONFIG=\"a.cfg b.cfg\""
+	@echo "              an ISO of your own domains for any machine (ISO=file, default build/user.iso)"
+	@echo "make run      boot Debian's kernel to a shell on hvc0, typed into from the terminal"
+	@echo "              (Ctrl-A three times: next domain; Ctrl-]: stop); SCENARIO=name for a"
+	@echo "              scenario, CONFIG=\"a.cfg b.cfg\" for your own xl.cfg domains"
 	@echo "make test     host tests and every scenario; last line 'xenolith: N passed, M failed'"
 	@echo "make fuzz     each fuzz target for FUZZ_SECONDS (default 600) or FUZZ_RUNS executions;"
 	@echo "              prints 'fuzz <target>: N execs, C crashes', fails on a crash"
@@ -33,11 +37,14 @@ setup:
 build:
 	$(TOOLS) build
 
+guest-image:
+	$(TOOLS) guest-image
+
 iso:
-	$(TOOLS) iso $(SCENARIO)
+	$(TOOLS) iso $(if $(CONFIG),-o $(or $(ISO),build/user.iso) $(CONFIG),$(SCENARIO))
 
 run:
-	$(TOOLS) run $(SCENARIO)
+	$(TOOLS) run $(if $(CONFIG),$(CONFIG),$(SCENARIO))
 
 test:
 	$(TOOLS) test

@@ -204,6 +204,13 @@ pub const KNOWN_KEYS: &[&str] = &[
     "on_watchdog",
 ];
 
+/// The 1-based line of the statement that last set `key` in `text`, if any (and if the text
+/// parses): where a tool's error about that key's value points.
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let settings = parse_settings(text).ok()?;
+    settings.iter().rev().find(|s| s.key == key).map(|s| s.line)
+}
+
 /// Parses a configuration.
 ///
 /// When the text has several problems, the one on the earliest line is reported; missing

@@ -519,3 +519,12 @@ fn crlf_and_windows_style_files() {
     let c = parse("name = 'x'\r\ntype = 'hvm'\r\nkernel = 'k'\r\nmemory = 64\r\n").unwrap();
     assert_eq!(c.memory_mib, 64);
 }
+
+#[test]
+fn key_line_finds_the_last_setting() {
+    let text = "name = 'a'\nkernel = 'k1'\n\nkernel = 'k2'\n";
+    assert_eq!(domcfg::key_line(text, "kernel"), Some(4));
+    assert_eq!(domcfg::key_line(text, "name"), Some(1));
+    assert_eq!(domcfg::key_line(text, "ramdisk"), None);
+    assert_eq!(domcfg::key_line("kernel = [", "kernel"), None);
+}

@@ -4,7 +4,7 @@
 use crate::domain::Domain;
 use crate::Host;
 use alloc::string::String;
-use guest_abi::console::XENCONS_OUT_SIZE;
+use guest_abi::console::{XENCONS_IN_SIZE, XENCONS_OUT_SIZE};
 
 /// Longest line kept before it is emitted without a newline.
 pub const MAX_LINE: usize = 256;
@@ -85,6 +85,8 @@ impl RateLimit {
 #[derive(Default, Debug)]
 pub struct ConsoleBuffer {
     line: String,
+    /// When bytes last came into `line` (ms).
+    last_ms: u64,
     /// The output allowance.
     pub limit: RateLimit,
 }
@@ -96,6 +98,7 @@ impl ConsoleBuffer {
     /// guest cannot drive the host terminal, and each of its lines is emitted
     /// separately, so it cannot start a line of the hypervisor's.
     pub fn push(&mut self, bytes: &[u8], now_ms: u64, mut emit: impl FnMut(&str)) {
+        self.last_ms = now_ms;
         for &b in bytes {
             match b {
                 b'\n' => self.emit_line(now_ms, &mut emit),
@@ -117,6 +120,25 @@ impl ConsoleBuffer {
             emit(&self.line);
         }
         self.line.clear();
+    }
+
+    /// The start of a line that has waited `min_age_ms` for its end (a shell's
+    /// prompt, the echo of what is being typed), taken out of the buffer so that it
+    /// can be shown now; the rest of the line follows as a line of its own. Charged to
+    /// the rate limit like a line; `None` when there is none or the limit refuses it.
+    pub fn take_fragment(&mut self, now_ms: u64, min_age_ms: u64) -> Option<String> {
+        if self.line.is_empty() || now_ms.saturating_sub(self.last_ms) < min_age_ms {
+            return None;
+        }
+        let text = core::mem::take(&mut self.line);
+        // A report of suppressed lines waits for the next whole line.
+        let mut report = 0;
+        self.limit
+            .admit(text.len(), now_ms, |n| report = n)
+            .then(|| {
+                self.limit.suppressed += report;
+                text
+            })
     }
 
     /// Emits what is left of an unterminated line (at domain teardown), and
@@ -219,6 +241,47 @@ impl<const N: usize> OutputQueue<N> {
     }
 }
 
+/// The byte that, typed three times in a row, moves the serial console's input to the next
+/// domain: Ctrl-A, as on Xen's serial console.
+pub const SWITCH_CODE: u8 = 0x01;
+
+/// What a byte typed on the serial console does ([`InputSwitch::feed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputAction {
+    /// Deliver the byte to the domain that has the input.
+    Deliver(u8),
+    /// Move the input to the next domain.
+    Switch,
+}
+
+/// The serial console's input switch, as Xen's `serial_rx`: [`SWITCH_CODE`] bytes are held
+/// back in groups of three, and three in a row switch the input; fewer are delivered (before
+/// the byte that follows them) as typed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InputSwitch {
+    held: u8,
+}
+
+impl InputSwitch {
+    /// Takes one typed byte; `act` gets what it means, in order.
+    pub fn feed(&mut self, byte: u8, mut act: impl FnMut(InputAction)) {
+        if byte == SWITCH_CODE {
+            self.held += 1;
+            if self.held == 3 {
+                self.held = 0;
+                act(InputAction::Switch);
+            }
+            return;
+        }
+        for _ in 0..core::mem::take(&mut self.held) {
+            act(InputAction::Deliver(SWITCH_CODE));
+        }
+        act(InputAction::Deliver(byte));
+    }
+}
+
+/// Offset of `in_cons` in the console ring page (`in_prod` follows it).
+const RING_IN_CONS: u64 = 3072;
 /// Offset of `out[]` in the console ring page.
 const RING_OUT: u64 = 1024;
 /// Offset of `out_cons` in the console ring page (`out_prod` follows it).
@@ -233,6 +296,35 @@ impl Domain {
         let now = now_ms(host);
         self.console
             .push(bytes, now, |line| host.console_line(domid, line));
+    }
+
+    /// Puts console input (typed on the serial line) into the guest's console ring
+    /// `in[]`, as far as it has room, and signals the console port; returns the bytes
+    /// taken. A ring whose `in_prod - in_cons` exceeds its size (the guest's indices) takes
+    /// nothing.
+    pub fn console_input(&mut self, host: &mut impl Host, bytes: &[u8]) -> usize {
+        let page = self.console_mfn * 4096;
+        let mut idx = [0u8; 8];
+        host.read_phys(page + RING_IN_CONS, &mut idx);
+        let cons = u32::from_le_bytes([idx[0], idx[1], idx[2], idx[3]]);
+        let prod = u32::from_le_bytes([idx[4], idx[5], idx[6], idx[7]]);
+        let used = prod.wrapping_sub(cons) as usize;
+        if used > XENCONS_IN_SIZE {
+            return 0;
+        }
+        let n = bytes.len().min(XENCONS_IN_SIZE - used);
+        for (k, &b) in bytes[..n].iter().enumerate() {
+            let at = prod.wrapping_add(k as u32) as usize % XENCONS_IN_SIZE;
+            host.write_phys(page + at as u64, &[b]);
+        }
+        if n > 0 {
+            let prod = prod.wrapping_add(n as u32);
+            host.write_phys(page + RING_IN_CONS + 4, &prod.to_le_bytes());
+            if let Some(port) = self.console_port {
+                let _ = self.notify_port(host, port);
+            }
+        }
+        n
     }
 
     /// Consumes what the guest produced in its console ring's `out[]` into
@@ -270,6 +362,46 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waiting_line_start_is_taken_as_a_fragment() {
+        let mut c = ConsoleBuffer::default();
+        let mut out = alloc::vec::Vec::new();
+        c.push(b"/ # ", 1000, |l| out.push(l.to_string()));
+        assert_eq!(c.take_fragment(1050, 100), None, "too young");
+        assert_eq!(c.take_fragment(1100, 100).as_deref(), Some("/ # "));
+        assert_eq!(c.take_fragment(2000, 100), None, "taken");
+        c.push(b"ls\n", 2000, |l| out.push(l.to_string()));
+        assert_eq!(out, ["ls"]);
+    }
+
+    fn switch_actions(input: &[u8]) -> alloc::vec::Vec<InputAction> {
+        let mut sw = InputSwitch::default();
+        let mut out = alloc::vec::Vec::new();
+        for &b in input {
+            sw.feed(b, |a| out.push(a));
+        }
+        out
+    }
+
+    #[test]
+    fn three_ctrl_a_switch_fewer_are_typed() {
+        use InputAction::{Deliver, Switch};
+        assert_eq!(
+            switch_actions(b"a\x01\x01\x01b"),
+            [Deliver(b'a'), Switch, Deliver(b'b')]
+        );
+        assert_eq!(
+            switch_actions(b"\x01\x01x"),
+            [Deliver(1), Deliver(1), Deliver(b'x')]
+        );
+        assert_eq!(
+            switch_actions(b"\x01\x01\x01\x01\x01\x01\x01y"),
+            [Switch, Switch, Deliver(1), Deliver(b'y')]
+        );
+        // Held bytes wait for the next one.
+        assert_eq!(switch_actions(b"\x01"), []);
+    }
 
     #[test]
     fn output_queue_is_a_bounded_fifo() {

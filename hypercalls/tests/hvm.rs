@@ -273,6 +273,32 @@ fn console_ring_backend() {
 }
 
 #[test]
+fn console_input_fills_the_in_ring() {
+    let mut g = Guest::new(false, 1);
+    let ring = CONSOLE_GFN * 4096;
+    // The guest has consumed up to a wrapping index.
+    let start = u32::MAX - 1;
+    g.write(ring + 3072, &start.to_le_bytes());
+    g.write(ring + 3076, &start.to_le_bytes());
+    g.ack_all(0);
+    assert_eq!(g.dom.console_input(&mut g.host, b"ls\r"), 3);
+    assert_eq!(g.read_obj::<u32>(ring + 3076), start.wrapping_add(3));
+    assert_eq!(g.read_obj::<u8>(ring + 1022), b'l');
+    assert_eq!(g.read_obj::<u8>(ring + 1023), b's');
+    assert_eq!(g.read_obj::<u8>(ring), b'\r');
+    assert!(g.pending(1), "the backend signals the console port");
+    // Only what fits is taken; a full ring takes nothing and sends no event.
+    let many = [b'x'; 2000];
+    assert_eq!(g.dom.console_input(&mut g.host, &many), 1021);
+    g.ack_all(0);
+    assert_eq!(g.dom.console_input(&mut g.host, b"y"), 0);
+    assert!(!g.pending(1));
+    // Broken indices (more than a ring apart) take nothing.
+    g.write(ring + 3076, &start.wrapping_add(2000).to_le_bytes());
+    assert_eq!(g.dom.console_input(&mut g.host, b"z"), 0);
+}
+
+#[test]
 fn hypercall_page_layout() {
     let page = hypercall_page();
     for nr in 0..128usize {

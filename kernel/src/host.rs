@@ -38,6 +38,27 @@ impl p2m::EptTableMemory for KernelHost {
     }
 }
 
+/// The TSC stamp of a console line (ticks since launch), when the hypervisor was asked
+/// for them.
+fn console_stamp() -> Option<u64> {
+    use core::sync::atomic::Ordering::Relaxed;
+    CONSOLE_TSC_STAMPS
+        .load(Relaxed)
+        .then(|| crate::cpu::rdtsc().wrapping_sub(LAUNCH_TSC.load(Relaxed)))
+}
+
+/// Shows the start of domain `domid`'s current console line (a prompt, the echo of what
+/// is typed) once it has waited [`FRAGMENT_AGE_MS`] for its end.
+pub fn console_fragment(dom: &mut hypercalls::Domain, host: &KernelHost) {
+    let now = hypercalls::console::now_ms(host);
+    if let Some(text) = dom.console.take_fragment(now, FRAGMENT_AGE_MS) {
+        crate::serial::write_guest(dom.domid, console_stamp(), &text, false);
+    }
+}
+
+/// How long the start of a console line waits for its end before it is shown (ms).
+pub const FRAGMENT_AGE_MS: u64 = 100;
+
 impl hypercalls::Host for KernelHost {
     fn read_phys(&self, hpa: u64, buf: &mut [u8]) {
         assert!(hpa % 4096 + buf.len() as u64 <= 4096 && hpa < 1 << 32);
@@ -58,16 +79,8 @@ impl hypercalls::Host for KernelHost {
         mem::free_frames(hpa, 1);
     }
     fn console_line(&mut self, domid: u16, line: &str) {
-        use core::sync::atomic::Ordering::Relaxed;
         crate::ledger::console_line(line);
-        // The prefix, a TSC stamp and the line end.
-        let len = line.len() + 40;
-        if CONSOLE_TSC_STAMPS.load(Relaxed) {
-            let delta = crate::cpu::rdtsc().wrapping_sub(LAUNCH_TSC.load(Relaxed));
-            crate::serial::write_guest_line(len, format_args!("(d{domid}) [tsc+{delta}] {line}\n"));
-        } else {
-            crate::serial::write_guest_line(len, format_args!("(d{domid}) {line}\n"));
-        }
+        crate::serial::write_guest(domid, console_stamp(), line, true);
     }
     fn wallclock(&self) -> (u64, u32) {
         (rtc_unix_time(), 0)

@@ -10,6 +10,7 @@ use crate::net::Net;
 use crate::vcpu::RunState;
 use crate::vmx::VmxCaps;
 use alloc::vec::Vec;
+use hypercalls::console::{InputAction, InputSwitch};
 
 /// All running domains and what they share.
 pub struct Machine<'a> {
@@ -22,6 +23,10 @@ pub struct Machine<'a> {
     next_net_log: u64,
     /// Slices, rate limit and idle bound (see crate `sched`).
     sched: sched::Params,
+    /// The serial console's input switch (Ctrl-A three times).
+    input_switch: InputSwitch,
+    /// The domain that gets what is typed on the serial console.
+    input_focus: Option<u16>,
 }
 
 /// How often (TSC ticks) the network counters go to the debug log while
@@ -31,6 +36,8 @@ const NET_LOG_PERIOD: u64 = 500_000_000;
 /// How long the machine may idle while serial output waits (µs): about the time a
 /// 115200-baud UART takes for its 16-byte FIFO.
 const SERIAL_PUMP_US: u64 = 1_000;
+/// How long the machine may idle before it looks for serial input again (µs).
+const SERIAL_INPUT_POLL_US: u64 = 10_000;
 
 /// Hands the UART what it can take of the queued output (charged to the console).
 fn pump_serial() {
@@ -49,6 +56,8 @@ impl<'a> Machine<'a> {
             caps,
             next_net_log: 0,
             sched,
+            input_switch: InputSwitch::default(),
+            input_focus: None,
         }
     }
 
@@ -72,12 +81,22 @@ impl<'a> Machine<'a> {
         }
         ledger::start();
         crate::serial::start_buffering();
+        self.input_focus = Some(self.doms[0].dom.domid);
+        self.announce_input();
         // Watches the vifs set fire at once.
         self.net.backend_events(&mut self.doms, host);
         let mut cursor = 0usize;
         while !self.doms.is_empty() {
             ledger::set(Bucket::Hv(Part::Sched));
             pump_serial();
+            self.serve_serial_input(host);
+            if let Some(r) = self
+                .doms
+                .iter_mut()
+                .find(|r| Some(r.dom.domid) == self.input_focus)
+            {
+                crate::host::console_fragment(&mut r.dom, host);
+            }
             let (doms, net) = (&self.doms, &self.net);
             ledger::print_marks(|line| net.write_counters(doms, line));
             let now = cpu::rdtsc();
@@ -222,10 +241,13 @@ impl<'a> Machine<'a> {
         if let Some(t) = self.net.deadline() {
             deadline = deadline.min(t);
         }
-        if crate::serial::pending() {
-            // Back in time to give the UART its next FIFO's worth.
-            deadline = deadline.min(now + sched::us_to_ticks(SERIAL_PUMP_US, cpu::tsc_khz()));
-        }
+        // Back in time to give the UART its next FIFO's worth, and to see what was typed.
+        let poll_us = if crate::serial::pending() {
+            SERIAL_PUMP_US
+        } else {
+            SERIAL_INPUT_POLL_US
+        };
+        deadline = deadline.min(now + sched::us_to_ticks(poll_us, cpu::tsc_khz()));
         if deadline <= now {
             return;
         }
@@ -329,6 +351,60 @@ impl<'a> Machine<'a> {
     }
 
     /// Tears down domain `d` after it ended with `outcome`.
+    /// Hands what was typed on the serial console to the domain with the input
+    /// (its console ring), or switches the input on Ctrl-A three times.
+    fn serve_serial_input(&mut self, host: &mut KernelHost) {
+        let mut typed = [0u8; 16];
+        let n = crate::serial::read_input(&mut typed);
+        if n == 0 {
+            return;
+        }
+        let mut actions = Vec::new();
+        for &b in &typed[..n] {
+            self.input_switch.feed(b, |a| actions.push(a));
+        }
+        for a in actions {
+            match a {
+                InputAction::Deliver(b) => {
+                    if let Some(r) = self
+                        .doms
+                        .iter_mut()
+                        .find(|r| Some(r.dom.domid) == self.input_focus)
+                    {
+                        ledger::part(Part::Console, || r.dom.console_input(host, &[b]));
+                    }
+                }
+                InputAction::Switch => {
+                    let at = self
+                        .doms
+                        .iter()
+                        .position(|r| Some(r.dom.domid) == self.input_focus)
+                        .map_or(0, |k| k + 1);
+                    self.input_focus = self
+                        .doms
+                        .get(at % self.doms.len().max(1))
+                        .map(|r| r.dom.domid);
+                    self.announce_input();
+                }
+            }
+        }
+    }
+
+    /// Says which domain has the serial console's input.
+    fn announce_input(&self) {
+        if let Some(r) = self
+            .doms
+            .iter()
+            .find(|r| Some(r.dom.domid) == self.input_focus)
+        {
+            log::info!(
+                "console input to d{} ({}); Ctrl-A three times switches",
+                r.dom.domid,
+                r.dom.name
+            );
+        }
+    }
+
     fn end(&mut self, d: usize, outcome: Outcome, host: &mut KernelHost) {
         if let Some((pd, pi)) = self.current {
             if pd != self.doms[d].dom.domid {
@@ -339,7 +415,16 @@ impl<'a> Machine<'a> {
         }
         let mut run = self.doms.remove(d);
         self.net.remove_domain(&mut run.dom, host);
+        let domid = run.dom.domid;
         run.teardown(outcome, host);
+        if self.input_focus == Some(domid) {
+            // The input moves on to the next domain, if any.
+            self.input_focus = self
+                .doms
+                .get(d % self.doms.len().max(1))
+                .map(|r| r.dom.domid);
+            self.announce_input();
+        }
         // Its VMCS may have been current, and teardown resets XCR0: the next
         // vCPU loads all of its state.
         self.current = None;

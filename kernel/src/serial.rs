@@ -17,6 +17,8 @@ use spin::Mutex;
 use x86::io::{inb, outb};
 
 const COM1: u16 = 0x3F8;
+/// Line status register: a received byte waits in RBR.
+const LSR_DR: u8 = 0x01;
 /// Line status register: transmit holding register (FIFO) empty.
 const LSR_THRE: u8 = 0x20;
 /// Line status register: transmitter empty (the last bit is on the line).
@@ -32,6 +34,7 @@ static SERIAL: Mutex<Serial> = Mutex::new(Serial {
     buffered: false,
     fifo: 1,
     queue: OutputQueue::new(),
+    open: None,
 });
 
 struct Serial {
@@ -42,6 +45,9 @@ struct Serial {
     /// Bytes the UART takes when THRE is set (16 with a working 16550A FIFO).
     fifo: usize,
     queue: OutputQueue<QUEUE_BYTES>,
+    /// The domain whose line was started without its end (a fragment): its next
+    /// text continues it; anything else ends it first.
+    open: Option<u16>,
 }
 
 /// Whether the UART can take [`Serial::fifo`] more bytes.
@@ -148,6 +154,27 @@ pub fn pump() {
     }
 }
 
+/// Reads what was typed on the serial line, up to `buf.len()` bytes, without waiting;
+/// returns how many. Nothing before [`init`].
+pub fn read_input(buf: &mut [u8]) -> usize {
+    if !SERIAL.try_lock().is_some_and(|s| s.ready) {
+        return 0;
+    }
+    let mut n = 0;
+    while n < buf.len() {
+        // SAFETY: reading LSR has no side effects; RBR is read only when LSR.DR
+        // says a byte waits, which takes it from the receive FIFO we own.
+        unsafe {
+            if inb(COM1 + 5) & LSR_DR == 0 {
+                break;
+            }
+            buf[n] = inb(COM1);
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Whether output waits in the queue.
 pub fn pending() -> bool {
     SERIAL.try_lock().is_some_and(|s| !s.queue.is_empty())
@@ -168,27 +195,54 @@ pub fn flush() {
     }
 }
 
-/// Writes formatted text to the console (used by [`kprint!`]).
-pub fn write_fmt(args: fmt::Arguments<'_>) {
-    let _ = SERIAL.lock().write_fmt(args);
+impl Serial {
+    /// Ends a guest's open line, so that the next text starts a line of its own.
+    fn end_open_line(&mut self) {
+        if self.open.take().is_some() {
+            let _ = self.write_str("\n");
+        }
+    }
 }
 
-/// Writes a guest's console line of about `len` bytes, unless the queue is too full for
-/// guest output: then it is dropped and counted, and the count is reported before the
-/// next guest line that fits.
-pub fn write_guest_line(len: usize, args: fmt::Arguments<'_>) {
+/// Writes formatted text to the console (used by [`kprint!`]), on a line of its own.
+pub fn write_fmt(args: fmt::Arguments<'_>) {
     let mut s = SERIAL.lock();
-    if s.buffered && !s.queue.admit_guest(len) {
+    s.end_open_line();
+    let _ = s.write_fmt(args);
+}
+
+/// Writes domain `domid`'s console text as `(d<domid>) [<stamp>] <text>`: a whole line
+/// (`whole`), or the start of one (a prompt) that its next text continues. Dropped and
+/// counted when the queue is too full for guest output; the count is reported before the
+/// next guest text that fits.
+pub fn write_guest(domid: u16, stamp: Option<u64>, text: &str, whole: bool) {
+    let mut s = SERIAL.lock();
+    // The prefix, a TSC stamp and the line end.
+    if s.buffered && !s.queue.admit_guest(text.len() + 40) {
         return;
     }
     let dropped = s.queue.take_dropped();
     if dropped > 0 {
+        s.end_open_line();
         let _ = writeln!(
             s,
             "xenolith: warning: serial output queue full: {dropped} guest lines dropped"
         );
     }
-    let _ = s.write_fmt(args);
+    if s.open != Some(domid) {
+        s.end_open_line();
+        let _ = write!(s, "(d{domid}) ");
+        if let Some(t) = stamp {
+            let _ = write!(s, "[tsc+{t}] ");
+        }
+    }
+    let _ = s.write_str(text);
+    if whole {
+        let _ = s.write_str("\n");
+        s.open = None;
+    } else {
+        s.open = Some(domid);
+    }
 }
 
 /// Writes to the console even if the lock is held (exception and panic paths):
@@ -197,6 +251,7 @@ pub fn write_fmt_forced(args: fmt::Arguments<'_>) {
     if let Some(mut s) = SERIAL.try_lock() {
         s.drain();
         s.buffered = false;
+        s.end_open_line();
         let _ = s.write_fmt(args);
     } else {
         let _ = Direct.write_fmt(args);

@@ -17,5 +17,7 @@ pub mod scenario;
 pub mod scenarios;
 
 pub use check::{check, Verdict};
-pub use scenario::{DomainSpec, Expectation, GuestFile, Module, ModuleSource, NumCheck, Scenario};
+pub use scenario::{
+    DomainSpec, Expectation, GuestFile, Module, ModuleSource, NumCheck, Scenario, TypedInput,
+};
 pub use scenarios::{all, find, DEFAULT_SCENARIO};

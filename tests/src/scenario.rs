@@ -21,6 +21,19 @@ pub struct Scenario {
     /// What the log must contain (and must not contain). [`crate::check`] adds the lines every
     /// scenario requires or forbids, see [`crate::check::standard_expectations`].
     pub expect: Vec<Expectation>,
+    /// What is typed into the serial console, and when (empty: nothing; the runner then
+    /// gives the emulator a file-backed port).
+    pub input: Vec<TypedInput>,
+}
+
+/// Text typed into the serial console once a line has appeared in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedInput {
+    /// The text to wait for, anywhere in the log (the steps are typed in order), e.g. a
+    /// prompt.
+    pub after: String,
+    /// What is typed then.
+    pub send: String,
 }
 
 impl Scenario {
@@ -32,7 +45,18 @@ impl Scenario {
             hv_cmdline: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             expect: Vec::new(),
+            input: Vec::new(),
         }
+    }
+
+    /// Types `send` into the serial console once `after` is in the log and the steps
+    /// before it were typed.
+    pub fn type_after(mut self, after: impl Into<String>, send: impl Into<String>) -> Self {
+        self.input.push(TypedInput {
+            after: after.into(),
+            send: send.into(),
+        });
+        self
     }
 
     /// Adds a domain (it becomes the next d<N>).

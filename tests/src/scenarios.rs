@@ -3,8 +3,11 @@
 
 use crate::scenario::{DomainSpec, Expectation, NumCheck, Scenario};
 
+mod console;
+pub use console::{console_input, interactive, shell};
+
 /// The scenario `xenolith-tools run` (and `make run`) boots when given none.
-pub const DEFAULT_SCENARIO: &str = "linux-hvm";
+pub const DEFAULT_SCENARIO: &str = "shell";
 
 /// Every scenario, in the order `xenolith-tools test` runs them.
 pub fn all() -> Vec<Scenario> {
@@ -25,12 +28,16 @@ pub fn all() -> Vec<Scenario> {
         hostile_xmm_probe(),
         hostile_physmap(),
         hostile_heap(),
+        console_input(),
     ]
 }
 
-/// The scenario called `name`, if there is one.
+/// The scenario called `name`, if there is one (the interactive ones included).
 pub fn find(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all()
+        .into_iter()
+        .chain(interactive())
+        .find(|s| s.name == name)
 }
 
 /// The names of every scenario, in order.

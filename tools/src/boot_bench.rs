@@ -66,7 +66,7 @@ pub fn run_emulator(
     extra_bochsrc: &str,
     timeout: Duration,
 ) -> Result<(runner::Outcome, Vec<Option<Duration>>)> {
-    let mut cmd = emulator::prepare(emulator, dir)?;
+    let mut cmd = emulator::prepare(emulator, dir, emulator::SerialPort::File)?;
     if emulator == Emulator::Bochs && (bare || !extra_bochsrc.is_empty()) {
         let rc = dir.join(files::BOCHSRC);
         let mut text = std::fs::read_to_string(&rc)?;

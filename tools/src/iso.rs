@@ -98,6 +98,19 @@ pub fn render_grub_cfg(cmdline: &str, module_names: &[&str]) -> String {
 
 /// Lays out `build/<scenario>/iso/` and runs `grub-mkrescue`; returns the ISO's path.
 pub fn make_iso(paths: &Paths, scenario: &Scenario, emulator: Emulator) -> Result<PathBuf> {
+    make_iso_with(paths, scenario, &hv_cmdline(emulator, &scenario.hv_cmdline))
+}
+
+/// The hypervisor command line of an ISO made for any machine (`iso -o`): no emulator exit
+/// port, so the machine halts once every domain has ended.
+pub fn portable_cmdline(scenario: &Scenario) -> String {
+    let mut words = vec!["loglvl=info".to_string()];
+    words.extend(scenario.hv_cmdline.iter().cloned());
+    words.join(" ")
+}
+
+/// [`make_iso`] with the hypervisor command line `cmdline`.
+pub fn make_iso_with(paths: &Paths, scenario: &Scenario, cmdline: &str) -> Result<PathBuf> {
     let dir = paths.scenario_dir(&scenario.name);
     let tree = dir.join("iso");
     if tree.exists() {
@@ -119,7 +132,7 @@ pub fn make_iso(paths: &Paths, scenario: &Scenario, emulator: Emulator) -> Resul
         }
     }
     let names: Vec<&str> = mods.iter().map(|m| m.name.as_str()).collect();
-    let cfg = render_grub_cfg(&hv_cmdline(emulator, &scenario.hv_cmdline), &names);
+    let cfg = render_grub_cfg(cmdline, &names);
     std::fs::write(grub.join("grub.cfg"), cfg).context("writing grub.cfg")?;
 
     let iso = dir.join(files::ISO);

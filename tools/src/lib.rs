@@ -17,4 +17,6 @@ pub mod netfront_bench;
 pub mod paths;
 pub mod runner;
 pub mod scenario_run;
+pub mod serial_link;
 pub mod setup;
+pub mod user_domains;

@@ -1,6 +1,6 @@
 //! `xenolith-tools`: the host command line of xenolith (build, ISO, run, test, bench, setup).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -12,7 +12,7 @@ use tools::emulator::{self, Choice, Emulator};
 use tools::hosttests::{self, Counts};
 use tools::paths::Paths;
 use tools::scenario_run::{self, ScenarioResult};
-use tools::{bench, build, guest_image, iso, net_bench, runner, setup};
+use tools::{bench, build, guest_image, iso, net_bench, runner, setup, user_domains};
 
 /// Environment variable: how many scenarios run at once (1 or 2).
 const JOBS_ENV: &str = "XENOLITH_JOBS";
@@ -26,8 +26,13 @@ commands:
   setup                 check for (as root: install) bochs, grub, xorriso, mtools, the rust target
   build                 build the hypervisor (kernel) and the test guest for x86_64-unknown-none
   iso [<scenario>]      build, then make build/<scenario>/xenolith.iso
+  iso -o <file.iso> <a.cfg> [<b.cfg> ...]
+                        an ISO booting those domains (xl.cfg files; kernel and ramdisk are
+                        paths relative to the file) on any machine: QEMU/KVM or a USB stick
   run [<scenario>]      build and boot a scenario with its serial console on the terminal
                         (default scenario: {default})
+  run <a.cfg> [<b.cfg> ...]
+                        build and boot those domains (d1, d2, ... in order)
   test [--scenario <name>]... [--no-host] [--no-fuzz] [--no-scenarios] [--jobs <1|2>]
                         host tests, a short run of each fuzz target (not with --no-host),
                         then every scenario; last line `xenolith: N passed, M failed`
@@ -105,6 +110,11 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "iso" => {
+            if let [flag, out, configs @ ..] = rest {
+                if flag == "-o" {
+                    return cmd_iso_out(&paths, Path::new(out), configs);
+                }
+            }
             let scenario = scenario_arg(rest)?;
             let choice = prepare(&paths)?;
             guest_image::ensure_for(&paths, std::slice::from_ref(&scenario))?;
@@ -113,7 +123,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "run" => {
-            let scenario = scenario_arg(rest)?;
+            let scenario = run_arg(rest)?;
             let choice = prepare(&paths)?;
             guest_image::ensure_for(&paths, std::slice::from_ref(&scenario))?;
             let dir = paths.scenario_dir(&scenario.name);
@@ -202,6 +212,33 @@ fn scenario_arg(rest: &[String]) -> Result<Scenario> {
         [name] => find_scenario(name),
         _ => bail!("expected at most one scenario name"),
     }
+}
+
+/// `run`'s arguments: configuration files (each a domain), else at most one scenario name.
+fn run_arg(rest: &[String]) -> Result<Scenario> {
+    if !rest.is_empty() && rest.iter().all(|a| user_domains::is_config_arg(a)) {
+        let configs: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
+        return user_domains::scenario_from_configs(&configs);
+    }
+    scenario_arg(rest)
+}
+
+/// `iso -o <file.iso> <a.cfg> ...`: an ISO of those domains for any machine.
+fn cmd_iso_out(paths: &Paths, out: &Path, configs: &[String]) -> Result<ExitCode> {
+    let configs: Vec<PathBuf> = configs.iter().map(PathBuf::from).collect();
+    let scenario = user_domains::scenario_from_configs(&configs)?;
+    setup::ensure(false, true)?;
+    build::build_all(paths)?;
+    let iso = iso::make_iso_with(paths, &scenario, &iso::portable_cmdline(&scenario))?;
+    std::fs::copy(&iso, out).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "iso: {} ({} domains; boot it with qemu-system-x86_64 -enable-kvm -cpu host,+vmx \
+         -m 2048 -serial stdio -cdrom {}, or write it to a USB stick)",
+        out.display(),
+        scenario.domains.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn choose_emulator() -> Result<Choice> {

@@ -498,7 +498,10 @@ mod tests {
         assert!(conf.starts_with("# slirp config\n"));
         assert!(conf.lines().any(|l| l == "host = 10.0.2.2"));
         assert!(guest_image::MODULES.contains(&E1000_MODULE));
-        assert!(crate::emulator::render_bochsrc().contains(&format!(" ips={BOCHS_IPS},")));
+        assert!(
+            crate::emulator::render_bochsrc(crate::emulator::SerialPort::File)
+                .contains(&format!(" ips={BOCHS_IPS},"))
+        );
         assert_eq!(
             e1000_bochsrc(),
             "e1000: enabled=1, mac=52:54:00:12:34:56, ethmod=slirp, script=slirp.conf\n"

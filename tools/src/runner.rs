@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::serial_link::{stdin_bytes, RawTerminal, Script, SerialLink, ESCAPE};
+
+/// How long the emulator may take to listen on its serial socket.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_signal: libc::c_int) {
@@ -55,6 +60,20 @@ pub struct RunOptions {
     pub poll: Duration,
     /// Log substrings whose first appearance is timed (see [`Outcome::mark_times`]).
     pub marks: Vec<String>,
+    /// Typing into the guest, through the emulator's serial socket (`None`: its serial port
+    /// is a file and nothing is typed).
+    pub input: Option<InputPlan>,
+}
+
+/// What is typed into the guest's serial console, and through which socket.
+#[derive(Debug, Clone)]
+pub struct InputPlan {
+    /// The local port the emulator's serial port listens on.
+    pub port: u16,
+    /// Text typed once lines appear in the log.
+    pub script: Vec<::tests::TypedInput>,
+    /// Also forward standard input (in raw mode on a terminal; Ctrl-] ends the run).
+    pub terminal: bool,
 }
 
 impl RunOptions {
@@ -70,6 +89,7 @@ impl RunOptions {
             stream,
             poll: Duration::from_millis(50),
             marks: Vec::new(),
+            input: None,
         }
     }
 }
@@ -191,6 +211,24 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
     let mut stop: Option<(String, Instant)> = None;
     let mut stdout = std::io::stdout();
     let mut mark_times: Vec<Option<Duration>> = vec![None; opts.marks.len()];
+    let mut link = None;
+    let mut script = Script::default();
+    let mut keys = None;
+    let mut _raw = None;
+    if let Some(plan) = &opts.input {
+        let child = &mut group.child;
+        link = Some(SerialLink::connect(
+            plan.port,
+            serial,
+            CONNECT_TIMEOUT,
+            || matches!(child.try_wait(), Ok(None)),
+        )?);
+        script = Script::new(plan.script.clone());
+        if plan.terminal {
+            _raw = Some(RawTerminal::enter());
+            keys = Some(stdin_bytes());
+        }
+    }
 
     let ending = loop {
         let exited = group.child.try_wait().context("polling the emulator")?;
@@ -220,6 +258,18 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
                 }
             }
         }
+        let mut escaped = false;
+        if let Some(link) = &mut link {
+            let due = script.due(&tail.data);
+            if !due.is_empty() {
+                let _ = link.send(&due);
+            }
+            while let Some(typed) = keys.as_ref().and_then(|k| k.try_recv().ok()) {
+                let end = typed.iter().position(|&b| b == ESCAPE);
+                let _ = link.send(&typed[..end.unwrap_or(typed.len())]);
+                escaped |= end.is_some();
+            }
+        }
         if let Some(status) = exited {
             break match stop {
                 Some((marker, _)) => Ending::Stopped {
@@ -229,7 +279,7 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
                 None => Ending::Exited(status),
             };
         }
-        if interrupted() {
+        if interrupted() || escaped {
             group.kill_and_wait()?;
             break Ending::Interrupted;
         }

@@ -113,8 +113,27 @@ fn describe(ending: &Ending, emulator: emulator::Emulator) -> String {
     }
 }
 
-/// Builds the scenario's ISO and runs it; `stream` copies the serial console to the terminal.
-/// The hypervisor and test guest must already be built.
+/// The emulator's serial port for a run: a socket when something is typed (the scenario's
+/// script, or the terminal of an interactive run), else a file.
+fn input_plan(
+    scenario: &Scenario,
+    interactive: bool,
+) -> Result<(emulator::SerialPort, Option<runner::InputPlan>)> {
+    if !interactive && scenario.input.is_empty() {
+        return Ok((emulator::SerialPort::File, None));
+    }
+    let port = crate::serial_link::free_port()?;
+    let plan = runner::InputPlan {
+        port,
+        script: scenario.input.clone(),
+        terminal: interactive,
+    };
+    Ok((emulator::SerialPort::Socket(port), Some(plan)))
+}
+
+/// Builds the scenario's ISO and runs it; `stream` copies the serial console to the terminal
+/// and what is typed there to the guest (interactive). The hypervisor and test guest must
+/// already be built.
 pub fn run(paths: &Paths, scenario: &Scenario, choice: &Choice, stream: bool) -> ScenarioResult {
     match try_run(paths, scenario, choice, stream) {
         Ok(r) => r,
@@ -128,6 +147,7 @@ fn try_run(
     choice: &Choice,
     stream: bool,
 ) -> Result<ScenarioResult> {
+    let interactive = stream;
     let limit = timeout(std::env::var(TIMEOUT_ENV).ok().as_deref(), scenario.timeout)?;
     iso::make_iso(paths, scenario, choice.emulator).context("iso")?;
     let dir = paths.scenario_dir(&scenario.name);
@@ -135,12 +155,15 @@ fn try_run(
     let serial = dir.join(files::SERIAL);
     let mut attempt = 0;
     let outcome = loop {
-        let mut cmd = emulator::prepare(choice.emulator, &dir)?;
+        let (port, input) = input_plan(scenario, interactive)?;
+        let mut cmd = emulator::prepare(choice.emulator, &dir, port)?;
         let out =
             File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
         cmd.stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out));
-        let outcome = runner::run(cmd, &serial, &RunOptions::new(limit, stream))
+        let mut options = RunOptions::new(limit, stream);
+        options.input = input;
+        let outcome = runner::run(cmd, &serial, &options)
             .with_context(|| format!("running {}", choice.emulator))?;
         // Bochs' headless display needs a free VNC port; with many emulators running on one
         // machine it can find none and exit before the machine starts. That is not a result.

@@ -1,0 +1,262 @@
+//! Domains from the user's own `xl.cfg` files: `xenolith-tools run <a.cfg> ...` and
+//! `xenolith-tools iso -o <file.iso> <a.cfg> ...`.
+//!
+//! Each file is checked with the hypervisor's own parser (crate `domcfg`), so a bad key is
+//! reported here, with the file and line, before anything boots. The file keys (`kernel`,
+//! `ramdisk`) are host paths, relative to the directory of the configuration file; each file
+//! becomes a boot module and the configuration put on the ISO names the module instead (a
+//! setting appended at its end, since the last setting of a key wins). A kernel must be an ELF
+//! image or a bzImage.
+
+use std::path::{Path, PathBuf};
+
+use ::tests::{DomainSpec, Module, ModuleSource, Scenario};
+use anyhow::{bail, Context, Result};
+
+/// The name of the scenario (and `build/<name>/`) that boots the user's domains.
+pub const SCENARIO_NAME: &str = "user";
+/// The keys whose values are host files, in the order their modules are listed.
+pub const FILE_KEYS: &[&str] = &["kernel", "ramdisk"];
+/// How long `run` lets the user's domains run (a day: they end when they power off).
+pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Whether a `run`/`iso` argument names a configuration file rather than a scenario.
+pub fn is_config_arg(arg: &str) -> bool {
+    arg.ends_with(".cfg") || arg.contains('/')
+}
+
+/// What kind of kernel image `bytes` hold, for the error message when neither.
+fn kernel_kind(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x7fELF") {
+        return Some("ELF");
+    }
+    // The Linux boot protocol's setup header: 0xAA55 at 0x1FE and "HdrS" at 0x202.
+    let bz = bytes.len() > 0x206
+        && bytes[0x1FE..0x200] == [0x55, 0xAA]
+        && &bytes[0x202..0x206] == b"HdrS";
+    bz.then_some("bzImage")
+}
+
+/// A module name for host file `path`: its file name with anything outside `[A-Za-z0-9._-]`
+/// made `_`, and `d<N>-` in front when another file already took that name.
+fn module_name(path: &Path, domain: usize, taken: &[(String, PathBuf)]) -> String {
+    let base: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = match base.as_str() {
+        "" | "." | ".." | "grub" | "xenolith.elf" => format!("file-{base}"),
+        b if b.starts_with('d') && b.ends_with(".cfg") => format!("file-{base}"),
+        _ => base,
+    };
+    let clash = |n: &str| taken.iter().any(|(t, p)| t == n && p != path);
+    if clash(&base) {
+        format!("d{}-{base}", domain + 1)
+    } else {
+        base
+    }
+}
+
+/// The domain of configuration file `cfg_path` (the `domain`-th, 0-based): its text checked,
+/// its files found and named as modules. `taken` lists the module names given so far, with
+/// their files; the new ones are added.
+pub fn domain_from_config(
+    cfg_path: &Path,
+    domain: usize,
+    taken: &mut Vec<(String, PathBuf)>,
+) -> Result<DomainSpec> {
+    let show = cfg_path.display();
+    let text = std::fs::read_to_string(cfg_path).with_context(|| format!("{show}: reading it"))?;
+    let cfg = domcfg::parse(&text).map_err(|e| anyhow::anyhow!("{show}: {e}"))?;
+    let dir = cfg_path.parent().unwrap_or(Path::new("."));
+    let mut config = text.clone();
+    if !config.ends_with('\n') {
+        config.push('\n');
+    }
+    config.push_str("# xenolith-tools: the boot modules holding the files named above\n");
+    let mut modules = Vec::new();
+    for &key in FILE_KEYS {
+        let value = match key {
+            "kernel" => Some(cfg.kernel.as_str()),
+            _ => cfg.ramdisk.as_deref(),
+        };
+        let Some(value) = value else { continue };
+        let at = format!(
+            "{show}: line {}, key '{key}'",
+            domcfg::key_line(&text, key).unwrap_or(0)
+        );
+        let file = dir.join(value);
+        let bytes = std::fs::read(&file).with_context(|| format!("{at}: {}", file.display()))?;
+        if key == "kernel" && kernel_kind(&bytes).is_none() {
+            bail!(
+                "{at}: {} is neither an ELF image nor a bzImage",
+                file.display()
+            );
+        }
+        let file = std::fs::canonicalize(&file).unwrap_or(file);
+        let name = module_name(&file, domain, taken);
+        if !taken.iter().any(|(n, _)| *n == name) {
+            taken.push((name.clone(), file.clone()));
+        }
+        config.push_str(&format!("{key} = \"{name}\"\n"));
+        modules.push(Module {
+            name,
+            source: ModuleSource::File(file),
+        });
+    }
+    Ok(DomainSpec { config, modules })
+}
+
+/// The scenario that boots the domains of `configs`, in order (d1, d2, ...), with no
+/// expectations beyond the standard ones and a day's timeout.
+pub fn scenario_from_configs(configs: &[PathBuf]) -> Result<Scenario> {
+    if configs.is_empty() {
+        bail!("no domain configuration given");
+    }
+    let mut taken = Vec::new();
+    let mut s = Scenario::new(SCENARIO_NAME).timeout(RUN_TIMEOUT);
+    for (i, c) in configs.iter().enumerate() {
+        s = s.domain(domain_from_config(c, i, &mut taken)?);
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory of this test process.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xenolith-user-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn fake_bzimage() -> Vec<u8> {
+        let mut b = vec![0u8; 0x400];
+        b[0x1FE] = 0x55;
+        b[0x1FF] = 0xAA;
+        b[0x202..0x206].copy_from_slice(b"HdrS");
+        b
+    }
+
+    #[test]
+    fn files_are_relative_to_the_config_and_become_modules() {
+        let d = scratch("ok");
+        std::fs::create_dir_all(d.join("img")).unwrap();
+        std::fs::write(d.join("img/vmlinuz"), fake_bzimage()).unwrap();
+        std::fs::write(d.join("img/initrd 1.img"), b"cpio").unwrap();
+        std::fs::write(d.join("k.elf"), b"\x7fELF....").unwrap();
+        std::fs::write(
+            d.join("a.cfg"),
+            "name = 'a'\ntype = 'hvm'\nkernel = 'img/vmlinuz'\nramdisk = 'img/initrd 1.img'\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("b.cfg"),
+            "name = 'b'\ntype = 'hvm'\nkernel = 'k.elf'",
+        )
+        .unwrap();
+        let s = scenario_from_configs(&[d.join("a.cfg"), d.join("b.cfg")]).unwrap();
+        assert_eq!(s.name, "user");
+        let names: Vec<Vec<&str>> = s
+            .domains
+            .iter()
+            .map(|d| d.modules.iter().map(|m| m.name.as_str()).collect())
+            .collect();
+        assert_eq!(names, [vec!["vmlinuz", "initrd_1.img"], vec!["k.elf"]]);
+        let cfg = domcfg::parse(&s.domains[0].config).unwrap();
+        assert_eq!(
+            (cfg.kernel.as_str(), cfg.ramdisk.as_deref()),
+            ("vmlinuz", Some("initrd_1.img"))
+        );
+        assert_eq!(domcfg::parse(&s.domains[1].config).unwrap().kernel, "k.elf");
+        match &s.domains[0].modules[0].source {
+            ModuleSource::File(p) => assert!(p.ends_with("img/vmlinuz"), "{p:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn same_file_name_from_two_places_gets_a_domain_prefix() {
+        let d = scratch("clash");
+        for sub in ["x", "y"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+            std::fs::write(d.join(sub).join("vmlinux"), b"\x7fELF").unwrap();
+            std::fs::write(
+                d.join(sub).join("d.cfg"),
+                format!("name = '{sub}'\ntype = 'hvm'\nkernel = 'vmlinux'\n"),
+            )
+            .unwrap();
+        }
+        // The same file twice keeps one name.
+        let s = scenario_from_configs(&[d.join("x/d.cfg"), d.join("y/d.cfg"), d.join("x/d.cfg")])
+            .unwrap();
+        let names: Vec<&str> = s
+            .domains
+            .iter()
+            .map(|d| d.modules[0].name.as_str())
+            .collect();
+        assert_eq!(names, ["vmlinux", "d2-vmlinux", "vmlinux"]);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        let d = scratch("err");
+        let cfg = d.join("bad.cfg");
+        let err = |text: &str| {
+            std::fs::write(&cfg, text).unwrap();
+            format!(
+                "{:#}",
+                scenario_from_configs(std::slice::from_ref(&cfg)).unwrap_err()
+            )
+        };
+        let show = cfg.display().to_string();
+        let e = err("name = 'a'\ntype = 'hvm'\nkernel = 'k'\nmemory = 'lots'\n");
+        assert_eq!(
+            e,
+            format!("{show}: line 4, key 'memory': expected an integer, found \"lots\"")
+        );
+        let e = err("name = 'a'\ntype = 'hvm'\n\nkernel = 'missing'\n");
+        assert!(
+            e.starts_with(&format!("{show}: line 4, key 'kernel': ")),
+            "{e}"
+        );
+        assert!(e.contains("missing"), "{e}");
+        std::fs::write(d.join("notes.txt"), b"plain text").unwrap();
+        let e = err("name = 'a'\ntype = 'hvm'\nkernel = 'notes.txt'\n");
+        assert!(
+            e.starts_with(&format!("{show}: line 3, key 'kernel': ")),
+            "{e}"
+        );
+        assert!(e.ends_with("is neither an ELF image nor a bzImage"), "{e}");
+        std::fs::write(d.join("k"), b"\x7fELF").unwrap();
+        let e = err("name = 'a'\ntype = 'hvm'\nkernel = 'k'\nramdisk = 'nope.img'\n");
+        assert!(
+            e.starts_with(&format!("{show}: line 4, key 'ramdisk': ")),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            scenario_from_configs(&[d.join("absent.cfg")]).unwrap_err()
+        );
+        assert!(e.contains("absent.cfg: reading it"), "{e}");
+    }
+
+    #[test]
+    fn config_arguments_are_told_from_scenario_names() {
+        assert!(is_config_arg("a.cfg"));
+        assert!(is_config_arg("./dom"));
+        assert!(!is_config_arg("linux-hvm"));
+    }
+}
