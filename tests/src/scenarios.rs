@@ -50,6 +50,54 @@ fn guest(d: u32, rest: &str) -> Expectation {
     Expectation::line(format!(r"\(d{d}\) {rest}"))
 }
 
+/// The environment variable naming the Debian package of the Linux guests' kernel (`name` or
+/// `name=version`); unset or empty means [`DEFAULT_GUEST_KERNEL`]. `xenolith-tools` builds the
+/// guest image from it, and the scenarios expect the release it names.
+pub const GUEST_KERNEL_ENV: &str = "XENOLITH_GUEST_KERNEL";
+
+/// Debian's metapackage of the current stock kernel ABI: what the guests boot by default.
+pub const DEFAULT_GUEST_KERNEL: &str = "linux-image-amd64";
+
+/// The kernel package the guests boot: [`GUEST_KERNEL_ENV`], or [`DEFAULT_GUEST_KERNEL`].
+pub fn guest_kernel() -> String {
+    match std::env::var(GUEST_KERNEL_ENV) {
+        Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+        _ => DEFAULT_GUEST_KERNEL.to_string(),
+    }
+}
+
+/// A regex (unanchored) for the release (`uname -r`) that Debian's kernel package `spec`
+/// (`name` or `name=version`) boots. An ABI package names its release
+/// (`linux-image-6.1.0-57-amd64`: exactly `6.1.0-57-amd64`; `-unsigned` builds the same); a
+/// metapackage names its flavour, and perhaps its upstream series (`linux-image-cloud-amd64`:
+/// any `X.Y.Z-N-cloud-amd64` or `X.Y.Z+debN-cloud-amd64`; `linux-image-6.12-amd64`: a
+/// `6.12.Z` one).
+pub fn kernel_release_pattern(spec: &str) -> String {
+    let name = spec.split_once('=').map_or(spec, |(n, _)| n).trim();
+    let rest = name.strip_prefix("linux-image-").unwrap_or(name);
+    let rest = rest.strip_suffix("-unsigned").unwrap_or(rest);
+    // Debian's ABI suffixes: `-57` (bookworm's 6.1), `+deb12`, `+bpo` (6.12 and later).
+    const ABI: &str = r"(-\d+|\+[0-9a-z]+)?";
+    let abi = regex::Regex::new(&format!(r"^\d+\.\d+\.\d+{ABI}-[0-9a-z-]+$")).expect("regex");
+    if abi.is_match(rest) {
+        return regex::escape(rest);
+    }
+    let series = regex::Regex::new(r"^(\d+\.\d+)-([0-9a-z-]+)$").expect("regex");
+    let (upstream, flavour) = match series.captures(rest) {
+        Some(c) => (format!(r"{}\.\d+", regex::escape(&c[1])), c[2].to_string()),
+        None => (r"\d+\.\d+\.\d+".to_string(), rest.to_string()),
+    };
+    format!("{upstream}{ABI}-{}", regex::escape(&flavour))
+}
+
+/// Domain `d`'s `uname -r` line: the release of the chosen kernel package ([`guest_kernel`]).
+fn guest_uname(d: u32) -> Expectation {
+    guest(
+        d,
+        &format!("GUEST uname={}$", kernel_release_pattern(&guest_kernel())),
+    )
+}
+
 /// Domain `d`'s p2m audit line at teardown, with no violations. Every domain has two special
 /// pages from the toolstack (console and xenstore rings); `special` adds the shared_info page the
 /// identity test maps.
@@ -119,7 +167,7 @@ pub fn linux_hvm() -> Scenario {
         .domain(DomainSpec::linux("linux-hvm", 256, 2, false, ""))
         .timeout(std::time::Duration::from_secs(600))
         .expect_all([
-            guest(1, r"GUEST uname=6\.1\.\d+-\d+-amd64"),
+            guest_uname(1),
             guest(1, r"GUEST hypervisor=xen$"),
             guest(1, r"GUEST cpus=2$"),
             guest(1, r"GUEST clocksource=xen$"),
@@ -146,7 +194,7 @@ pub fn linux_bzimage() -> Scenario {
         .domain(DomainSpec::linux("linux-bzimage", 256, 1, true, ""))
         .timeout(std::time::Duration::from_secs(900))
         .expect_all([
-            guest(1, r"GUEST uname=6\.1\.\d+-\d+-amd64"),
+            guest_uname(1),
             guest(1, r"GUEST hypervisor=xen$"),
             guest(1, r"GUEST cpus=1$"),
             guest(1, r"GUEST clocksource=xen$"),
@@ -634,6 +682,43 @@ pub fn hostile_heap() -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_release_patterns_follow_the_package() {
+        let m = |spec: &str, release: &str| {
+            regex::Regex::new(&format!("^{}$", kernel_release_pattern(spec)))
+                .unwrap()
+                .is_match(release)
+        };
+        // Metapackages: any ABI of their flavour (and series).
+        assert!(m("linux-image-amd64", "6.1.0-57-amd64"));
+        assert!(m("linux-image-amd64", "6.12.117+deb12-amd64"));
+        assert!(m("linux-image-amd64=6.1.176-1", "6.1.0-50-amd64"));
+        assert!(!m("linux-image-amd64", "6.1.0-57-cloud-amd64"));
+        assert!(!m("linux-image-amd64", "6.1.0-57-rt-amd64"));
+        assert!(m("linux-image-cloud-amd64", "6.1.0-57-cloud-amd64"));
+        assert!(!m("linux-image-cloud-amd64", "6.1.0-57-amd64"));
+        assert!(m("linux-image-6.12-amd64", "6.12.117+deb12-amd64"));
+        assert!(!m("linux-image-6.12-amd64", "6.1.0-57-amd64"));
+        // ABI packages: exactly their release.
+        assert!(m("linux-image-6.1.0-56-amd64", "6.1.0-56-amd64"));
+        assert!(!m("linux-image-6.1.0-56-amd64", "6.1.0-57-amd64"));
+        assert!(m("linux-image-6.1.0-56-amd64=6.1.192-2", "6.1.0-56-amd64"));
+        assert!(m(
+            "linux-image-6.12.117+deb12-amd64",
+            "6.12.117+deb12-amd64"
+        ));
+        assert!(!m(
+            "linux-image-6.12.117+deb12-amd64",
+            "6.12.117+deb12xamd64"
+        ));
+        assert!(m(
+            "linux-image-6.1.0-57-cloud-amd64-unsigned",
+            "6.1.0-57-cloud-amd64"
+        ));
+        // The default is the metapackage.
+        assert_eq!(DEFAULT_GUEST_KERNEL, "linux-image-amd64");
+    }
     use crate::check::{check, Verdict};
     use crate::scenario::{ModuleSource, TEST_GUEST_MODULE};
 

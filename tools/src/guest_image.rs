@@ -1,37 +1,44 @@
-//! The Linux guest image: Debian's stock kernel package (version pinned
-//! here), the uncompressed `vmlinux` taken out of its bzImage, and an
-//! initramfs of busybox, the network modules ([`MODULES`]), the project's
-//! `/init` (`guest/init`), and a few Debian programs ([`PROGRAMS`]:
-//! xenstore's client, iperf3) in `/usr/bin` with the glibc, loader and shared
-//! libraries they need (found by their `DT_NEEDED` entries, in
-//! [`LIBRARY_PACKAGES`]). Everything is cached under `build/guest/`.
+//! The Linux guest image: Debian's stock kernel package (the one
+//! [`crate::guest_kernel`] chooses: by default the current ABI of `linux-image-amd64`), the
+//! uncompressed `vmlinux` taken out of its bzImage (whatever its compression:
+//! [`crate::decompress`]), and an initramfs of busybox, the network modules ([`MODULES`],
+//! unpacked to plain `.ko` when the package compresses them), the project's `/init`
+//! (`guest/init`), and a few Debian programs ([`PROGRAMS`]: xenstore's client, iperf3) in
+//! `/usr/bin` with the glibc, loader and shared libraries they need (found by their `DT_NEEDED`
+//! entries, in [`LIBRARY_PACKAGES`]).
+//!
+//! Everything is cached under `build/guest/`: each kernel's files in a directory of its own,
+//! `build/guest/<package>_<version>/` (the `.deb`, its tree, `vmlinuz`, `vmlinux`, the
+//! initramfs), so switching kernels never reuses another's image; the userland packages, which
+//! every kernel's initramfs shares, in `build/guest/cache/`.
 
+use crate::decompress::{self, Compression};
+use crate::guest_kernel::{self, ChosenRelease, KernelChoice, KernelSpec};
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
-/// The Debian package of the guest kernel.
-pub const KERNEL_PACKAGE: &str = "linux-image-6.1.0-56-amd64";
-/// Its version: the one place the guest kernel is pinned.
-pub const KERNEL_VERSION: &str = "6.1.192-2";
-/// The kernel release (`uname -r`) inside that package.
-pub const KERNEL_RELEASE: &str = "6.1.0-56-amd64";
-/// SHA-256 of that package's `.deb` (as `apt-get download --print-uris` lists it), checked on
-/// the cached file. Debian drops an ABI's packages from bookworm-security once the next one is
-/// out: then `apt-get download` fails, and either the pin moves (all four constants) or the
-/// `.deb` is put by hand at `build/guest/cache/<KERNEL_PACKAGE>.deb` (from snapshot.debian.org).
-pub const KERNEL_DEB_SHA256: &str =
-    "a86e2049672f52354c4536a089203b6c82639420424d31c91cf31a181fd4d8f1";
+/// The release (`uname -r`) of the guest kernel, for messages: the chosen package's, once
+/// [`ensure`] has built its image in this process ([`chosen_release`]).
+pub static KERNEL_RELEASE: ChosenRelease = ChosenRelease;
 /// The package providing a static busybox for the initramfs.
 pub const BUSYBOX_PACKAGE: &str = "busybox-static";
 /// Modules put into the initramfs (paths under `lib/modules/<release>/`). Neither depends on
 /// another module (`depends=` is empty in their `.modinfo`): `insmod` each alone.
 /// `e1000` is the NIC of the bare-Bochs network reference.
+/// A package may ship each compressed (`.ko.xz`, `.ko.zst`, `.ko.gz`: Debian's 6.12 kernels
+/// use xz); the initramfs gets it unpacked, at the `.ko` path.
 pub const MODULES: &[&str] = &[
     "kernel/drivers/net/xen-netfront.ko",
     "kernel/drivers/net/ethernet/intel/e1000/e1000.ko",
 ];
+
+/// The [`MODULES`] a flavour may not build (the cloud kernels have no e1000): left out of its
+/// initramfs with a note; only the bare-Bochs network reference loads it. A module the kernel
+/// has built in (listed in `modules.builtin`) is left out too.
+pub const OPTIONAL_MODULES: &[&str] = &["kernel/drivers/net/ethernet/intel/e1000/e1000.ko"];
 
 /// A program taken from a Debian package into the initramfs, at the same path (`usr/bin/...`;
 /// the guest's `PATH` must name `/usr/bin`), with the shared libraries it needs.
@@ -94,12 +101,73 @@ pub const DLOPENED: &[&str] = &["libgcc_s.so.1"];
 pub const LIBRARY_DIRS: &[&str] = &["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"];
 
 /// The version of how `vmlinux` is made from the bzImage: bump it when that changes, and
-/// cached images are made again. 2: PT_NOTE offsets follow the trimmed PT_LOAD data.
-const IMAGE_FORMAT: u32 = 2;
+/// cached images are made again. 2: PT_NOTE offsets follow the trimmed PT_LOAD data. 3: one
+/// directory per kernel package, any bzImage compression.
+const IMAGE_FORMAT: u32 = 3;
 
-/// What `build/guest/stamp` holds when `vmlinuz` and `vmlinux` are those of the pin.
-fn stamp() -> String {
-    format!("{KERNEL_PACKAGE} {KERNEL_VERSION} {KERNEL_DEB_SHA256} format {IMAGE_FORMAT}\n")
+/// What `<kernel dir>/stamp` holds when `vmlinuz` and `vmlinux` are those of `choice`.
+fn stamp(choice: &KernelChoice) -> String {
+    format!(
+        "{} {} sha256 {} format {IMAGE_FORMAT}\n",
+        choice.package,
+        choice.version,
+        choice.sha256.as_deref().unwrap_or("-")
+    )
+}
+
+/// The kernel this process builds and boots (resolved once), and its release once its image
+/// is built.
+static CHOSEN: Mutex<Option<(KernelChoice, Option<String>)>> = Mutex::new(None);
+
+/// The release of the kernel whose image [`ensure`] built in this process.
+pub fn chosen_release() -> Option<String> {
+    CHOSEN.lock().ok()?.as_ref()?.1.clone()
+}
+
+/// The chosen kernel package, resolved once a process ([`guest_kernel::resolve`] through
+/// apt's lists; when apt cannot, as root, after an `apt-get update`).
+pub fn choice() -> Result<KernelChoice> {
+    if let Some((c, _)) = CHOSEN.lock().ok().and_then(|g| g.clone()) {
+        return Ok(c);
+    }
+    let c = resolve_now()?;
+    if let Ok(mut g) = CHOSEN.lock() {
+        *g = Some((c.clone(), None));
+    }
+    Ok(c)
+}
+
+fn resolve_now() -> Result<KernelChoice> {
+    let spec = KernelSpec::from_env()?;
+    match guest_kernel::resolve(&spec, guest_kernel::apt_show) {
+        Ok(c) => Ok(c),
+        Err(_) if apt_update_once()? => guest_kernel::resolve(&spec, guest_kernel::apt_show),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `apt-get update` once a process, as root (a fresh machine has no lists; Debian
+/// drops an ABI's packages once the next is out). Whether it ran now.
+fn apt_update_once() -> Result<bool> {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !crate::setup::is_root() || DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(false);
+    }
+    println!("guest image: running apt-get update");
+    let ok = Command::new("apt-get")
+        .arg("update")
+        .status()
+        .context("running apt-get update")?
+        .success();
+    if !ok {
+        println!("guest image: apt-get update failed");
+    }
+    Ok(ok)
+}
+
+/// The directory of `choice`'s image: `build/guest/<package>_<version>/`.
+pub fn kernel_dir(paths: &Paths, choice: &KernelChoice) -> PathBuf {
+    dir(paths).join(choice.key())
 }
 
 /// The files a Linux domain boots from.
@@ -118,13 +186,31 @@ pub fn dir(paths: &Paths) -> PathBuf {
     paths.build_dir().join("guest")
 }
 
-/// Where `file` of the guest image is (once [`ensure`] has run).
+/// Where `file` of the chosen kernel's guest image is (once [`ensure`] has run).
 pub fn path(paths: &Paths, file: ::tests::GuestFile) -> PathBuf {
-    dir(paths).join(match file {
+    // Unresolvable here means ensure() failed first, with the reason.
+    let kdir = choice().map_or_else(|_| dir(paths).join("unresolved"), |c| kernel_dir(paths, &c));
+    kdir.join(match file {
         ::tests::GuestFile::Vmlinux => "vmlinux",
         ::tests::GuestFile::BzImage => "vmlinuz",
         ::tests::GuestFile::Initramfs => "initramfs.cpio",
     })
+}
+
+/// Points `build/guest/{vmlinuz,vmlinux,initramfs.cpio}` at the image just made in `kdir`
+/// (relative symbolic links, replaced atomically), the stable paths that configurations
+/// outside the tools name (`examples/`).
+fn link_current(dir: &Path, kdir: &Path) -> Result<()> {
+    let sub = kdir.strip_prefix(dir).unwrap_or(kdir);
+    for name in ["vmlinuz", "vmlinux", "initramfs.cpio"] {
+        let link = dir.join(name);
+        let tmp = dir.join(format!(".{name}.link"));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(sub.join(name), &tmp)
+            .with_context(|| format!("linking {}", tmp.display()))?;
+        std::fs::rename(&tmp, &link).with_context(|| format!("replacing {}", link.display()))?;
+    }
+    Ok(())
 }
 
 /// Builds the guest image if one of `scenarios` boots it.
@@ -142,43 +228,40 @@ pub fn ensure_for(paths: &Paths, scenarios: &[::tests::Scenario]) -> Result<()> 
     Ok(())
 }
 
-/// Downloads, extracts and builds what is missing; returns the files.
+/// Downloads, extracts and builds what is missing for the chosen kernel; returns the files.
 pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     let dir = dir(paths);
     let cache = dir.join("cache");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    // Outputs of another pin, or of an older way of making them, are made again.
-    let stamp_path = dir.join("stamp");
-    let stamp = stamp();
+    let (choice, kernel_deb) = kernel_package(paths)?;
+    let kdir = kernel_dir(paths, &choice);
+    // Outputs of an older way of making them are made again.
+    let stamp_path = kdir.join("stamp");
+    let stamp = stamp(&choice);
     let stale = std::fs::read_to_string(&stamp_path).ok().as_deref() != Some(&stamp[..]);
     if stale {
-        for old in [dir.join("vmlinuz"), dir.join("vmlinux"), dir.join("stamp")] {
+        for old in [
+            kdir.join("vmlinuz"),
+            kdir.join("vmlinux"),
+            kdir.join("stamp"),
+        ] {
             let _ = std::fs::remove_file(old);
         }
-        let _ = std::fs::remove_dir_all(cache.join("kernel-root"));
-    }
-    let mut kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
-    if check_sha256(&kernel_deb, KERNEL_DEB_SHA256).is_err() {
-        println!(
-            "guest image: {} is not the pinned package; fetching it again",
-            kernel_deb.display()
-        );
-        std::fs::remove_file(&kernel_deb)?;
-        kernel_deb = download(&cache, KERNEL_PACKAGE, Some(KERNEL_VERSION))?;
-        check_sha256(&kernel_deb, KERNEL_DEB_SHA256)?;
+        let _ = std::fs::remove_dir_all(kdir.join("kernel-root"));
     }
     let busybox_deb = download(&cache, BUSYBOX_PACKAGE, None)?;
-    let kroot = extract(&kernel_deb, &cache.join("kernel-root"))?;
+    let kroot = extract(&kernel_deb, &kdir.join("kernel-root"))?;
     let broot = extract(&busybox_deb, &cache.join("busybox-root"))?;
+    let release = kernel_release(&kroot, &choice)?;
 
-    let bzimage = dir.join("vmlinuz");
-    let shipped = kroot.join(format!("boot/vmlinuz-{KERNEL_RELEASE}"));
+    let bzimage = kdir.join("vmlinuz");
+    let shipped = kroot.join(format!("boot/vmlinuz-{release}"));
     if !bzimage.exists() {
         let data =
             std::fs::read(&shipped).with_context(|| format!("reading {}", shipped.display()))?;
         write_atomic(&bzimage, &data)?;
     }
-    let vmlinux = dir.join("vmlinux");
+    let vmlinux = kdir.join("vmlinux");
     if !vmlinux.exists() {
         let bz = std::fs::read(&bzimage)?;
         let elf = vmlinux_from_bzimage(&bz)
@@ -186,9 +269,9 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         write_atomic(&vmlinux, &trim_elf(&elf)?)?;
     }
     if stale {
-        std::fs::write(&stamp_path, &stamp)?;
+        write_atomic(&stamp_path, stamp.as_bytes())?;
     }
-    let initramfs = dir.join("initramfs.cpio");
+    let initramfs = kdir.join("initramfs.cpio");
     let init = std::fs::read(paths.root.join("guest/init")).context("reading guest/init")?;
     let busybox = std::fs::read(broot.join("bin/busybox")).context("reading busybox")?;
     let mut fs = Rootfs::default();
@@ -202,11 +285,8 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     for (name, data) in test_scripts(&paths.root.join("guest/test"))? {
         fs.add(CpioEntry::file(&format!("test/{name}"), 0o644, data));
     }
-    let moddir = format!("lib/modules/{KERNEL_RELEASE}");
-    for m in MODULES {
-        let src = kroot.join(&moddir).join(m);
-        let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-        fs.add(CpioEntry::file(&format!("{moddir}/{m}"), 0o644, data));
+    for note in add_modules(&mut fs, &kroot, &release, MODULES, OPTIONAL_MODULES)? {
+        println!("guest image: {note}");
     }
     let userland = userland(&cache)?;
     add_programs(&mut fs, PROGRAMS, &userland, DLOPENED)?;
@@ -214,7 +294,7 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
         .iter()
         .map(|t| format!("{} {}\n", t.package, t.version))
         .collect();
-    let manifest_path = dir.join("userland");
+    let manifest_path = kdir.join("userland");
     if std::fs::read_to_string(&manifest_path).ok().as_deref() != Some(&manifest[..]) {
         write_atomic(&manifest_path, manifest.as_bytes())?;
     }
@@ -225,11 +305,202 @@ pub fn ensure(paths: &Paths) -> Result<GuestImage> {
     if std::fs::read(&initramfs).ok().as_deref() != Some(&archive[..]) {
         write_atomic(&initramfs, &archive)?;
     }
+    if let Ok(mut g) = CHOSEN.lock() {
+        *g = Some((choice, Some(release)));
+    }
+    link_current(&dir, &kdir)?;
     Ok(GuestImage {
         vmlinux,
         bzimage,
         initramfs,
     })
+}
+
+/// The chosen kernel package and its `.deb` (`<kernel dir>/kernel.deb`), fetched once: through
+/// `apt-get download`, which checks it against apt's signed index, or taken from
+/// `build/guest/cache/<package>.deb` when that file has the index's SHA-256 (an earlier
+/// layout's download). When apt no longer has the file (its lists name an ABI Debian has
+/// dropped), apt's lists are updated and the package resolved again. When apt knows nothing of
+/// an ABI package asked for by name, a `.deb` put by hand at `build/guest/cache/<package>.deb`
+/// (from snapshot.debian.org, say) is taken as it is.
+fn kernel_package(paths: &Paths) -> Result<(KernelChoice, PathBuf)> {
+    let cache = dir(paths).join("cache");
+    let spec = KernelSpec::from_env()?;
+    loop {
+        let choice = match choice() {
+            Ok(c) => c,
+            Err(e) => {
+                let by_hand = cache.join(format!("{}.deb", spec.package));
+                if !by_hand.exists() {
+                    return Err(e).context(format!(
+                        "resolving the guest kernel {} (set {} to a package apt knows; \
+                         `apt-cache policy {}`)",
+                        spec.apt_arg(),
+                        guest_kernel::GUEST_KERNEL_ENV,
+                        spec.package
+                    ));
+                }
+                let version = deb_version(&by_hand)?;
+                if spec.version.as_ref().is_some_and(|v| *v != version) {
+                    return Err(e).context(format!(
+                        "{} is version {version}, not the one asked for",
+                        by_hand.display()
+                    ));
+                }
+                println!(
+                    "guest image: apt does not know {}; taking {} ({version}) as it is, unverified",
+                    spec.package,
+                    by_hand.display()
+                );
+                let c = KernelChoice {
+                    requested: spec.apt_arg(),
+                    package: spec.package.clone(),
+                    version,
+                    sha256: None,
+                };
+                let kdir = kernel_dir(paths, &c);
+                std::fs::create_dir_all(&kdir)?;
+                let deb = kdir.join("kernel.deb");
+                if !deb.exists() {
+                    copy_atomic(&by_hand, &deb)?;
+                }
+                set_choice(&c);
+                return Ok((c, deb));
+            }
+        };
+        let kdir = kernel_dir(paths, &choice);
+        std::fs::create_dir_all(&kdir).with_context(|| format!("creating {}", kdir.display()))?;
+        let deb = kdir.join("kernel.deb");
+        if deb.exists() {
+            return Ok((choice, deb));
+        }
+        let earlier = cache.join(format!("{}.deb", choice.package));
+        if let Some(sha) = &choice.sha256 {
+            if earlier.exists() && sha256_file(&earlier)? == *sha {
+                copy_atomic(&earlier, &deb)?;
+                println!(
+                    "guest image: {} {} from {} (SHA-256 as in apt's index)",
+                    choice.package,
+                    choice.version,
+                    earlier.display()
+                );
+                return Ok((choice, deb));
+            }
+        }
+        let spec_arg = format!("{}={}", choice.package, choice.version);
+        match download_to(&deb, &spec_arg, &choice.package) {
+            Ok(()) => {
+                println!(
+                    "guest image: kernel {} -> {} {}",
+                    choice.requested, choice.package, choice.version
+                );
+                return Ok((choice, deb));
+            }
+            Err(e) => {
+                if !apt_update_once()? {
+                    return Err(e);
+                }
+                // The lists may now name another ABI: resolve again.
+                if let Ok(mut g) = CHOSEN.lock() {
+                    *g = None;
+                }
+            }
+        }
+    }
+}
+
+fn set_choice(c: &KernelChoice) {
+    if let Ok(mut g) = CHOSEN.lock() {
+        *g = Some((c.clone(), None));
+    }
+}
+
+/// The release of the kernel in the package tree `kroot`: its one `boot/vmlinuz-<release>`,
+/// checked to be one the scenarios expect of the package asked for
+/// ([`::tests::scenarios::kernel_release_pattern`]).
+fn kernel_release(kroot: &Path, choice: &KernelChoice) -> Result<String> {
+    let boot = kroot.join("boot");
+    let mut found: Vec<String> = std::fs::read_dir(&boot)
+        .with_context(|| format!("reading {}", boot.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix("vmlinuz-").map(str::to_string))
+        .collect();
+    found.sort();
+    let [release] = &found[..] else {
+        bail!(
+            "{} {} ships {} kernels (boot/vmlinuz-*), not one: is it a kernel image package?",
+            choice.package,
+            choice.version,
+            found.len()
+        );
+    };
+    let pattern = ::tests::scenarios::kernel_release_pattern(&choice.requested);
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).context("release pattern")?;
+    if !re.is_match(release) {
+        bail!(
+            "{} (for {}) ships release {release}, which the scenarios would not accept from \
+             it (they expect /{pattern}/)",
+            choice.package,
+            choice.requested
+        );
+    }
+    Ok(release.clone())
+}
+
+/// Adds `modules` (paths under `lib/modules/<release>/` ending `.ko`) from the kernel tree
+/// `kroot` to `fs`, each as a plain `.ko`: a package's `.ko.xz`, `.ko.zst` or `.ko.gz` is
+/// decompressed. A module the kernel has built in (`modules.builtin`), or one of `optional`
+/// the package lacks, is left out; the returned notes say which.
+fn add_modules(
+    fs: &mut Rootfs,
+    kroot: &Path,
+    release: &str,
+    modules: &[&str],
+    optional: &[&str],
+) -> Result<Vec<String>> {
+    let moddir = format!("lib/modules/{release}");
+    let builtin =
+        std::fs::read_to_string(kroot.join(&moddir).join("modules.builtin")).unwrap_or_default();
+    let mut notes = Vec::new();
+    for m in modules {
+        let base = kroot.join(&moddir).join(m);
+        let mut data = None;
+        for ext in ["", ".xz", ".zst", ".gz"] {
+            let src = PathBuf::from(format!("{}{ext}", base.display()));
+            let Ok(raw) = std::fs::read(&src) else {
+                continue;
+            };
+            let plain = match Compression::from_extension(ext.trim_start_matches('.')) {
+                None => raw,
+                Some(kind) => {
+                    if Compression::detect(&raw) != Some(kind) {
+                        bail!("{} is not {kind} data", src.display());
+                    }
+                    decompress::decompress(kind, &raw, None)
+                        .with_context(|| format!("unpacking {}", src.display()))?
+                }
+            };
+            if !plain.starts_with(b"\x7fELF") {
+                bail!("{} holds no ELF module", src.display());
+            }
+            data = Some(plain);
+            break;
+        }
+        match data {
+            Some(d) => fs.add(CpioEntry::file(&format!("{moddir}/{m}"), 0o644, d)),
+            None if builtin.lines().any(|l| l.trim() == *m) => {
+                notes.push(format!("{m} is built into {release}"))
+            }
+            None if optional.contains(m) => notes.push(format!(
+                "{release} has no {m} (nor .xz, .zst, .gz): left out of the initramfs"
+            )),
+            None => bail!(
+                "{} has no {m} (nor .xz, .zst, .gz), and the kernel has it not built in",
+                kroot.join(&moddir).display()
+            ),
+        }
+    }
+    Ok(notes)
 }
 
 /// The per-mode scripts `guest/test/<mode>.sh` (name, content), sorted; none if the directory
@@ -608,7 +879,7 @@ pub fn rdtsc_elf() -> Vec<u8> {
     e
 }
 
-/// `apt-get download` of `package` (at `version`) into `cache`, once.
+/// `apt-get download` of `package` (at `version`) into `cache` as `<package>.deb`, once.
 fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBuf> {
     let dest = cache.join(format!("{package}.deb"));
     if dest.exists() {
@@ -618,37 +889,39 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
         Some(v) => format!("{package}={v}"),
         None => package.to_string(),
     };
+    let mut got = download_to(&dest, &spec, package);
+    if got.is_err() && apt_update_once()? {
+        got = download_to(&dest, &spec, package);
+    }
+    got?;
+    println!(
+        "guest image: downloaded {package} {}",
+        deb_version(&dest).unwrap_or_else(|_| "(version unknown)".into())
+    );
+    Ok(dest)
+}
+
+/// `apt-get download <spec>` (of `package`) to the file `dest`. apt checks what it fetched
+/// against the SHA-256 in its index, whose signature it checked at `apt-get update`.
+fn download_to(dest: &Path, spec: &str, package: &str) -> Result<()> {
+    let parent = dest.parent().context("download destination")?;
     // Into a directory of its own: two builds at once (`make test` beside `make bench`) each
     // find only their own file, and `dest` appears whole.
-    let tmp = cache.join(format!(".download-{package}-{}", std::process::id()));
+    let tmp = parent.join(format!(".download-{package}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    let fetch = || {
-        Command::new("apt-get")
-            .arg("download")
-            .arg(&spec)
-            .current_dir(&tmp)
-            .output()
-            .context("running apt-get download")
-    };
-    let mut out = fetch()?;
-    if !out.status.success() && crate::setup::is_root() {
-        // A fresh machine may have no package lists yet.
-        println!("guest image: apt-get download {spec} failed; running apt-get update");
-        let updated = Command::new("apt-get")
-            .arg("update")
-            .status()
-            .context("running apt-get update")?;
-        if updated.success() {
-            out = fetch()?;
-        }
-    }
+    let out = Command::new("apt-get")
+        .arg("download")
+        .arg(spec)
+        .current_dir(&tmp)
+        .output()
+        .context("running apt-get download")?;
     if !out.status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
         bail!(
             "apt-get download {spec} failed (run `apt-get update`; if Debian no longer \
-             carries that version, move the pin in tools/src/guest_image.rs or put the package \
-             at {}):\n{}",
+             carries that version, choose another with {} or put the package at {}):\n{}",
+            guest_kernel::GUEST_KERNEL_ENV,
             dest.display(),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -662,14 +935,35 @@ fn download(cache: &Path, package: &str, version: Option<&str>) -> Result<PathBu
                 .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
         })
         .with_context(|| format!("apt-get download left no {package} package"));
-    let moved = found.and_then(|f| Ok(std::fs::rename(f, &dest)?));
+    let moved = found.and_then(|f| Ok(std::fs::rename(f, dest)?));
     let _ = std::fs::remove_dir_all(&tmp);
-    moved?;
-    println!(
-        "guest image: downloaded {package} {}",
-        deb_version(&dest).unwrap_or_else(|_| "(version unknown)".into())
-    );
-    Ok(dest)
+    moved
+}
+
+/// The SHA-256 of `file`, in hex.
+fn sha256_file(file: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        use std::io::Read;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Copies `from` to `to` through a temporary file beside `to` and a rename.
+fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::copy(from, &tmp).with_context(|| format!("copying {}", from.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("renaming to {}", to.display()))
 }
 
 /// `dpkg-deb -x` of `deb` into `root`, once.
@@ -719,31 +1013,33 @@ pub fn bzimage_payload(bz: &[u8]) -> Result<&[u8]> {
         .context("bzImage payload out of range")
 }
 
-/// The uncompressed kernel ELF inside a bzImage: its payload's XZ stream decompressed, checked
-/// against the size word that ends the payload, and checked to be an x86-64 ELF64 executable
-/// with loadable segments.
+/// The compression of a bzImage's payload, by its magic.
+pub fn bzimage_compression(bz: &[u8]) -> Result<Compression> {
+    let payload = bzimage_payload(bz)?;
+    Compression::detect(payload).with_context(|| {
+        format!(
+            "the bzImage payload starts {:02x?}: none of {}",
+            &payload[..payload.len().min(8)],
+            Compression::ALL.map(Compression::name).join(", ")
+        )
+    })
+}
+
+/// The uncompressed kernel ELF inside a bzImage: its payload (gzip, bzip2, lzma, xz, lzo, lz4
+/// or zstd, told by its magic) decompressed, checked against the size word that ends the
+/// payload, and checked to be an x86-64 ELF64 executable with loadable segments.
 pub fn vmlinux_from_bzimage(bz: &[u8]) -> Result<Vec<u8>> {
     let payload = bzimage_payload(bz)?;
-    if !payload.starts_with(XZ_MAGIC) {
-        bail!("the bzImage payload is not an XZ stream (only CONFIG_KERNEL_XZ is supported)");
-    }
+    let kind = bzimage_compression(bz)?;
     let size = le(payload, payload.len().saturating_sub(4), 4)? as usize;
-    let elf = xz_decompress(payload)?;
-    if elf.len() != size {
-        bail!(
-            "the payload decompressed to {} bytes, its size word says {size}",
-            elf.len()
-        );
-    }
+    let elf = decompress::decompress(kind, payload, Some(size))
+        .with_context(|| format!("the {kind} payload"))?;
     let segments = load_segments(&elf)?;
     if segments.is_empty() {
         bail!("the kernel ELF has no PT_LOAD segment");
     }
     Ok(elf)
 }
-
-/// The magic bytes an XZ stream starts with.
-const XZ_MAGIC: &[u8] = b"\xfd7zXZ\0";
 
 /// One PT_LOAD program header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -789,26 +1085,23 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// Fails unless `file`'s SHA-256 (by `sha256sum`) is `want`.
-fn check_sha256(file: &Path, want: &str) -> Result<()> {
-    let out = Command::new("sha256sum")
-        .arg(file)
-        .output()
-        .context("running sha256sum")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let got = text.split_whitespace().next().unwrap_or("");
-    if !out.status.success() || got != want {
-        bail!(
-            "{} has SHA-256 {got:?}, the pin says {want} (delete it to download it again)",
-            file.display()
-        );
-    }
-    Ok(())
-}
-
 /// A one-line description of the image files, for `xenolith-tools guest-image`.
 pub fn describe(paths: &Paths, img: &GuestImage) -> Result<String> {
-    let mut s = format!("guest image: Debian {KERNEL_PACKAGE} {KERNEL_VERSION}\n");
+    let c = choice()?;
+    let bz = std::fs::read(&img.bzimage)?;
+    let mut s = format!(
+        "guest image: Debian {} {} ({} asked for; {}=<package> chooses), release {}, \
+         {} bzImage\n",
+        c.package,
+        c.version,
+        c.requested,
+        guest_kernel::GUEST_KERNEL_ENV,
+        KERNEL_RELEASE,
+        bzimage_compression(&bz)?,
+    );
+    if let Some(sha) = &c.sha256 {
+        s.push_str(&format!("  .deb SHA-256 {sha} (apt's index)\n"));
+    }
     for (what, p) in [
         ("bzImage", &img.bzimage),
         ("vmlinux", &img.vmlinux),
@@ -819,7 +1112,7 @@ pub fn describe(paths: &Paths, img: &GuestImage) -> Result<String> {
             .len();
         s.push_str(&format!("  {what:<10} {} ({len} bytes)\n", paths.show(p)));
     }
-    if let Ok(m) = std::fs::read_to_string(dir(paths).join("userland")) {
+    if let Ok(m) = std::fs::read_to_string(kernel_dir(paths, &c).join("userland")) {
         s.push_str("  initramfs userland packages (Debian, unpinned):\n");
         for line in m.lines() {
             s.push_str(&format!("    {line}\n"));
@@ -834,26 +1127,6 @@ pub fn describe(paths: &Paths, img: &GuestImage) -> Result<String> {
         ));
     }
     Ok(s)
-}
-
-/// Decompresses the first XZ stream of `data` (the payload ends in a size word).
-fn xz_decompress(data: &[u8]) -> Result<Vec<u8>> {
-    use std::io::Write;
-    let mut child = Command::new("xz")
-        .args(["-dc", "--single-stream"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting xz (install xz-utils: make setup)")?;
-    let mut stdin = child.stdin.take().context("xz stdin")?;
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output()?;
-    writer.join().ok();
-    if !out.status.success() {
-        bail!("xz failed to decompress the bzImage payload");
-    }
-    Ok(out.stdout)
 }
 
 /// Rewrites an ELF64 so that each PT_LOAD segment's file data drops its
@@ -1013,15 +1286,6 @@ mod tests {
         assert!(bzimage_payload(&bz).is_err());
     }
 
-    #[test]
-    fn xz_round_trip() {
-        let out = Command::new("sh")
-            .args(["-c", "printf 'hello vmlinux' | xz -c; printf 'SIZE'"])
-            .output()
-            .unwrap();
-        assert_eq!(xz_decompress(&out.stdout).unwrap(), b"hello vmlinux");
-    }
-
     /// A bzImage-like buffer: a 1-sector setup, then the protected-mode part with `payload` at
     /// offset 0x40 (as in Linux's boot protocol 2.08+).
     fn fake_bzimage(payload: &[u8]) -> Vec<u8> {
@@ -1035,43 +1299,142 @@ mod tests {
         bz
     }
 
-    fn xz(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut child = Command::new("xz")
-            .args(["-c", "--check=crc32"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(data).unwrap();
-        child.wait_with_output().unwrap().stdout
+    use crate::decompress::testing::compress;
+
+    /// A payload as Linux's build makes it: `data` compressed, then its size (`size_append`).
+    fn payload(kind: Compression, data: &[u8]) -> Vec<u8> {
+        let mut p = compress(kind, data);
+        p.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        p
+    }
+
+    /// A small real x86-64 ELF standing in for the kernel, padded (as a kernel's image is
+    /// mostly zeros and code) so that every format has work to do.
+    fn small_kernel() -> Vec<u8> {
+        let mut elf = rdtsc_elf();
+        elf.extend((0..20_000u32).map(|i| (i % 7) as u8));
+        elf
     }
 
     #[test]
-    fn vmlinux_comes_out_of_a_bzimage() {
-        // A small real x86-64 ELF stands in for the kernel.
-        let elf = rdtsc_elf();
-        let mut payload = xz(&elf);
-        payload.extend_from_slice(&(elf.len() as u32).to_le_bytes());
-        let out = vmlinux_from_bzimage(&fake_bzimage(&payload)).unwrap();
-        assert_eq!(out, elf);
-        let segs = load_segments(&out).unwrap();
-        assert_eq!(segs.len(), 1);
-        assert_eq!(segs[0].paddr, 0x40_0000);
-        assert_eq!(segs[0].filesz, elf.len() as u64);
+    fn vmlinux_comes_out_of_a_bzimage_in_every_compression() {
+        let elf = small_kernel();
+        for kind in Compression::ALL {
+            let bz = fake_bzimage(&payload(kind, &elf));
+            assert_eq!(bzimage_compression(&bz).unwrap(), kind);
+            let out = vmlinux_from_bzimage(&bz).unwrap_or_else(|e| panic!("{kind}: {e:#}"));
+            assert!(out == elf, "{kind}: wrong vmlinux");
+            let segs = load_segments(&out).unwrap();
+            assert_eq!(segs.len(), 1);
+            assert_eq!(segs[0].paddr, 0x40_0000);
 
-        // A size word that does not match.
-        let n = payload.len();
-        payload[n - 4] ^= 1;
-        let e = vmlinux_from_bzimage(&fake_bzimage(&payload)).unwrap_err();
-        assert!(format!("{e}").contains("size word"), "{e}");
-        // Not XZ (e.g. a gzip kernel).
-        assert!(vmlinux_from_bzimage(&fake_bzimage(b"\x1f\x8b\x08\0rest1234")).is_err());
-        // XZ, but not an ELF inside.
-        let mut text = xz(b"plain text, not an ELF");
-        text.extend_from_slice(&22u32.to_le_bytes());
-        let e = vmlinux_from_bzimage(&fake_bzimage(&text)).unwrap_err();
-        assert!(format!("{e}").contains("ELF64"), "{e}");
+            // A size word that does not match.
+            let mut p = payload(kind, &elf);
+            let n = p.len();
+            p[n - 4] ^= 1;
+            let e = vmlinux_from_bzimage(&fake_bzimage(&p)).unwrap_err();
+            assert!(format!("{e:#}").contains("size word"), "{kind}: {e:#}");
+            // Compressed right, but not an ELF inside.
+            let text = b"plain text, not an ELF, plain text, not an ELF";
+            let e = vmlinux_from_bzimage(&fake_bzimage(&payload(kind, text))).unwrap_err();
+            assert!(format!("{e:#}").contains("ELF64"), "{kind}: {e:#}");
+        }
+        // An unknown compression is named by its first bytes.
+        let e = vmlinux_from_bzimage(&fake_bzimage(b"\x7fELFnot compressed")).unwrap_err();
+        assert!(format!("{e:#}").contains("none of gzip, bzip2"), "{e:#}");
+    }
+
+    #[test]
+    fn modules_are_unpacked_to_plain_ko() {
+        let base = std::env::temp_dir().join(format!("xenolith-mods-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let rel = "6.12.117+deb12-amd64";
+        let md = base.join(format!("lib/modules/{rel}"));
+        let put = |path: &str, data: &[u8]| {
+            let p = md.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+        };
+        let ko = |name: &str| {
+            let mut v = b"\x7fELF\x02\x01\x01".to_vec();
+            v.extend_from_slice(name.as_bytes());
+            v.extend(vec![0u8; 3000]);
+            v
+        };
+        put("kernel/a.ko.xz", &compress(Compression::Xz, &ko("a")));
+        put("kernel/b.ko.zst", &compress(Compression::Zstd, &ko("b")));
+        put("kernel/c.ko.gz", &compress(Compression::Gzip, &ko("c")));
+        put("kernel/d.ko", &ko("d"));
+        put("modules.builtin", b"kernel/e.ko\nkernel/other.ko\n");
+        let all = [
+            "kernel/a.ko",
+            "kernel/b.ko",
+            "kernel/c.ko",
+            "kernel/d.ko",
+            "kernel/e.ko",
+            "kernel/f.ko",
+        ];
+        let mut fs = Rootfs::default();
+        let notes = add_modules(&mut fs, &base, rel, &all, &["kernel/f.ko"]).unwrap();
+        let files: std::collections::BTreeMap<&str, &[u8]> = fs
+            .entries
+            .iter()
+            .filter(|e| e.mode & 0o170_000 == 0o100_000)
+            .map(|e| (e.name.as_str(), &e.data[..]))
+            .collect();
+        let mods = format!("lib/modules/{rel}");
+        for m in ["a", "b", "c", "d"] {
+            let name = format!("{mods}/kernel/{m}.ko");
+            assert_eq!(files.get(name.as_str()), Some(&&ko(m)[..]), "{name}");
+        }
+        assert_eq!(files.len(), 4, "{:?}", files.keys());
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("built into"), "{notes:?}");
+        assert!(notes[1].contains("has no kernel/f.ko"), "{notes:?}");
+        // A required module that is missing fails with its name.
+        let e = add_modules(&mut Rootfs::default(), &base, rel, &["kernel/f.ko"], &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("kernel/f.ko"), "{e:#}");
+        // A file whose data is not what its name says fails.
+        put("kernel/g.ko.xz", &compress(Compression::Gzip, &ko("g")));
+        let e = add_modules(&mut Rootfs::default(), &base, rel, &["kernel/g.ko"], &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("not xz data"), "{e:#}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn the_kernel_release_is_the_packaged_one() {
+        let base = std::env::temp_dir().join(format!("xenolith-rel-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("boot")).unwrap();
+        std::fs::write(base.join("boot/vmlinuz-6.1.0-57-amd64"), b"bz").unwrap();
+        std::fs::write(base.join("boot/config-6.1.0-57-amd64"), b"cfg").unwrap();
+        let mut c = KernelChoice {
+            requested: "linux-image-amd64".into(),
+            package: "linux-image-6.1.0-57-amd64".into(),
+            version: "6.1.192-3".into(),
+            sha256: None,
+        };
+        assert_eq!(kernel_release(&base, &c).unwrap(), "6.1.0-57-amd64");
+        // A cloud metapackage would not lead to an amd64 release.
+        c.requested = "linux-image-cloud-amd64".into();
+        let e = kernel_release(&base, &c).unwrap_err();
+        assert!(format!("{e:#}").contains("would not accept"), "{e:#}");
+        // Two kernels in one package.
+        std::fs::write(base.join("boot/vmlinuz-6.1.0-58-amd64"), b"bz").unwrap();
+        assert!(kernel_release(&base, &c).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn sha256_of_a_file() {
+        let p = std::env::temp_dir().join(format!("xenolith-sha-{}", std::process::id()));
+        std::fs::write(&p, b"abc").unwrap();
+        let h = sha256_file(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
