@@ -38,7 +38,12 @@ pub fn sched_op(
     let cmd = crate::dispatch::subop(cmd)?;
     let id = ctx.vcpu_id;
     match cmd {
-        sc::SCHEDOP_YIELD => Ok(0),
+        sc::SCHEDOP_YIELD => {
+            if let Some(v) = dom.vcpus.get_mut(id as usize) {
+                v.yielded = true;
+            }
+            Ok(0)
+        }
         sc::SCHEDOP_BLOCK => {
             // Xen's vcpu_block_enable_events: no sleep with an upcall pending.
             if id as usize >= dom.vcpus.len() {

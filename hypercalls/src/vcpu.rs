@@ -139,6 +139,8 @@ pub struct Vcpu {
     /// them into the argument registers, leaves RIP on the VMCALL and lets
     /// other vCPUs run first.
     pub continuation: Option<[u64; 5]>,
+    /// `SCHEDOP_yield`: the vCPU gives up the rest of its slice; the kernel clears it.
+    pub yielded: bool,
 }
 
 impl Vcpu {
@@ -164,6 +166,7 @@ impl Vcpu {
             blocked: false,
             polling: false,
             continuation: None,
+            yielded: false,
             poll_ports: Vec::new(),
             poll_timeout: None,
             needs_upcall: false,

@@ -302,6 +302,24 @@ fn console_lines_and_shutdown() {
     assert_eq!(dom.shutdown, Some(ShutdownReason::Poweroff));
 }
 
+#[test]
+fn sched_yield_asks_the_kernel_to_yield() {
+    let (mut dom, mut host, vcpu) = setup(false);
+    assert!(!dom.vcpus[0].yielded);
+    assert_eq!(
+        call(
+            &mut dom,
+            &mut host,
+            &vcpu,
+            hypercall::SCHED_OP,
+            [0, 0, 0, 0, 0]
+        ),
+        0
+    );
+    assert!(dom.vcpus[0].yielded);
+    assert!(!dom.vcpus[0].blocked);
+}
+
 /// Scratch guest memory for hypercall arguments (identity-mapped: GVA = GPA).
 const ARG: u64 = 0x31_0000;
 

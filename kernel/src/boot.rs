@@ -2,8 +2,12 @@
 //!
 //! GRUB enters `_start` in 32-bit protected mode with paging off, EAX = the
 //! multiboot2 magic and EBX = the boot information. We identity-map the first
-//! 4 GiB with 2 MiB pages, enable PAE + long mode + paging, load a 64-bit GDT
-//! and call [`crate::kmain`].
+//! 4 GiB with 2 MiB pages, except the first 2 MiB, which gets 4 KiB pages: the
+//! fixed-range MTRRs give that range several memory types, and a large page
+//! across regions of different types is undefined (SDM vol. 3, "Large Page
+//! Size Considerations"). Then we enable PAE + machine checks (CR4.MCE, so a
+//! #MC reaches the IDT instead of shutting the CPU down) + long mode +
+//! paging, load a 64-bit GDT and call [`crate::kmain`].
 
 core::arch::global_asm!(
     r#"
@@ -26,6 +30,7 @@ mb2_header_end:
 boot_pml4:  .skip 4096
 boot_pdpt:  .skip 4096
 boot_pd:    .skip 4096 * 4
+boot_pt:    .skip 4096
     .global boot_stack_top
 boot_stack: .skip 65536
 boot_stack_top:
@@ -77,8 +82,19 @@ _start:
     add eax, 0x200000
     add edi, 8
     loop 3b
+    mov eax, offset boot_pt
+    or eax, 3
+    mov dword ptr [boot_pd], eax
+    mov edi, offset boot_pt
+    mov eax, 3
+    mov ecx, 512
+5:  mov dword ptr [edi], eax
+    mov dword ptr [edi + 4], 0
+    add eax, 0x1000
+    add edi, 8
+    loop 5b
     mov eax, cr4
-    or eax, 0x20
+    or eax, 0x60
     mov cr4, eax
     mov eax, offset boot_pml4
     mov cr3, eax

@@ -5,7 +5,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86::io::{inb, outb};
 
-/// TSC frequency in kHz, measured once at boot against the PIT.
+/// TSC frequency in kHz, settled once at boot (see `calibrate_tsc`).
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 /// Size of the XSAVE area for the components offered to guests (0: no XSAVE).
 static XSAVE_SIZE: AtomicU64 = AtomicU64::new(0);
@@ -57,34 +57,119 @@ pub fn xcr0_supported() -> u64 {
     XCR0_SUPPORTED.load(Ordering::Relaxed).max(1)
 }
 
-/// Measures the TSC frequency over 50 ms of PIT channel 2 and enables XSAVE
-/// (CR4.OSXSAVE) in the host so that guest XCR0 and extended state can be
-/// switched.
-pub fn init() {
+/// TSC frequencies believed, in kHz: 1 MHz (an emulator's TSC counts its
+/// instructions: 50 MHz under Bochs at ips=50M) to 10 GHz.
+const TSC_KHZ_SANE: core::ops::RangeInclusive<u64> = 1_000..=10_000_000;
+/// The TSC frequency assumed when nothing measures it: low, so that slices
+/// and timers end early rather than late.
+const TSC_KHZ_DEFAULT: u64 = 1_000_000;
+
+/// The TSC frequency in kHz that CPUID states, and the leaf that states it:
+/// 0x15 (TSC/crystal ratio times the crystal clock; only where ECX enumerates
+/// the crystal), else 0x16's base frequency (whole MHz, nominal); `None`
+/// where neither does or the value is below 100 MHz or above 10 GHz.
+fn cpuid_tsc_khz() -> Option<(u64, &'static str)> {
+    let max = x86::cpuid::cpuid!(0).eax;
+    let leaf15 = (max >= 0x15).then(|| x86::cpuid::cpuid!(0x15));
+    let from_crystal = leaf15
+        .filter(|r| r.eax != 0 && r.ebx != 0 && r.ecx != 0)
+        .map(|r| {
+            (
+                r.ecx as u64 / 1000 * r.ebx as u64 / r.eax as u64,
+                "CPUID.15H",
+            )
+        });
+    let from_base = || {
+        let mhz = if max >= 0x16 {
+            x86::cpuid::cpuid!(0x16).eax & 0xFFFF
+        } else {
+            0
+        };
+        (mhz != 0).then_some((mhz as u64 * 1000, "CPUID.16H"))
+    };
+    from_crystal
+        .or_else(from_base)
+        .filter(|(khz, _)| (100_000..=10_000_000).contains(khz))
+}
+
+/// Counts TSC ticks over `ms` of PIT channel 2 (mode 0, gate on, output read
+/// at port 0x61 bit 5); `None` if the output never goes high (a board that
+/// gates or lacks channel 2) within 100 ms of a 10 GHz TSC.
+fn pit_tsc_ticks(ms: u64) -> Option<u64> {
     const PIT_HZ: u64 = 1_193_182;
-    const MS: u64 = 50;
-    let count = (PIT_HZ * MS / 1000) as u16;
+    const GIVE_UP_TICKS: u64 = 1_000_000_000;
+    let count = (PIT_HZ * ms / 1000) as u16;
     // SAFETY: the PIT and port 0x61 are legacy devices the hypervisor owns;
-    // channel 2's gate and output are only used here.
-    let ticks = unsafe {
+    // channel 2's gate and output are only used here, and the gate is put
+    // back as it was.
+    unsafe {
         let gate = inb(0x61);
         outb(0x61, (gate & !0x02) | 0x01);
         outb(0x43, 0xB0); // channel 2, lobyte/hibyte, mode 0
         outb(0x42, count as u8);
         outb(0x42, (count >> 8) as u8);
         let t0 = rdtsc();
-        let mut t1 = t0;
-        for _ in 0..100_000_000u64 {
+        let mut ticks = None;
+        loop {
+            let t = rdtsc().wrapping_sub(t0);
             if inb(0x61) & 0x20 != 0 {
+                ticks = Some(t);
                 break;
             }
-            t1 = rdtsc();
+            if t > GIVE_UP_TICKS {
+                break;
+            }
         }
         outb(0x61, gate);
-        t1 - t0
-    };
-    TSC_KHZ.store((ticks / MS).max(1), Ordering::Relaxed);
-    log::info!("TSC: {} kHz", tsc_khz());
+        ticks
+    }
+}
+
+/// Settles the TSC frequency and says where it came from: the PIT
+/// measurement where it works and is sane, replaced by CPUID.15H's exact
+/// figure where the two agree within 1%; CPUID's where the PIT does not work;
+/// else [`TSC_KHZ_DEFAULT`]. The PIT comes first because CPUID may describe
+/// another clock than the one the TSC runs at: Bochs's corei7_icelake_u
+/// states 1497.6 MHz (leaf 0x15: 38.4 MHz crystal x 78/2; leaf 0x16: 1500
+/// MHz) while its TSC counts instructions at 50 MHz (ips=50M).
+fn calibrate_tsc() -> (u64, &'static str) {
+    const MS: u64 = 50;
+    let cpuid = cpuid_tsc_khz();
+    let pit = pit_tsc_ticks(MS).map(|t| t / MS);
+    let pit_sane = pit.filter(|p| TSC_KHZ_SANE.contains(p));
+    match (pit_sane, cpuid) {
+        (Some(p), Some((c, "CPUID.15H"))) if p.abs_diff(c) <= c / 100 => {
+            (c, "CPUID.15H (the PIT agrees)")
+        }
+        (Some(p), c) => {
+            if let Some((c, leaf)) = c.filter(|&(c, _)| p.abs_diff(c) > c / 100) {
+                log::info!("TSC: {leaf} states {c} kHz, the PIT measures {p} kHz: using the PIT");
+            }
+            (p, "the PIT")
+        }
+        (None, c) => {
+            match pit {
+                Some(p) => log::warn!("TSC: PIT channel 2 measures {p} kHz, not a TSC rate"),
+                None => log::warn!("TSC: PIT channel 2 never counted down"),
+            }
+            c.unwrap_or_else(|| {
+                log::warn!(
+                    "TSC: CPUID states no frequency either: assuming {TSC_KHZ_DEFAULT} kHz \
+                     (timers and slices will be off)"
+                );
+                (TSC_KHZ_DEFAULT, "a guess")
+            })
+        }
+    }
+}
+
+/// Settles the TSC frequency ([`calibrate_tsc`]) and enables XSAVE
+/// (CR4.OSXSAVE) in the host so that guest XCR0 and extended state can be
+/// switched.
+pub fn init() {
+    let (khz, source) = calibrate_tsc();
+    TSC_KHZ.store(khz, Ordering::Relaxed);
+    log::info!("TSC: {khz} kHz from {source}");
 
     let cpuid = x86::cpuid::cpuid!(1);
     if cpuid.ecx & (1 << 26) != 0 {

@@ -462,7 +462,11 @@ impl DomainRun<'_> {
         vmx::vmwrite(guest::ACTIVITY_STATE, 0);
         result?;
         let basic = vmx::vmread(ro::EXIT_REASON) & 0xFFFF;
-        if basic != reason::PREEMPTION_TIMER && basic != reason::EXTERNAL_INTERRUPT {
+        let nmi = basic == reason::EXCEPTION_NMI
+            && (vmx::vmread(ro::VMEXIT_INTERRUPTION_INFO) >> 8) & 7 == 2;
+        if nmi {
+            crate::idt::handle_nmi_exit();
+        } else if basic != reason::PREEMPTION_TIMER && basic != reason::EXTERNAL_INTERRUPT {
             log::warn!("d{} vCPU {i}: exit {basic} while halted", self.dom.domid);
         }
         Ok(())
@@ -655,10 +659,7 @@ impl DomainRun<'_> {
             reason::INTERRUPT_WINDOW => {
                 vmx::set_proc_controls(vmx::PROC_INTERRUPT_WINDOW_EXITING, false)
             }
-            reason::PAUSE => {
-                vmx::skip_instruction();
-                return Next::Yield;
-            }
+            reason::PAUSE => return self.pause(i, host),
             reason::EXCEPTION_NMI => {
                 let info = vmx::vmread(ro::VMEXIT_INTERRUPTION_INFO);
                 if (info >> 8) & 7 != 2 {
@@ -666,6 +667,7 @@ impl DomainRun<'_> {
                         "vCPU {i}: unexpected exception exit, info {info:#x}"
                     )));
                 }
+                crate::idt::handle_nmi_exit();
             }
             reason::TRIPLE_FAULT => {
                 return Next::End(Outcome::Crashed(format!(
@@ -795,6 +797,31 @@ impl DomainRun<'_> {
         Next::Continue
     }
 
+    /// A PAUSE exit of vCPU `i`. With PAUSE-loop exiting it is a long spin:
+    /// the vCPU yields. Without it (KVM offers L1 no PLE) every PAUSE exits,
+    /// so the exit is made cheap: it skips the PAUSE, wakes the vCPUs that an
+    /// event now waits for (the answer to an IPI the spinner sent, a startup
+    /// IPI) and yields only if another vCPU of the domain can run, the one the
+    /// spinner may wait for. Otherwise it costs no scheduler pass: the spin is
+    /// bounded by the slice, cut at the earliest timer of a halted vCPU.
+    fn pause(&mut self, i: usize, host: &KernelHost) -> Next {
+        vmx::skip_instruction();
+        if self.caps.pause_loop_exiting() {
+            return Next::Yield;
+        }
+        self.wake_halted(host);
+        let others = self
+            .vcpus
+            .iter()
+            .enumerate()
+            .any(|(j, v)| j != i && v.state == RunState::Runnable);
+        if others {
+            Next::Yield
+        } else {
+            Next::Continue
+        }
+    }
+
     fn hypercall(&mut self, i: usize, host: &mut KernelHost) -> Next {
         let vcpu = VcpuContext {
             vcpu_id: i as u32,
@@ -822,6 +849,9 @@ impl DomainRun<'_> {
         }
         if self.dom.vcpus[i].blocked || self.dom.vcpus[i].polling {
             self.vcpus[i].state = RunState::Halted;
+            return Next::Yield;
+        }
+        if core::mem::take(&mut self.dom.vcpus[i].yielded) {
             return Next::Yield;
         }
         Next::Continue

@@ -1,8 +1,10 @@
 //! Exception handling for the hypervisor itself: an IDT whose handlers print
-//! vector, RIP, error code and CR2 and end the run with a failure verdict,
-//! plus the TSS that VMX needs as host TR.
+//! vector, RIP, error code and CR2 and end the run with a failure verdict
+//! (NMIs excepted: they are counted and the run goes on), plus the TSS that
+//! VMX needs as host TR.
 
 use core::mem::size_of;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use x86::dtables::{lidt, DescriptorTablePointer};
 
 /// Register state pushed by the exception stubs (see the assembly below).
@@ -161,9 +163,42 @@ pub fn idt_base() -> u64 {
 /// Index of R11 in [`ExceptionFrame::regs`] (pushed RAX first, R15 last).
 const FRAME_R11: usize = 4;
 
+/// NMIs the hypervisor has taken (while it ran, or as NMI VM exits).
+static NMIS: AtomicU64 = AtomicU64::new(0);
+/// Whether the first NMI has been logged.
+static NMI_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Hands an NMI that caused a VM exit ("NMI exiting" is set) to the host's
+/// vector-2 handler, as Xen and KVM do: NMIs stay blocked after such an exit
+/// until an IRET, which the handler ends with. Guests never see host NMIs
+/// (Xen delivers them to no domU either); the first one is logged.
+pub fn handle_nmi_exit() {
+    // SAFETY: vector 2 of the hypervisor's IDT is the stub that counts the
+    // NMI and returns with IRETQ; `int 2` pushes an interrupt frame on the
+    // current (hypervisor) stack, which the kernel target uses without a
+    // red zone.
+    unsafe { core::arch::asm!("int 2") };
+    log_nmis();
+}
+
+/// Logs the first NMI once, outside the NMI handler (which takes no lock).
+pub fn log_nmis() {
+    let n = NMIS.load(Ordering::Relaxed);
+    if n != 0 && !NMI_LOGGED.swap(true, Ordering::Relaxed) {
+        log::warn!("NMI received (handled by the hypervisor, not given to a guest); {n} so far");
+    }
+}
+
 extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
+    // An NMI (from the hardware, or `handle_nmi_exit`): counted, and the
+    // interrupted code resumes. No lock is taken here: the NMI may have
+    // interrupted a holder of the serial lock.
+    if frame.vector == 2 {
+        NMIS.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     // A #GP of the one RDMSR that expects it: skip it (2 bytes) and say so in R11.
-    let fixup = crate::cpu::RDMSR_SAFE_RIP.load(core::sync::atomic::Ordering::Relaxed);
+    let fixup = crate::cpu::RDMSR_SAFE_RIP.load(Ordering::Relaxed);
     if frame.vector == 13 && fixup != 0 && frame.rip == fixup {
         frame.rip += 2;
         frame.regs[FRAME_R11] = 1;

@@ -89,6 +89,7 @@ impl<'a> Machine<'a> {
         while !self.doms.is_empty() {
             ledger::set(Bucket::Hv(Part::Sched));
             pump_serial();
+            crate::idt::log_nmis();
             self.serve_serial_input(host);
             if let Some(r) = self
                 .doms

@@ -217,9 +217,11 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig, vpid: u16) {
         | PROC2_UNRESTRICTED_GUEST
         | PROC2_ENABLE_RDTSCP
         | PROC2_ENABLE_INVPCID;
-    // A vCPU spinning on a lock held by a descheduled one gives the CPU up:
-    // after a long PAUSE loop where the processor can tell (Xen's ple_gap
-    // 128, ple_window 4096), else at every PAUSE.
+    // A vCPU spinning on a lock held by a descheduled one, or waiting for a
+    // halted one to answer an IPI, gives the CPU up: after a long PAUSE loop
+    // where the processor can tell (Xen's ple_gap 128, ple_window 4096),
+    // else (KVM offers no PLE to its guests) at every PAUSE, an exit that
+    // yields only when another vCPU can run (`DomainRun::pause`).
     let ple = cfg.pause_exiting && caps.pause_loop_exiting();
     if ple {
         want_proc2 |= PROC2_PAUSE_LOOP_EXITING;
@@ -246,6 +248,25 @@ fn setup_controls(caps: &VmxCaps, cfg: &VmcsConfig, vpid: u16) {
         ) as u64,
     );
     vmwrite(control::EXCEPTION_BITMAP, 0);
+    // Every other control field is written too, none left to the zeroed
+    // region: no #PF filtering (mask and match 0, with bit 14 of the
+    // exception bitmap clear), no CR3-target values, no MSR-load/store
+    // lists, no TSC offset (RDTSC is not offset), no event error code or
+    // instruction length until one is injected.
+    vmwrite(control::PAGE_FAULT_ERR_CODE_MASK, 0);
+    vmwrite(control::PAGE_FAULT_ERR_CODE_MATCH, 0);
+    vmwrite(control::CR3_TARGET_COUNT, 0);
+    vmwrite(control::VMEXIT_MSR_STORE_COUNT, 0);
+    vmwrite(control::VMEXIT_MSR_LOAD_COUNT, 0);
+    vmwrite(control::VMENTRY_MSR_LOAD_COUNT, 0);
+    vmwrite(control::VMENTRY_EXCEPTION_ERR_CODE, 0);
+    vmwrite(control::VMENTRY_INSTRUCTION_LEN, 0);
+    vmwrite(control::TSC_OFFSET_FULL, 0);
+    // The TPR threshold exists only where "use TPR shadow" may be set (which
+    // is not used).
+    if caps.proc_may(PROC_USE_TPR_SHADOW) {
+        vmwrite(control::TPR_THRESHOLD, 0);
+    }
     vmwrite(control::MSR_BITMAPS_ADDR_FULL, cfg.msr_bitmap);
     vmwrite(control::EPTP_FULL, cfg.eptp);
     if proc2 & PROC2_ENABLE_VPID != 0 {
@@ -346,6 +367,17 @@ fn common_guest_state() {
     vmwrite(guest::ACTIVITY_STATE, 0);
     vmwrite(guest::PENDING_DBG_EXCEPTIONS, 0);
     vmwrite(guest::LINK_PTR_FULL, u64::MAX);
+    vmwrite(guest::SMBASE, 0);
+    // Loaded by VM entry when the guest uses PAE paging (EPT on), saved by VM
+    // exit; no vCPU starts in PAE paging.
+    for f in [
+        guest::PDPTE0_FULL,
+        guest::PDPTE1_FULL,
+        guest::PDPTE2_FULL,
+        guest::PDPTE3_FULL,
+    ] {
+        vmwrite(f, 0);
+    }
     vmwrite(control::VMENTRY_INTERRUPTION_INFO_FIELD, 0);
 }
 

@@ -44,6 +44,8 @@ pub const PROC_MWAIT_EXITING: u32 = 1 << 10;
 pub const PROC_MONITOR_EXITING: u32 = 1 << 29;
 /// Unconditional I/O exiting.
 pub const PROC_UNCOND_IO_EXITING: u32 = 1 << 24;
+/// Use TPR shadow.
+pub const PROC_USE_TPR_SHADOW: u32 = 1 << 21;
 /// Use I/O bitmaps.
 pub const PROC_USE_IO_BITMAPS: u32 = 1 << 25;
 /// Use MSR bitmaps.

@@ -44,8 +44,8 @@ pub fn sched_yield() -> i64 {
     unsafe { hypercall(nr::SCHED_OP, [u64::from(sched::SCHEDOP_YIELD), 0, 0, 0, 0]) }
 }
 
-/// Gives the CPU to the other domains once: a `pause` (xenolith ends the slice on a PAUSE exit)
-/// and `SCHEDOP_yield`.
+/// Gives the CPU to the other domains once: a `pause` and `SCHEDOP_yield` (which ends the
+/// vCPU's slice, as on Xen).
 pub fn yield_cpu() {
     crate::trap::pause();
     sched_yield();
