@@ -233,7 +233,7 @@ fn cmd_iso_out(paths: &Paths, out: &Path, configs: &[String]) -> Result<ExitCode
     std::fs::copy(&iso, out).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "iso: {} ({} domains; boot it with qemu-system-x86_64 -enable-kvm -cpu host,+vmx \
-         -m 2048 -serial stdio -cdrom {}, or write it to a USB stick)",
+         -m 2048 -display none -serial stdio -cdrom {}, or write it to a USB stick)",
         out.display(),
         scenario.domains.len(),
         out.display()
