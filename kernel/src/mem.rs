@@ -67,7 +67,9 @@ impl FrameBitmap {
         let mut f = 0;
         while f + count <= MAX_FRAMES {
             if self.free[f / 64] == 0 && f % 64 == 0 {
-                f += 64;
+                // 64 used frames: the next candidate is the first aligned one past them
+                // (a run must start on `align`, e.g. 512 frames for a 2 MiB superpage).
+                f = (f + 64).div_ceil(align) * align;
                 continue;
             }
             match (f..f + count).find(|&g| !self.is_free(g)) {
