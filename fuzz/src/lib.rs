@@ -67,3 +67,13 @@ impl<'a> Input<'a> {
         self.0.bytes(n).unwrap_or(&[])
     }
 }
+
+/// Runs a harness on a few fixed inputs (empty, zeros, every byte value, a repeated byte): what
+/// `cargo test` here checks of the binary-input targets.
+#[cfg(test)]
+pub(crate) fn run_samples(run: fn(&[u8])) {
+    run(b"");
+    run(&[0; 64]);
+    run(&(0..=255).collect::<alloc::vec::Vec<u8>>());
+    run(&[0x42; 300]);
+}

@@ -576,9 +576,6 @@ pub fn run(data: &[u8]) {
 mod tests {
     #[test]
     fn samples() {
-        super::run(b"");
-        super::run(&[0; 64]);
-        super::run(&(0..=255).collect::<alloc::vec::Vec<u8>>());
-        super::run(&[0x42; 300]);
+        crate::run_samples(super::run);
     }
 }
