@@ -217,12 +217,15 @@ pub fn run(mut cmd: Command, serial: &Path, opts: &RunOptions) -> Result<Outcome
     let mut _raw = None;
     if let Some(plan) = &opts.input {
         let child = &mut group.child;
-        link = Some(SerialLink::connect(
-            plan.port,
-            serial,
-            CONNECT_TIMEOUT,
-            || matches!(child.try_wait(), Ok(None)),
-        )?);
+        match SerialLink::connect(plan.port, serial, CONNECT_TIMEOUT, || {
+            matches!(child.try_wait(), Ok(None))
+        }) {
+            Ok(l) => link = Some(l),
+            // An emulator that exited before it listened (Bochs without a free VNC port) ends
+            // the run below like any early exit, so that the caller may start it again.
+            Err(_) if !matches!(group.child.try_wait(), Ok(None)) => {}
+            Err(e) => return Err(e),
+        }
         script = Script::new(plan.script.clone());
         if plan.terminal {
             _raw = Some(RawTerminal::enter());
@@ -365,6 +368,54 @@ mod tests {
             && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
                 .map(|s| s.contains(") Z "))
                 .unwrap_or(true)
+    }
+
+    #[test]
+    fn typed_input_reaches_the_emulator_and_an_early_exit_is_an_ending() {
+        // A fake emulator that listens on the port and copies what it gets into its log.
+        let dir = scratch("input");
+        let port = crate::serial_link::free_port().unwrap();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let echo = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let (c, _) = listener.accept().unwrap();
+            let mut w = c.try_clone().unwrap();
+            w.write_all(b"login: ").unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(c).read_line(&mut line).unwrap();
+            w.write_all(format!("got {line}xenolith: all domains finished\r\n").as_bytes())
+                .unwrap();
+        });
+        let mut o = opts(10_000);
+        o.input = Some(InputPlan {
+            port,
+            script: vec![::tests::TypedInput {
+                after: "login: ".into(),
+                send: "root\n".into(),
+            }],
+            terminal: false,
+        });
+        let out = run(sh(&dir, "sleep 5"), &dir.join("serial.log"), &o).unwrap();
+        echo.join().unwrap();
+        assert!(out.log.contains("login: got root\n"), "{:?}", out.log);
+        assert!(
+            matches!(out.ending, Ending::Stopped { .. }),
+            "{:?}",
+            out.ending
+        );
+        // Nothing listens and the emulator is gone: an exit, not an error.
+        let mut o = opts(10_000);
+        o.input = Some(InputPlan {
+            port: crate::serial_link::free_port().unwrap(),
+            script: Vec::new(),
+            terminal: false,
+        });
+        let out = run(sh(&dir, "exit 4"), &dir.join("serial.log"), &o).unwrap();
+        assert!(
+            matches!(out.ending, Ending::Exited(s) if s.code() == Some(4)),
+            "{:?}",
+            out.ending
+        );
     }
 
     #[test]
