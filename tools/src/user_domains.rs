@@ -25,16 +25,19 @@ pub fn is_config_arg(arg: &str) -> bool {
     arg.ends_with(".cfg") || arg.contains('/')
 }
 
-/// What kind of kernel image `bytes` hold, for the error message when neither.
-fn kernel_kind(bytes: &[u8]) -> Option<&'static str> {
+/// Why the hypervisor could not boot `bytes` as a kernel: `None` for an ELF image or a
+/// bzImage its loader takes (the same `loader::parse_bzimage` the hypervisor runs).
+fn kernel_problem(bytes: &[u8]) -> Option<String> {
     if bytes.starts_with(b"\x7fELF") {
-        return Some("ELF");
+        return None;
     }
-    // The Linux boot protocol's setup header: 0xAA55 at 0x1FE and "HdrS" at 0x202.
-    let bz = bytes.len() > 0x206
-        && bytes[0x1FE..0x200] == [0x55, 0xAA]
-        && &bytes[0x202..0x206] == b"HdrS";
-    bz.then_some("bzImage")
+    match loader::parse_bzimage(bytes) {
+        Ok(_) => None,
+        Err(loader::BzImageError::NotBzImage) => {
+            Some("is neither an ELF image nor a bzImage".to_string())
+        }
+        Err(e) => Some(format!("is a bzImage the hypervisor cannot boot: {e}")),
+    }
 }
 
 /// A module name for host file `path`: its file name with anything outside `[A-Za-z0-9._-]`
@@ -96,11 +99,8 @@ pub fn domain_from_config(
         );
         let file = dir.join(value);
         let bytes = std::fs::read(&file).with_context(|| format!("{at}: {}", file.display()))?;
-        if key == "kernel" && kernel_kind(&bytes).is_none() {
-            bail!(
-                "{at}: {} is neither an ELF image nor a bzImage",
-                file.display()
-            );
+        if let Some(problem) = (key == "kernel").then(|| kernel_problem(&bytes)).flatten() {
+            bail!("{at}: {} {problem}", file.display());
         }
         let file = std::fs::canonicalize(&file).unwrap_or(file);
         let name = module_name(&file, domain, taken);
@@ -142,11 +142,16 @@ mod tests {
         d
     }
 
+    /// A bzImage header the loader takes: boot protocol 2.15 with a 64-bit entry, one setup
+    /// sector, a few bytes of kernel.
     fn fake_bzimage() -> Vec<u8> {
-        let mut b = vec![0u8; 0x400];
+        let mut b = vec![0u8; 0x500];
+        b[0x1F1] = 1;
         b[0x1FE] = 0x55;
         b[0x1FF] = 0xAA;
         b[0x202..0x206].copy_from_slice(b"HdrS");
+        b[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+        b[0x236] = 1;
         b
     }
 
@@ -240,6 +245,11 @@ mod tests {
             "{e}"
         );
         assert!(e.ends_with("is neither an ELF image nor a bzImage"), "{e}");
+        let mut old = fake_bzimage();
+        old[0x206..0x208].copy_from_slice(&0x0200u16.to_le_bytes());
+        std::fs::write(d.join("old-bz"), old).unwrap();
+        let e = err("name = 'a'\ntype = 'hvm'\nkernel = 'old-bz'\n");
+        assert!(e.contains("a bzImage the hypervisor cannot boot"), "{e}");
         std::fs::write(d.join("k"), b"\x7fELF").unwrap();
         let e = err("name = 'a'\ntype = 'hvm'\nkernel = 'k'\nramdisk = 'nope.img'\n");
         assert!(
