@@ -56,10 +56,31 @@ pub const BIND_PIRQ_WILL_SHARE: u32 = 1;
 
 /// `EVTCHN_2L_NR_CHANNELS` on x86-64: number of ports of the 2-level ABI (64 * 64).
 pub const EVTCHN_2L_NR_CHANNELS: u32 = 4096;
-/// `EVTCHN_FIFO_NR_CHANNELS`: number of ports of the FIFO ABI.
-pub const EVTCHN_FIFO_NR_CHANNELS: u32 = 1 << 17;
-/// `EVTCHN_FIFO_PRIORITY_DEFAULT`.
+/// `EVTCHN_FIFO_PRIORITY_MAX`: the highest FIFO priority.
+pub const EVTCHN_FIFO_PRIORITY_MAX: u32 = 0;
+/// `EVTCHN_FIFO_PRIORITY_DEFAULT`: the priority of a newly bound port.
 pub const EVTCHN_FIFO_PRIORITY_DEFAULT: u32 = 7;
+/// `EVTCHN_FIFO_PRIORITY_MIN`: the lowest FIFO priority.
+pub const EVTCHN_FIFO_PRIORITY_MIN: u32 = 15;
+/// `EVTCHN_FIFO_MAX_QUEUES`: one queue per priority, per vCPU.
+pub const EVTCHN_FIFO_MAX_QUEUES: usize = EVTCHN_FIFO_PRIORITY_MIN as usize + 1;
+
+/// `event_word_t`: one port's word in the FIFO event array.
+pub type EventWord = u32;
+/// `EVTCHN_FIFO_PENDING`: bit of an [`EventWord`], the event is pending.
+pub const EVTCHN_FIFO_PENDING: u32 = 31;
+/// `EVTCHN_FIFO_MASKED`: bit of an [`EventWord`], the event is masked.
+pub const EVTCHN_FIFO_MASKED: u32 = 30;
+/// `EVTCHN_FIFO_LINKED`: bit of an [`EventWord`], the event is on a queue.
+pub const EVTCHN_FIFO_LINKED: u32 = 29;
+/// `EVTCHN_FIFO_BUSY`: bit of an [`EventWord`], Xen is updating the LINK field.
+pub const EVTCHN_FIFO_BUSY: u32 = 28;
+/// `EVTCHN_FIFO_LINK_BITS`: width of the LINK field (the next port on the queue).
+pub const EVTCHN_FIFO_LINK_BITS: u32 = 17;
+/// `EVTCHN_FIFO_LINK_MASK`: the LINK field of an [`EventWord`].
+pub const EVTCHN_FIFO_LINK_MASK: u32 = (1 << EVTCHN_FIFO_LINK_BITS) - 1;
+/// `EVTCHN_FIFO_NR_CHANNELS`: number of ports of the FIFO ABI.
+pub const EVTCHN_FIFO_NR_CHANNELS: u32 = 1 << EVTCHN_FIFO_LINK_BITS;
 
 /// `struct evtchn_alloc_unbound` (8 bytes).
 #[derive(
@@ -299,6 +320,24 @@ pub struct EvtchnSetPriority {
     pub priority: u32,
 }
 assert_size!(EvtchnSetPriority, 8);
+
+/// `struct evtchn_fifo_control_block` (72 bytes): a vCPU's FIFO control block, in guest
+/// memory at [`EvtchnInitControl::control_gfn`] + [`EvtchnInitControl::offset`].
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct EvtchnFifoControlBlock {
+    /// One bit per priority: its queue has events (set by Xen, cleared by the guest).
+    pub ready: u32,
+    /// Reserved.
+    pub _rsvd: u32,
+    /// The first port of each priority's queue (written by Xen when the queue was empty).
+    pub head: [EventWord; EVTCHN_FIFO_MAX_QUEUES],
+}
+assert_size!(EvtchnFifoControlBlock, 72);
+assert_offset!(EvtchnFifoControlBlock, ready, 0);
+assert_offset!(EvtchnFifoControlBlock, head, 8);
 
 #[cfg(test)]
 mod tests {

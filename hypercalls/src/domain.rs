@@ -2,6 +2,7 @@
 
 use crate::console::ConsoleBuffer;
 use crate::evtchn::{EvtchnTable, PortState, BACKEND_DOMID};
+use crate::evtchn_fifo::FifoState;
 use crate::gnttab::GrantTable;
 use crate::hvm::{CONSOLE_GFN, STORE_GFN};
 use crate::time::TimeBase;
@@ -94,6 +95,10 @@ pub struct Domain {
     pub boot_wallclock: (u64, u32),
     /// Event channels.
     pub evtchn: EvtchnTable,
+    /// The FIFO event-channel state once the guest switched to the FIFO ABI
+    /// (`EVTCHNOP_init_control`); `None` on the 2-level ABI (at creation and after
+    /// `EVTCHNOP_reset`).
+    pub evtchn_fifo: Option<FifoState>,
     /// HVM params (`HVM_PARAM_*`).
     pub params: [u64; hp::HVM_NR_PARAMS as usize],
     /// `vm_assist` types enabled (bit = `VMASST_TYPE_*`).
@@ -111,8 +116,9 @@ pub struct Domain {
     /// The guest's e820 map for `XENMEM_memory_map` as (address, size, type); empty
     /// means the call is `-ENOSYS` (the guest has its map from boot_params or start_info).
     pub e820: Vec<(u64, u64, u32)>,
-    /// Ports signalled towards domain 0, one bit per port.
-    pub(crate) backend_kicks: [u64; (crate::evtchn::NR_PORTS / 64) as usize],
+    /// Ports signalled towards domain 0, one bit per port (grows with the highest
+    /// port kicked: FIFO ports go up to 131071).
+    pub(crate) backend_kicks: Vec<u64>,
 }
 
 impl Domain {
@@ -165,6 +171,7 @@ impl Domain {
             time,
             boot_wallclock,
             evtchn: EvtchnTable::default(),
+            evtchn_fifo: None,
             params: [0; hp::HVM_NR_PARAMS as usize],
             vm_assist: 0,
             grant: GrantTable::default(),
@@ -173,7 +180,7 @@ impl Domain {
             console_port: None,
             store_port: None,
             e820: Vec::new(),
-            backend_kicks: [0; (crate::evtchn::NR_PORTS / 64) as usize],
+            backend_kicks: Vec::new(),
         };
         dom.stamp_time(host);
         match dom.attach_backends(host) {

@@ -1,6 +1,9 @@
-//! Two-level event channels (`event_channel.h`, Xen's `event_channel.c` and
-//! `event_2l.c`): the port table, delivery into shared_info and the target
-//! vCPU's vcpu_info, and the `EVTCHNOP_*` sub-ops.
+//! Event channels (`event_channel.h`, Xen's `event_channel.c` and `event_2l.c`):
+//! the port table, the `EVTCHNOP_*` sub-ops, and 2-level delivery into shared_info
+//! and the target vCPU's vcpu_info. The FIFO ABI is in [`crate::evtchn_fifo`]; a
+//! domain is on one ABI or the other ([`Domain::evtchn_fifo`]) and every delivery
+//! path here ([`set_pending`], unmask, close, [`Domain::port_is_pending`],
+//! [`Domain::port_is_masked`]) goes to the ABI in use.
 //!
 //! The hypervisor is domain 0: its backends (console, xenstore, netback) are the
 //! remote end of every port whose remote domain is 0. A guest `send` on such a
@@ -8,13 +11,15 @@
 //! signals the guest with [`Domain::notify_port`].
 //!
 //! Every port up to the domain's `max_evtchn_port` (xl's `event_channels`,
-//! default [`DEFAULT_MAX_PORT`], at most [`NR_PORTS`] - 1) is valid, as if Xen
-//! had allocated all its buckets; port 0 is reserved, as in Xen. The FIFO ABI is not offered
-//! (`init_control`, `expand_array` and `set_priority` are `-ENOSYS`), so Linux
-//! uses the 2-level ABI.
+//! default [`DEFAULT_MAX_PORT`]; at most [`NR_PORTS`] - 1 on the 2-level ABI,
+//! [`FIFO_NR_PORTS`] - 1 on FIFO) is valid, as if Xen had allocated all its
+//! buckets; port 0 is reserved, as in Xen. Linux 6.1 asks for FIFO first
+//! (`EVTCHNOP_init_control`) and uses it; on the 2-level ABI `set_priority` is
+//! `-ENOSYS` and `expand_array` `-EOPNOTSUPP`, as in Xen.
 
 use crate::dispatch::{read_arg as read, write_arg};
 use crate::domain::Domain;
+use crate::evtchn_fifo;
 use crate::{test_and_clear_bit, test_and_set_bit, test_bit};
 use crate::{Errno, Host, HypercallResult, VcpuContext};
 use alloc::vec::Vec;
@@ -24,10 +29,12 @@ use zerocopy::IntoBytes;
 
 /// Ports of the two-level ABI on a 64-bit guest (`EVTCHN_2L_NR_CHANNELS`).
 pub const NR_PORTS: u32 = ev::EVTCHN_2L_NR_CHANNELS;
+/// Ports of the FIFO ABI (`EVTCHN_FIFO_NR_CHANNELS`).
+pub const FIFO_NR_PORTS: u32 = ev::EVTCHN_FIFO_NR_CHANNELS;
 /// The domain id of the hypervisor's backends.
 pub const BACKEND_DOMID: u16 = 0;
 /// Offset of `evtchn_pending` in shared_info.
-const EVTCHN_PENDING: u64 = 2048;
+pub(crate) const EVTCHN_PENDING: u64 = 2048;
 /// Offset of `evtchn_mask` in shared_info.
 const EVTCHN_MASK: u64 = 2560;
 /// Offset of `evtchn_pending_sel` in a vcpu_info.
@@ -61,6 +68,11 @@ pub enum PortState {
     },
     /// An inter-processor event (delivered to the port's vCPU).
     Ipi,
+}
+
+/// Whether the guest uses the port (Xen's `evtchn_usable`): not free, not reserved.
+pub(crate) fn usable(p: Port) -> bool {
+    !matches!(p.state, PortState::Free | PortState::Reserved)
 }
 
 impl PortState {
@@ -100,8 +112,13 @@ pub const DEFAULT_MAX_PORT: u32 = 1023;
 pub struct EvtchnTable {
     /// Index = port; grows on allocation, never beyond `max_port`.
     ports: Vec<Port>,
-    /// The highest valid port (Xen's `max_evtchn_port`).
+    /// The highest valid port (Xen's `max_evtchn_port` within `max_evtchns`).
     max_port: u32,
+    /// The limit the configuration asked for ([`EvtchnTable::set_max_port`]),
+    /// at most [`FIFO_NR_PORTS`] - 1.
+    configured: u32,
+    /// Whether the domain is on the FIFO ABI (more ports).
+    fifo: bool,
 }
 
 impl Default for EvtchnTable {
@@ -112,16 +129,32 @@ impl Default for EvtchnTable {
                 vcpu: 0,
             }],
             max_port: DEFAULT_MAX_PORT,
+            configured: DEFAULT_MAX_PORT,
+            fifo: false,
         }
     }
 }
 
 impl EvtchnTable {
     /// Limits the domain to ports `0..=max_port` (xl's `event_channels`), at most the
-    /// 2-level ABI's last port; ports already allocated above it stay valid.
+    /// last port of the ABI in use (`NR_PORTS - 1` on 2-level, `FIFO_NR_PORTS - 1`
+    /// once the guest switched to FIFO: the limit applies in full from then on);
+    /// ports already allocated above it stay valid.
     pub fn set_max_port(&mut self, max_port: u32) {
+        self.configured = max_port.min(FIFO_NR_PORTS - 1);
+        self.update_limit();
+    }
+
+    /// Switches the limit between the 2-level and the FIFO ABI's.
+    pub(crate) fn set_fifo(&mut self, fifo: bool) {
+        self.fifo = fifo;
+        self.update_limit();
+    }
+
+    fn update_limit(&mut self) {
         let top = self.ports.len().saturating_sub(1) as u32;
-        self.max_port = max_port.clamp(top, NR_PORTS - 1);
+        let abi_last = if self.fifo { FIFO_NR_PORTS } else { NR_PORTS } - 1;
+        self.max_port = self.configured.min(abi_last).max(top);
     }
 
     /// The highest valid port.
@@ -148,13 +181,43 @@ impl EvtchnTable {
 
     /// Allocates the lowest free port (port 0 is reserved).
     pub fn alloc(&mut self, state: PortState, vcpu: u32) -> Result<u32, Errno> {
-        let port = match self.ports.iter().position(|p| p.state == PortState::Free) {
+        self.alloc_unless(state, vcpu, |_| false)
+    }
+
+    /// Allocates the lowest free port that is not `busy` (Xen's `get_free_port`
+    /// with `evtchn_is_busy`: under FIFO a closed port still linked on a queue is
+    /// skipped). `-ENOSPC` when every port up to the limit is taken or busy.
+    pub(crate) fn alloc_unless(
+        &mut self,
+        state: PortState,
+        vcpu: u32,
+        busy: impl Fn(u32) -> bool,
+    ) -> Result<u32, Errno> {
+        let found = self
+            .ports
+            .iter()
+            .enumerate()
+            .position(|(i, p)| p.state == PortState::Free && !busy(i as u32));
+        let port = match found {
             Some(i) => i,
-            None if self.ports.len() <= self.max_port as usize => {
-                self.ports.push(FREE);
-                self.ports.len() - 1
+            None => {
+                let mut fresh = None;
+                while self.ports.len() <= self.max_port as usize {
+                    self.ports.push(FREE);
+                    let i = self.ports.len() - 1;
+                    if !busy(i as u32) {
+                        fresh = Some(i);
+                        break;
+                    }
+                }
+                match fresh {
+                    Some(i) => i,
+                    None => {
+                        self.trim();
+                        return Err(Errno::ENOSPC);
+                    }
+                }
             }
-            None => return Err(Errno::ENOSPC),
         };
         self.ports[port] = Port { state, vcpu };
         Ok(port as u32)
@@ -175,21 +238,31 @@ impl EvtchnTable {
 
     fn free(&mut self, port: u32) {
         self.set(port, FREE);
+        self.trim();
+    }
+
+    /// Drops free ports at the end of the table.
+    fn trim(&mut self) {
         while self.ports.len() > 1 && self.ports.last() == Some(&FREE) {
             self.ports.pop();
         }
     }
 }
 
-/// Marks `port` pending and, unless masked, raises an upcall on its vCPU (Xen's
-/// `evtchn_2l_set_pending`: pending bit, mask check, selector bit, upcall flag).
-/// Pending a port a vCPU polls ends that poll's wait. Ports that are not
-/// allocated are ignored.
+/// Marks `port` pending and, unless masked, raises an upcall on its vCPU. On the
+/// 2-level ABI this is Xen's `evtchn_2l_set_pending` (pending bit, mask check,
+/// selector bit, upcall flag); on FIFO, `evtchn_fifo_set_pending` (the event is
+/// linked onto its vCPU's queue, see [`crate::evtchn_fifo`]). Pending a port a
+/// vCPU polls ends that poll's wait. Ports that are not allocated are ignored.
 pub fn set_pending(dom: &mut Domain, host: &mut impl Host, port: u32) {
     let Some(p) = dom.evtchn.get(port) else {
         return;
     };
-    if matches!(p.state, PortState::Free | PortState::Reserved) {
+    if !usable(p) {
+        return;
+    }
+    if dom.evtchn_fifo.is_some() {
+        evtchn_fifo::set_pending(dom, host, port, p.vcpu);
         return;
     }
     let si = dom.shared_info_mfn * 4096;
@@ -213,14 +286,39 @@ fn raise_selector(dom: &mut Domain, host: &mut impl Host, vcpu: u32, port: u32) 
 }
 
 impl Domain {
-    /// Whether `port`'s bit is set in shared_info's `evtchn_pending`.
+    /// Whether `port` is pending: its bit in shared_info's `evtchn_pending` on the
+    /// 2-level ABI, PENDING in its event word on FIFO (false while the word's page
+    /// is missing).
     pub fn port_is_pending(&self, host: &impl Host, port: u32) -> bool {
-        port < NR_PORTS && test_bit(host, self.shared_info_mfn * 4096 + EVTCHN_PENDING, port)
+        match &self.evtchn_fifo {
+            Some(f) => evtchn_fifo::is_pending(f, host, port),
+            None => {
+                port < NR_PORTS
+                    && test_bit(host, self.shared_info_mfn * 4096 + EVTCHN_PENDING, port)
+            }
+        }
     }
 
-    /// Whether `port`'s bit is set in shared_info's `evtchn_mask`.
+    /// Whether `port` is masked: its bit in shared_info's `evtchn_mask` on the
+    /// 2-level ABI, MASKED in its event word on FIFO (true while the word's page is
+    /// missing).
     pub fn port_is_masked(&self, host: &impl Host, port: u32) -> bool {
-        port >= NR_PORTS || test_bit(host, self.shared_info_mfn * 4096 + EVTCHN_MASK, port)
+        match &self.evtchn_fifo {
+            Some(f) => evtchn_fifo::is_masked(f, host, port),
+            None => {
+                port >= NR_PORTS || test_bit(host, self.shared_info_mfn * 4096 + EVTCHN_MASK, port)
+            }
+        }
+    }
+
+    /// The number of ports of the ABI in use (Xen's `max_evtchns`): [`NR_PORTS`] on
+    /// 2-level, [`FIFO_NR_PORTS`] on FIFO.
+    pub fn evtchn_max_channels(&self) -> u32 {
+        if self.evtchn_fifo.is_some() {
+            FIFO_NR_PORTS
+        } else {
+            NR_PORTS
+        }
     }
 
     /// A backend signals the guest on `port`, whose remote end must be domain 0
@@ -266,11 +364,29 @@ impl Domain {
     }
 
     fn record_kick(&mut self, port: u32) {
-        self.backend_kicks[port as usize / 64] |= 1 << (port % 64);
+        let w = port as usize / 64;
+        if self.backend_kicks.len() <= w {
+            self.backend_kicks.resize(w + 1, 0);
+        }
+        self.backend_kicks[w] |= 1 << (port % 64);
+    }
+
+    /// Allocates the lowest free port for `state` on `vcpu`; under FIFO a port still
+    /// linked is skipped and the new port starts at the default priority.
+    fn alloc_port(&mut self, host: &impl Host, state: PortState, vcpu: u32) -> Result<u32, Errno> {
+        let port = match &self.evtchn_fifo {
+            Some(f) => self
+                .evtchn
+                .alloc_unless(state, vcpu, |p| evtchn_fifo::is_busy(f, host, p))?,
+            None => self.evtchn.alloc(state, vcpu)?,
+        };
+        evtchn_fifo::port_init(self, port);
+        Ok(port)
     }
 
     /// Closes `port` (Xen's `evtchn_close`): `-EINVAL` unless it is allocated.
-    /// Its pending bit is cleared; a loopback peer goes back to unbound.
+    /// Its pending bit (2-level) or PENDING (FIFO) is cleared; a loopback peer goes
+    /// back to unbound.
     pub fn close_port(&mut self, host: &mut impl Host, port: u32) -> Result<(), Errno> {
         let p = self.evtchn.get(port).ok_or(Errno::EINVAL)?;
         match p.state {
@@ -296,8 +412,14 @@ impl Domain {
             }
             _ => {}
         }
-        test_and_clear_bit(host, self.shared_info_mfn * 4096 + EVTCHN_PENDING, port);
-        self.backend_kicks[port as usize / 64] &= !(1 << (port % 64));
+        if self.evtchn_fifo.is_some() {
+            evtchn_fifo::clear_pending(self, host, port);
+        } else {
+            test_and_clear_bit(host, self.shared_info_mfn * 4096 + EVTCHN_PENDING, port);
+        }
+        if let Some(w) = self.backend_kicks.get_mut(port as usize / 64) {
+            *w &= !(1 << (port % 64));
+        }
         self.evtchn.free(port);
         if self.console_port == Some(port) {
             self.console_port = None;
@@ -362,7 +484,7 @@ pub fn event_channel_op(
             } else {
                 a.remote_dom
             };
-            a.port = dom.evtchn.alloc(PortState::Unbound { remote }, 0)?;
+            a.port = dom.alloc_port(host, PortState::Unbound { remote }, 0)?;
             write_back(dom, host, ctx, arg, a.as_bytes(), a.port)
         }
         ev::EVTCHNOP_BIND_INTERDOMAIN => {
@@ -392,7 +514,7 @@ pub fn event_channel_op(
                 remote_dom: rdom,
                 remote_port: rport,
             };
-            let lport = dom.evtchn.alloc(state, 0)?;
+            let lport = dom.alloc_port(host, state, 0)?;
             if rdom == dom.domid {
                 let mut peer = dom.evtchn.get(rport).unwrap_or(FREE);
                 peer.state = PortState::Interdomain {
@@ -424,7 +546,7 @@ pub fn event_channel_op(
             if dom.vcpus[a.vcpu as usize].virq_ports[a.virq as usize] != 0 {
                 return Err(Errno::EEXIST);
             }
-            a.port = dom.evtchn.alloc(PortState::Virq { virq: a.virq }, a.vcpu)?;
+            a.port = dom.alloc_port(host, PortState::Virq { virq: a.virq }, a.vcpu)?;
             dom.vcpus[a.vcpu as usize].virq_ports[a.virq as usize] = a.port;
             write_back(dom, host, ctx, arg, a.as_bytes(), a.port)
         }
@@ -433,7 +555,7 @@ pub fn event_channel_op(
             if a.vcpu >= nr_vcpus {
                 return Err(Errno::ENOENT);
             }
-            a.port = dom.evtchn.alloc(PortState::Ipi, a.vcpu)?;
+            a.port = dom.alloc_port(host, PortState::Ipi, a.vcpu)?;
             write_back(dom, host, ctx, arg, a.as_bytes(), a.port)
         }
         ev::EVTCHNOP_CLOSE => {
@@ -501,6 +623,12 @@ pub fn event_channel_op(
         ev::EVTCHNOP_UNMASK => {
             let a: ev::EvtchnUnmask = read(dom, host, ctx, arg)?;
             let p = dom.evtchn.get(a.port).ok_or(Errno::EINVAL)?;
+            if dom.evtchn_fifo.is_some() {
+                if usable(p) {
+                    evtchn_fifo::unmask(dom, host, a.port, p);
+                }
+                return Ok(0);
+            }
             // Xen's evtchn_2l_unmask: clear the mask; if it was masked and the
             // port is pending, raise the selector and upcall.
             let si = dom.shared_info_mfn * 4096;
@@ -518,9 +646,37 @@ pub fn event_channel_op(
             for port in ports {
                 let _ = dom.close_port(host, port);
             }
+            // Xen's evtchn_reset: back to the 2-level ABI.
+            if dom.evtchn_fifo.is_some() {
+                evtchn_fifo::destroy(dom);
+            }
             Ok(0)
         }
-        // PIRQs are not offered (no XENFEAT_hvm_pirqs); neither is the FIFO ABI.
+        ev::EVTCHNOP_INIT_CONTROL => {
+            let mut a: ev::EvtchnInitControl = read(dom, host, ctx, arg)?;
+            evtchn_fifo::init_control(dom, host, &mut a)?;
+            write_arg(dom, host, ctx, arg, a.as_bytes())?;
+            Ok(0)
+        }
+        ev::EVTCHNOP_EXPAND_ARRAY => {
+            let a: ev::EvtchnExpandArray = read(dom, host, ctx, arg)?;
+            evtchn_fifo::expand_array(dom, host, a.array_gfn)?;
+            Ok(0)
+        }
+        ev::EVTCHNOP_SET_PRIORITY => {
+            let a: ev::EvtchnSetPriority = read(dom, host, ctx, arg)?;
+            let p = dom.evtchn.get(a.port).ok_or(Errno::EINVAL)?;
+            // Xen's evtchn_port_set_priority: no such op on 2-level.
+            if dom.evtchn_fifo.is_none() {
+                return Err(Errno::ENOSYS);
+            }
+            if !usable(p) {
+                return Err(Errno::EACCES);
+            }
+            evtchn_fifo::set_priority(dom, a.port, a.priority)?;
+            Ok(0)
+        }
+        // PIRQs are not offered (no XENFEAT_hvm_pirqs).
         _ => Err(Errno::ENOSYS),
     }
 }

@@ -7,7 +7,6 @@
 
 use crate::dispatch::read_arg;
 use crate::domain::{Domain, ShutdownReason};
-use crate::evtchn::NR_PORTS;
 use crate::guest_mem::copy_from_guest;
 use crate::{Errno, Host, HypercallResult, VcpuContext};
 use alloc::vec::Vec;
@@ -114,7 +113,7 @@ fn poll(
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     for &port in &ports {
-        if port >= NR_PORTS {
+        if port >= dom.evtchn_max_channels() {
             return Err(Errno::EINVAL);
         }
         if dom.port_is_pending(host, port) {

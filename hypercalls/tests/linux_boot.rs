@@ -1,6 +1,9 @@
 //! The hypercalls Linux 6.1 makes as a PVHVM guest, in order (phases A-H of
 //! `linux-xen-guest.md` §15), as one table: each step is a call, the result
 //! Linux needs, and what must then be true of the hypervisor and guest state.
+//! Linux takes the FIFO event-channel ABI (`xen:events: Using FIFO-based ABI`):
+//! the steps do what its `events_fifo.c` does with the control blocks and the
+//! event array.
 
 mod common;
 
@@ -30,6 +33,14 @@ const BAR1_GFN: u64 = 0xF1000;
 const CALLBACK: u64 = (2 << 56) | 0xF3;
 /// A page the guest grants to the backend.
 const GRANTED_GFN: u64 = 0x600;
+/// Linux's per-CPU FIFO control blocks (a page each, offset 0).
+const CB_GFN: [u64; 2] = [0x520, 0x521];
+/// The first page of Linux's FIFO event array (ports 0-1023).
+const ARRAY0_GFN: u64 = 0x530;
+const PENDING: u32 = 1 << ev::EVTCHN_FIFO_PENDING;
+const MASKED: u32 = 1 << ev::EVTCHN_FIFO_MASKED;
+const LINKED: u32 = 1 << ev::EVTCHN_FIFO_LINKED;
+const BUSY: u32 = 1 << ev::EVTCHN_FIFO_BUSY;
 
 type Run = Box<dyn Fn(&mut Guest) -> i64>;
 type Check = Box<dyn Fn(&mut Guest)>;
@@ -77,6 +88,99 @@ fn send(port: u32) -> Run {
 
 fn unmask(port: u32) -> Run {
     evtchn(ev::EVTCHNOP_UNMASK, ev::EvtchnUnmask { port })
+}
+
+fn u32_at(g: &Guest, gpa: u64) -> u32 {
+    u32::from_le_bytes(g.read(gpa, 4).try_into().unwrap())
+}
+
+/// `port`'s FIFO event word (all ports here are in page 0).
+fn word(g: &Guest, port: u32) -> u32 {
+    u32_at(g, ARRAY0_GFN * 4096 + port as u64 * 4)
+}
+
+fn set_word(g: &mut Guest, port: u32, w: u32) {
+    g.write(ARRAY0_GFN * 4096 + port as u64 * 4, &w.to_le_bytes());
+}
+
+/// vCPU `cpu`'s control block: (READY, HEAD[priority]).
+fn control(g: &Guest, cpu: usize, priority: u64) -> (u32, u32) {
+    let cb = CB_GFN[cpu] * 4096;
+    (u32_at(g, cb), u32_at(g, cb + 8 + 4 * priority))
+}
+
+/// `init_control_block(cpu)`: clears the page, then `EVTCHNOP_init_control`.
+fn init_control(cpu: u32) -> Run {
+    Box::new(move |g| {
+        g.write(CB_GFN[cpu as usize] * 4096, &[0; 4096]);
+        let ic = ev::EvtchnInitControl {
+            control_gfn: CB_GFN[cpu as usize],
+            offset: 0,
+            vcpu: cpu,
+            ..Default::default()
+        };
+        g.op(hc::EVENT_CHANNEL_OP, ev::EVTCHNOP_INIT_CONTROL as u64, ic)
+            .0
+    })
+}
+
+/// `evtchn_fifo_unmask`: `clear_masked_cond` in guest memory, and
+/// `EVTCHNOP_unmask` only when the event is pending (or BUSY).
+fn fifo_unmask(port: u32) -> Run {
+    Box::new(move |g| {
+        let w = word(g, port);
+        if w & MASKED != 0 && w & (PENDING | BUSY) == 0 {
+            set_word(g, port, w & !MASKED);
+            return 0;
+        }
+        if w & MASKED == 0 {
+            return 0;
+        }
+        unmask(port)(g)
+    })
+}
+
+/// What Linux's upcall handler does on `cpu` (`xen_evtchn_do_upcall` with
+/// `__evtchn_fifo_handle_events`): clears the upcall flag, takes READY, walks each
+/// ready queue from HEAD clearing LINKED, and acks (clears PENDING of) each event it
+/// handles. Returns the ports handled, in order.
+fn fifo_consume(g: &mut Guest, cpu: u32) -> Vec<u32> {
+    let vi = g.dom.vcpu_info_hpa(cpu).unwrap();
+    g.host.write_phys(vi, &[0]);
+    g.dom.vcpus[cpu as usize].needs_upcall = false;
+    let cb = CB_GFN[cpu as usize] * 4096;
+    let xchg_ready = |g: &mut Guest| {
+        let r = u32_at(g, cb);
+        g.write(cb, &0u32.to_le_bytes());
+        r
+    };
+    let mut heads = [0u32; 16];
+    let mut handled = Vec::new();
+    let mut ready = xchg_ready(g);
+    for _ in 0..64 {
+        if ready == 0 {
+            break;
+        }
+        let q = ready.trailing_zeros() as usize;
+        let port = match heads[q] {
+            0 => u32_at(g, cb + 8 + 4 * q as u64),
+            h => h,
+        };
+        let w = word(g, port);
+        set_word(g, port, w & !(LINKED | ev::EVTCHN_FIFO_LINK_MASK));
+        let next = w & ev::EVTCHN_FIFO_LINK_MASK;
+        if next == 0 {
+            ready &= !(1 << q);
+        }
+        if w & PENDING != 0 && w & MASKED == 0 {
+            handled.push(port);
+            let w = word(g, port);
+            set_word(g, port, w & !PENDING);
+        }
+        heads[q] = next;
+        ready |= xchg_ready(g);
+    }
+    handled
 }
 
 /// `get_param(index)` must return `want`.
@@ -214,13 +318,24 @@ fn linux_boot_sequence() -> Vec<Step> {
         // ---- C. IRQ init ----
         step(
             "C",
-            "evtchn(init_control): FIFO probe",
-            evtchn(ev::EVTCHNOP_INIT_CONTROL, ev::EvtchnInitControl::default()),
-            e(Errno::ENOSYS),
-            // Linux masks every 2-level port by writing shared_info directly.
+            "evtchn(init_control vCPU 0): FIFO probe succeeds",
+            init_control(0),
+            ok(),
+            // "xen:events: Using FIFO-based ABI"; the event array is still empty,
+            // so Linux masks nothing.
             Box::new(|g| {
-                let si = g.dom.shared_info_mfn * 4096;
-                g.host.write_phys(si + 2560, &[0xFF; 512]);
+                let ic: ev::EvtchnInitControl = g.read_obj(ARG);
+                assert_eq!(ic.link_bits, 17);
+                let fifo = g.dom.evtchn_fifo.as_ref().expect("on FIFO");
+                assert!(fifo.control_block_hpa(0).is_some());
+                assert!(fifo.control_block_hpa(1).is_none());
+                assert_eq!(fifo.event_array_pages(), 0);
+                assert_eq!(g.dom.evtchn_max_channels(), 1 << 17);
+                assert_eq!(
+                    g.dom.evtchn.max_port(),
+                    1023,
+                    "event_channels still applies"
+                );
             }),
         ),
         step(
@@ -260,6 +375,27 @@ fn linux_boot_sequence() -> Vec<Step> {
         ),
         step(
             "D",
+            "hvc0 binds port 1: evtchn(expand_array) with page 0",
+            Box::new(|g| {
+                // init_array_page: every event masked.
+                let masked: Vec<u8> = (0..1024).flat_map(|_| MASKED.to_le_bytes()).collect();
+                g.write(ARRAY0_GFN * 4096, &masked);
+                let a = ev::EvtchnExpandArray {
+                    array_gfn: ARRAY0_GFN,
+                };
+                g.op(hc::EVENT_CHANNEL_OP, ev::EVTCHNOP_EXPAND_ARRAY as u64, a)
+                    .0
+            }),
+            ok(),
+            Box::new(|g| {
+                let fifo = g.dom.evtchn_fifo.as_ref().unwrap();
+                assert_eq!(fifo.event_array_pages(), 1);
+                assert_eq!(word(g, 1), MASKED, "nothing was pending");
+                assert!(g.dom.port_is_masked(&g.host, 1));
+            }),
+        ),
+        step(
+            "D",
             "hvc0 writes its ring and sends",
             Box::new(|g| {
                 let msg = b"Linux version 6.1.0 (hvc0)\nsecond";
@@ -276,18 +412,21 @@ fn linux_boot_sequence() -> Vec<Step> {
                 assert_eq!(u32::from_le_bytes(cons.try_into().unwrap()), 33);
                 // The backend signalled; the port is masked, so no upcall yet.
                 assert!(g.pending(1));
+                assert_eq!(word(g, 1), MASKED | PENDING, "not linked");
                 assert!(!g.dom.upcall_pending(&g.host, 0));
             }),
         ),
         step(
             "D",
-            "evtchn(unmask console port)",
-            unmask(1),
+            "evtchn(unmask console port): pending, so a hypercall",
+            fifo_unmask(1),
             ok(),
             Box::new(|g| {
                 assert!(g.dom.upcall_pending(&g.host, 0), "pending port unmasked");
-                assert_eq!(g.read_u64(vcpu_info_gpa() + 8), 1, "selector word 0");
-                g.ack_all(0);
+                assert_eq!(word(g, 1), PENDING | LINKED);
+                assert_eq!(control(g, 0, 7), (1 << 7, 1), "HEAD of the default queue");
+                assert_eq!(fifo_consume(g, 0), [1]);
+                assert_eq!(word(g, 1), 0);
             }),
         ),
         // ---- E. timers (smp_prepare_cpus -> xen_time_init) ----
@@ -338,8 +477,8 @@ fn linux_boot_sequence() -> Vec<Step> {
                     priority: 0,
                 },
             ),
-            e(Errno::ENOSYS),
-            nothing(),
+            ok(),
+            Box::new(|g| assert_eq!(g.dom.evtchn_fifo.as_ref().unwrap().priority(3), 0)),
         ),
         step(
             "E",
@@ -392,7 +531,13 @@ fn linux_boot_sequence() -> Vec<Step> {
             ok(),
             Box::new(|g| assert_eq!(port_at(g, 8), 7)),
         ),
-        step("E", "evtchn(unmask timer)", unmask(3), ok(), nothing()),
+        step(
+            "E",
+            "unmask timer (in guest memory: not pending)",
+            fifo_unmask(3),
+            ok(),
+            Box::new(|g| assert_eq!(word(g, 3), 0)),
+        ),
         step(
             "E",
             "vcpu_op(set_singleshot_timer, +1 ms)",
@@ -417,9 +562,10 @@ fn linux_boot_sequence() -> Vec<Step> {
                 assert!(g.pending(3));
                 assert!(g.dom.upcall_pending(&g.host, 0));
                 assert_eq!(g.read(vcpu_info_gpa(), 1)[0], 1, "registered vcpu_info");
-                assert_eq!(g.read_u64(vcpu_info_gpa() + 8), 1);
                 assert!(g.dom.vcpus[0].needs_upcall);
-                g.ack_all(0);
+                // Priority 0: the highest queue.
+                assert_eq!(control(g, 0, 0), (1, 3));
+                assert_eq!(fifo_consume(g, 0), [3]);
             }),
         ),
         step(
@@ -429,7 +575,23 @@ fn linux_boot_sequence() -> Vec<Step> {
             ok(),
             Box::new(|g| assert_eq!(g.dom.next_deadline(0), None)),
         ),
-        step("E", "evtchn(unmask IPI port 6)", unmask(6), ok(), nothing()),
+        step(
+            "E",
+            "CPU 1 comes up: evtchn(init_control vCPU 1)",
+            init_control(1),
+            ok(),
+            Box::new(|g| {
+                let fifo = g.dom.evtchn_fifo.as_ref().unwrap();
+                assert!(fifo.control_block_hpa(1).is_some());
+            }),
+        ),
+        step(
+            "E",
+            "unmask IPI port 6 (in guest memory)",
+            fifo_unmask(6),
+            ok(),
+            nothing(),
+        ),
         step(
             "E",
             "IPI to vCPU 1: evtchn(send port 6)",
@@ -444,9 +606,8 @@ fn linux_boot_sequence() -> Vec<Step> {
                 assert!(g.dom.upcall_pending(&g.host, 1));
                 assert!(!g.dom.upcall_pending(&g.host, 0));
                 assert!(g.dom.vcpus[1].needs_upcall);
-                let slot1 = g.dom.shared_info_mfn * 4096 + 64;
-                assert_eq!(g.phys_u64(slot1 + 8), 1);
-                g.ack_all(1);
+                assert_eq!(control(g, 1, 7), (1 << 7, 6), "vCPU 1's queue");
+                assert_eq!(fifo_consume(g, 1), [6]);
             }),
         ),
         step(
@@ -478,7 +639,13 @@ fn linux_boot_sequence() -> Vec<Step> {
             ok(),
             Box::new(|g| assert_eq!(g.dom.take_backend_kicks(), [2])),
         ),
-        step("F", "evtchn(unmask store port)", unmask(2), ok(), nothing()),
+        step(
+            "F",
+            "unmask store port (in guest memory)",
+            fifo_unmask(2),
+            ok(),
+            Box::new(|g| assert_eq!(word(g, 2), 0)),
+        ),
         // ---- G. grant table (platform-pci probe) ----
         step(
             "G",
@@ -572,7 +739,19 @@ fn linux_boot_sequence() -> Vec<Step> {
                 assert!(g.pending(8));
             }),
         ),
-        step("H", "evtchn(unmask)", unmask(8), ok(), nothing()),
+        step(
+            "H",
+            "evtchn(unmask): pending, so a hypercall",
+            fifo_unmask(8),
+            ok(),
+            Box::new(|g| {
+                // The queue's last tail (port 1) was unlinked by the guest: port 8
+                // is the new HEAD, port 1's word is left alone.
+                assert_eq!(control(g, 0, 7), (1 << 7, 8));
+                assert_eq!(word(g, 1), 0);
+                assert_eq!(fifo_consume(g, 0), [8]);
+            }),
+        ),
         step(
             "H",
             "evtchn(bind_vcpu to vCPU 1)",

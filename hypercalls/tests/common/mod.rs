@@ -138,3 +138,40 @@ impl Guest {
 pub fn err(e: Errno) -> i64 {
     e.to_return() as i64
 }
+
+/// `HYPERVISOR_event_channel_op(cmd, &arg)` on vCPU 0: the result and the argument as the
+/// hypervisor left it.
+pub fn evtchn_op<T: IntoBytes + FromBytes + zerocopy::Immutable>(
+    g: &mut Guest,
+    cmd: u32,
+    arg: T,
+) -> (i64, T) {
+    g.op(guest_abi::hypercall::EVENT_CHANNEL_OP, cmd as u64, arg)
+}
+
+/// `EVTCHNOP_bind_ipi` for `vcpu`, which must succeed: the new port.
+pub fn bind_ipi(g: &mut Guest, vcpu: u32) -> u32 {
+    use guest_abi::event_channel::{EvtchnBindIpi, EVTCHNOP_BIND_IPI};
+    let (r, a) = evtchn_op(g, EVTCHNOP_BIND_IPI, EvtchnBindIpi { vcpu, port: 0 });
+    assert_eq!(r, 0);
+    a.port
+}
+
+/// `EVTCHNOP_alloc_unbound` for `remote_dom`, which must succeed: the new port.
+pub fn alloc_unbound(g: &mut Guest, remote_dom: u16) -> u32 {
+    use guest_abi::event_channel::{EvtchnAllocUnbound, EVTCHNOP_ALLOC_UNBOUND};
+    let a = EvtchnAllocUnbound {
+        dom: guest_abi::xen::DOMID_SELF,
+        remote_dom,
+        port: 0,
+    };
+    let (r, a) = evtchn_op(g, EVTCHNOP_ALLOC_UNBOUND, a);
+    assert_eq!(r, 0);
+    a.port
+}
+
+/// `EVTCHNOP_send` on `port`: the result.
+pub fn send(g: &mut Guest, port: u32) -> i64 {
+    use guest_abi::event_channel::{EvtchnSend, EVTCHNOP_SEND};
+    evtchn_op(g, EVTCHNOP_SEND, EvtchnSend { port }).0
+}
