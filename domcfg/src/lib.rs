@@ -41,13 +41,14 @@
 //! | `maxmem` | maximum RAM in MiB, at least `memory` | `memory` |
 //! | `vcpus` | vCPUs online at boot, 1 to [`MAX_VCPUS`] | 1 |
 //! | `maxvcpus` | maximum vCPUs, at least `vcpus` | `vcpus` |
-//! | `kernel` | the boot module holding the kernel (direct boot) | required |
+//! | `kernel` | the boot module holding the kernel (direct boot) | required unless `firmware` is given |
+//! | `firmware_override`, `firmware` | the boot module holding an ELF image with Xen's PVH entry note (`XEN_ELFNOTE_PHYS32_ENTRY`), entered through `hvm_start_info` on the platform of `type` (`firmware_override` wins when both are set; the names `bios`, `uefi`, `seabios`, `rombios`, `ovmf`, `pvgrub32`, `pvgrub64` are Xen's built-in firmware, which xenolith does not have); not together with `kernel` | none |
 //! | `ramdisk` | the boot module holding the initrd | none |
 //! | `cmdline` | the kernel command line | built from `root`/`extra` |
 //! | `root`, `extra` | command line `root=<root> <extra>` when `cmdline` is absent | |
 //! | `vif` | list of network interfaces ([`VifSpec`]) | none |
 //! | `iommu` | `1` to honour guest memory types (xenolith-specific), `0` | 0 |
-//! | `event_channels` | the highest event-channel port the guest may use, 1 to [`MAX_EVENT_CHANNELS`] (the 2-level ABI's limit applies on top) | 1023 (libxl's default) |
+//! | `event_channels` | the highest event-channel port the guest may use, 1 to [`MAX_EVENT_CHANNELS`] (a guest on the 2-level ABI is held to 4095 on top; one on the FIFO ABI, as Linux is, gets it in full) | 1023 (libxl's default) |
 //! | `on_poweroff`, `on_reboot`, `on_crash`, `on_watchdog` | [`Action`] | destroy, restart, destroy, destroy |
 //!
 //! Other keys are accepted and ignored, as `xl` ignores keys it does not know; they are listed
@@ -150,8 +151,12 @@ pub struct DomainConfig {
     pub vcpus: u32,
     /// `maxvcpus`, when given.
     pub maxvcpus: Option<u32>,
-    /// `kernel`: the name of the boot module holding the kernel.
+    /// `kernel`: the name of the boot module holding the kernel; with [`DomainConfig::firmware`]
+    /// set instead, the firmware's module name.
     pub kernel: String,
+    /// Whether [`DomainConfig::kernel`] names a firmware (`firmware_override` / `firmware`),
+    /// entered through Xen's PVH entry on the platform of [`DomainConfig::guest_type`].
+    pub firmware: bool,
     /// `ramdisk`: the name of the boot module holding the initrd.
     pub ramdisk: Option<String>,
     /// The kernel command line: `cmdline`, else `root=<root> <extra>` as `xl` builds it.
@@ -191,6 +196,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "vcpus",
     "maxvcpus",
     "kernel",
+    "firmware",
+    "firmware_override",
     "ramdisk",
     "cmdline",
     "root",
@@ -214,7 +221,7 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
 /// Parses a configuration.
 ///
 /// When the text has several problems, the one on the earliest line is reported; missing
-/// required keys (`name`, `type`, `kernel`, in that order) are reported only when every
+/// required keys (`name`, `type`, `kernel` or `firmware`, in that order) are reported only when every
 /// present value is valid.
 pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
     let settings = parse_settings(text)?;
@@ -274,7 +281,8 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         maxmem_mib,
         vcpus,
         maxvcpus,
-        kernel: kernel?,
+        kernel: kernel.as_ref().map(|k| k.0.clone()).unwrap_or_default(),
+        firmware: kernel?.1,
         ramdisk: ramdisk?,
         cmdline: cmdline?,
         vifs: vifs?,
@@ -302,18 +310,49 @@ fn domain_name(cfg: &Settings<'_>) -> Result<String, ConfigError> {
     Ok(name)
 }
 
-fn kernel(cfg: &Settings<'_>) -> Result<String, ConfigError> {
-    let kernel = cfg.string("kernel")?.ok_or(missing("kernel"))?;
-    if kernel.is_empty() {
-        return Err(cfg.error(
-            "kernel",
-            ErrorKind::InvalidChoice {
-                found: "\"\"".to_string(),
-                expected: "the name of a boot module",
+/// Xen's built-in firmware names (`firmware = "..."`), which name no boot module here.
+const BUILTIN_FIRMWARE: [&str; 7] = [
+    "bios", "uefi", "seabios", "rombios", "ovmf", "pvgrub32", "pvgrub64",
+];
+
+/// The boot image: (`kernel`, false), or (the firmware's module, true).
+fn kernel(cfg: &Settings<'_>) -> Result<(String, bool), ConfigError> {
+    let module = |key: &'static str| -> Result<Option<String>, ConfigError> {
+        match cfg.string(key)? {
+            Some(m) if m.is_empty() => Err(cfg.error(
+                key,
+                ErrorKind::InvalidChoice {
+                    found: "\"\"".to_string(),
+                    expected: "the name of a boot module",
+                },
+            )),
+            Some(m) if key != "kernel" && BUILTIN_FIRMWARE.contains(&m.as_str()) => {
+                Err(cfg.error(
+                    key,
+                    ErrorKind::Unsupported {
+                        what: format!("Xen's built-in firmware {m:?} (name a boot module holding an ELF image with a PVH entry note)"),
+                    },
+                ))
+            }
+            other => Ok(other),
+        }
+    };
+    let kernel = module("kernel")?;
+    let firmware = match module("firmware_override")? {
+        Some(f) => Some(("firmware_override", f)),
+        None => module("firmware")?.map(|f| ("firmware", f)),
+    };
+    match (kernel, firmware) {
+        (Some(_), Some((key, _))) => Err(cfg.error(
+            key,
+            ErrorKind::Conflict {
+                detail: format!("{key} and kernel both name a boot image; give one"),
             },
-        ));
+        )),
+        (Some(k), None) => Ok((k, false)),
+        (None, Some((_, f))) => Ok((f, true)),
+        (None, None) => Err(missing("kernel")),
     }
-    Ok(kernel)
 }
 
 /// `(memory, maxmem)` in MiB.

@@ -528,3 +528,41 @@ fn key_line_finds_the_last_setting() {
     assert_eq!(domcfg::key_line(text, "ramdisk"), None);
     assert_eq!(domcfg::key_line("kernel = [", "kernel"), None);
 }
+
+#[test]
+fn firmware_names_the_boot_image() {
+    let c = parse("name='fw'\ntype='hvm'\nfirmware_override='hvmloader.elf'").unwrap();
+    assert!(c.firmware);
+    assert_eq!(c.kernel, "hvmloader.elf");
+    let c = parse("name='fw'\ntype='pvh'\nfirmware='unikernel.elf'\nramdisk='rd'").unwrap();
+    assert!(c.firmware);
+    assert_eq!(
+        (c.kernel.as_str(), c.ramdisk.as_deref()),
+        ("unikernel.elf", Some("rd"))
+    );
+    // firmware_override wins over firmware, as in libxl.
+    let c = parse("name='fw'\ntype='hvm'\nfirmware='a'\nfirmware_override='b'").unwrap();
+    assert_eq!(c.kernel, "b");
+    let c = parse("name='k'\ntype='pvh'\nkernel='vmlinux'").unwrap();
+    assert!(!c.firmware);
+}
+
+#[test]
+fn firmware_errors_name_the_key() {
+    let e = parse("name='fw'\ntype='hvm'\nkernel='k'\nfirmware='f'").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "line 4, key 'firmware': firmware and kernel both name a boot image; give one"
+    );
+    let e = parse("name='fw'\ntype='hvm'\nfirmware='seabios'").unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "line 3, key 'firmware': unsupported: Xen's built-in firmware \"seabios\""
+        ),
+        "{e}"
+    );
+    let e = parse("name='fw'\ntype='hvm'\nfirmware_override=''").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("firmware_override"));
+    let e = parse("name='fw'\ntype='hvm'").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("kernel"));
+}

@@ -192,6 +192,7 @@ impl World {
             vcpu_id: u.range(0, self.vcpus - 1),
             cpl: if u.ratio(1, 16) { 3 } else { 0 },
             paging: self.paging,
+            compat: u.ratio(1, 16),
         };
         let r = dispatch(&mut self.dom, &mut self.host, &ctx, nr, args);
         assert!(

@@ -38,7 +38,8 @@ pub const XEN_ELFNOTE_MOD_START_PFN: u32 = 16;
 pub const XEN_ELFNOTE_SUPPORTED_FEATURES: u32 = 17;
 /// `XEN_ELFNOTE_PHYS32_ENTRY`: PVH 32-bit physical entry point (pointer-sized payload).
 pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
-/// `XEN_ELFNOTE_PHYS32_RELOC`.
+/// `XEN_ELFNOTE_PHYS32_RELOC`: the PVH kernel can relocate itself; up to three `u32`:
+/// start alignment, lowest start address, highest address of the last byte.
 pub const XEN_ELFNOTE_PHYS32_RELOC: u32 = 19;
 /// The note name of Xen notes (without the terminating NUL).
 pub const XEN_ELFNOTE_NAME: &[u8] = b"Xen";

@@ -3,7 +3,7 @@
 //! whole budget fits beside everyone else's.
 //!
 //! Everything a guest can make the hypervisor allocate is bounded per domain:
-//! event channels by [`crate::evtchn::NR_PORTS`], grant frames by
+//! event channels by the domain's `event_channels` (its highest port), grant frames by
 //! [`crate::gnttab::MAX_GRANT_FRAMES`], poll sets by `MAX_POLL_PORTS`, p2m records
 //! by the p2m's `max_extents`, xenstore by its per-domain quotas, a vif's buffers
 //! by its pool. The sum of those bounds is the domain's budget; the hypervisor
@@ -23,9 +23,16 @@ pub const P2M_EXTENT_BYTES: u64 = 64;
 pub const VCPU_STATE_BYTES: u64 =
     core::mem::size_of::<crate::vcpu::Vcpu>() as u64 + 4 * crate::sched::MAX_POLL_PORTS as u64;
 
-/// Bytes the event-channel table may grow to (every 2-level port allocated).
-pub const EVTCHN_TABLE_BYTES: u64 =
-    crate::evtchn::NR_PORTS as u64 * core::mem::size_of::<crate::evtchn::Port>() as u64;
+/// Bytes the event-channel state may grow to with ports `0..=max_port` allocated and
+/// `nr_vcpus` vCPUs: the port table and its backend-kick bits (vectors that grow by
+/// doubling, so up to the next power of two of entries), and the FIFO ABI's per-vCPU
+/// queues and per-port records.
+pub const fn evtchn_table_bytes(nr_vcpus: u32, max_port: u32) -> u64 {
+    let slots = (max_port as u64 + 1).next_power_of_two();
+    slots * core::mem::size_of::<crate::evtchn::Port>() as u64
+        + slots / 8
+        + crate::evtchn_fifo::heap_bytes(nr_vcpus, slots as u32)
+}
 
 /// Bytes of grant-table bookkeeping at most: frames records and an active entry
 /// for every grant reference.
@@ -45,17 +52,18 @@ pub struct HeapBudget {
 }
 
 impl HeapBudget {
-    /// The budget of a domain with `nr_vcpus` vCPUs, a p2m of at most
-    /// `max_extents` records, a xenstore quota of `xenstore_bytes` and vifs
-    /// whose pools take `vif_bytes` together.
+    /// The budget of a domain with `nr_vcpus` vCPUs, event-channel ports up to
+    /// `max_evtchn_port`, a p2m of at most `max_extents` records, a xenstore quota of
+    /// `xenstore_bytes` and vifs whose pools take `vif_bytes` together.
     pub fn for_domain(
         nr_vcpus: u32,
+        max_evtchn_port: u32,
         max_extents: usize,
         xenstore_bytes: u64,
         vif_bytes: u64,
     ) -> Self {
         HeapBudget {
-            hypercall: EVTCHN_TABLE_BYTES
+            hypercall: evtchn_table_bytes(nr_vcpus, max_evtchn_port)
                 + GRANT_TABLE_BYTES
                 + nr_vcpus as u64 * VCPU_STATE_BYTES
                 + crate::console::MAX_LINE as u64
@@ -155,12 +163,21 @@ mod tests {
 
     #[test]
     fn budgets_add_up_and_count_every_part() {
-        let b = HeapBudget::for_domain(2, 4096, 1 << 20, 3 << 20);
+        let b = HeapBudget::for_domain(2, 1023, 4096, 1 << 20, 3 << 20);
         assert_eq!(b.p2m, 4096 * P2M_EXTENT_BYTES);
         assert_eq!(b.total(), b.hypercall + b.p2m + (1 << 20) + (3 << 20));
-        assert!(b.hypercall >= EVTCHN_TABLE_BYTES + GRANT_TABLE_BYTES + 2 * VCPU_STATE_BYTES);
-        let one = HeapBudget::for_domain(1, 4096, 1 << 20, 3 << 20);
-        assert_eq!(b.total() - one.total(), VCPU_STATE_BYTES);
+        assert!(
+            b.hypercall >= evtchn_table_bytes(2, 1023) + GRANT_TABLE_BYTES + 2 * VCPU_STATE_BYTES
+        );
+        let one = HeapBudget::for_domain(1, 1023, 4096, 1 << 20, 3 << 20);
+        assert_eq!(
+            b.total() - one.total(),
+            VCPU_STATE_BYTES + evtchn_table_bytes(2, 1023) - evtchn_table_bytes(1, 1023)
+        );
+        // Every FIFO port a domain may have is charged to it.
+        let fifo = HeapBudget::for_domain(2, 131_071, 4096, 1 << 20, 3 << 20);
+        let ports = 131_072 * core::mem::size_of::<crate::evtchn::Port>() as u64;
+        assert!(fifo.hypercall - b.hypercall >= ports - 1024 * ports / 131_072);
         assert!(b.to_string().contains("xenstore 1024 KiB"));
     }
 

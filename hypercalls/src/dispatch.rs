@@ -27,6 +27,8 @@ pub const CAPABILITIES: &str = "hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p";
 
 /// Start of the hypervisor's virtual-address hole on x86-64 (`XENVER_platform_parameters`).
 const HYPERVISOR_VIRT_START: u64 = 0xFFFF_8000_0000_0000;
+/// What Xen gives a guest XSM denies a piece of information (`xen_deny()`), with its NUL.
+const XEN_DENY: &[u8] = b"<denied>\0";
 const CONSOLEIO_WRITE: u64 = 0;
 const CONSOLEIO_READ: u64 = 1;
 /// Bytes one `CONSOLEIO_write` call copies before it continues itself: a
@@ -155,6 +157,12 @@ fn xen_version(
             write_arg(dom, host, vcpu, arg, &info)?;
             Ok(0)
         }
+        // A 32-bit caller gets `compat_platform_parameters_t` (a 32-bit virt_start, 0 for an
+        // HVM vCPU, as Xen's HYPERVISOR_COMPAT_VIRT_START of a domain that is not 32-bit PV).
+        version::XENVER_PLATFORM_PARAMETERS if vcpu.compat => {
+            write_arg(dom, host, vcpu, arg, &0u32.to_le_bytes())?;
+            Ok(0)
+        }
         version::XENVER_PLATFORM_PARAMETERS => {
             write_arg(dom, host, vcpu, arg, &HYPERVISOR_VIRT_START.to_le_bytes())?;
             Ok(0)
@@ -175,7 +183,13 @@ fn xen_version(
             write_arg(dom, host, vcpu, arg, &handle)?;
             Ok(0)
         }
-        version::XENVER_COMMANDLINE | version::XENVER_BUILD_ID => Err(Errno::EPERM),
+        // XSM denies a domU Xen's command line: Xen copies its `xen_deny()` string instead
+        // (with its NUL, not the whole 1024 bytes) and succeeds; the build id is -EPERM.
+        version::XENVER_COMMANDLINE => {
+            write_arg(dom, host, vcpu, arg, XEN_DENY)?;
+            Ok(0)
+        }
+        version::XENVER_BUILD_ID => Err(Errno::EPERM),
         _ => Err(Errno::ENOSYS),
     }
 }

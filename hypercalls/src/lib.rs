@@ -52,10 +52,12 @@ pub mod cpuid;
 pub mod dispatch;
 pub mod domain;
 pub mod evtchn;
+pub mod evtchn_fifo;
 pub mod gnttab;
 pub mod guest_mem;
 pub mod hvm;
 pub mod memory;
+pub mod pvh;
 pub mod sched;
 #[cfg(feature = "testhost")]
 pub mod testhost;
@@ -104,6 +106,10 @@ pub struct VcpuContext {
     pub cpl: u8,
     /// Paging state used to translate guest-virtual arguments.
     pub paging: guest_mem::PagingState,
+    /// The caller is not in 64-bit mode (Xen's `hcall_compat`): it passed its arguments in
+    /// EBX, ECX, EDX, ESI, EDI, and structures whose layout differs for 32-bit guests use
+    /// the compat layout.
+    pub compat: bool,
 }
 
 /// Reads a little-endian `u64` of host-physical memory.

@@ -171,6 +171,7 @@ pub fn test_domain_with_extents(
             cr4: 0x20,
             efer: 0x500,
         },
+        compat: false,
     };
     (dom, host, ctx)
 }

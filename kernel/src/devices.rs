@@ -1,6 +1,12 @@
-//! The emulated platform of an HVM domain, as the exit handlers reach it:
-//! port I/O routed to the models in crate `platform`, and startup IPIs
-//! waiting for their vCPU's VMCS to be loaded.
+//! The emulated platform of a domain, as the exit handlers reach it: port I/O
+//! routed to the models in crate `platform`, and startup IPIs waiting for
+//! their vCPU's VMCS to be loaded.
+//!
+//! An HVM domain has the PCI host bridge and Xen platform device, the 8259
+//! pair and the ACPI PM1 registers. A PVH domain has none of them, as a Xen
+//! PVH domU (which Xen gives no device model): every port reads all-ones and
+//! drops writes, but for the debug ports both kinds share (0xE9, handled by
+//! the exit handler, and the log byte at 0x12).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -22,22 +28,28 @@ pub struct Devices {
     pm: platform::acpi::PmRegisters,
     unplug: platform::unplug::PlatformPorts,
     sipi: Vec<Option<u8>>,
+    /// A PVH domain: no legacy devices.
+    pvh: bool,
 }
 
 impl Devices {
-    /// The devices of a domain with `nr_vcpus` vCPUs.
-    pub fn new(nr_vcpus: u32) -> Self {
+    /// The devices of a domain with `nr_vcpus` vCPUs; `pvh` leaves out every legacy device.
+    pub fn new(nr_vcpus: u32, pvh: bool) -> Self {
         Devices {
             pci: platform::pci::PciBus::new(),
             pic: platform::pic::Pic::new(),
             pm: platform::acpi::PmRegisters::new(),
             unplug: platform::unplug::PlatformPorts::new(),
             sipi: vec![None; nr_vcpus as usize],
+            pvh,
         }
     }
 
     /// An IN of `size` bytes from `port`. Ports no device claims read all-ones.
     pub fn io_in(&mut self, port: u16, size: u8) -> u32 {
+        if self.pvh {
+            return u32::MAX;
+        }
         if self.pm.handles_port(port) {
             return self.pm.io_read(port, size);
         }
@@ -55,6 +67,12 @@ impl Devices {
 
     /// An OUT of `size` bytes to `port`. Writes to unclaimed ports are dropped.
     pub fn io_out(&mut self, port: u16, size: u8, value: u32) -> IoResult {
+        if self.pvh {
+            if port == platform::unplug::XEN_IOPORT_PROTOVER && size == 1 {
+                self.unplug.io_write(port, size, value);
+            }
+            return IoResult::Done;
+        }
         if size == 1 && self.pic.handles_port(port) {
             self.pic.io_write(port, value as u8);
         }

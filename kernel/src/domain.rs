@@ -12,7 +12,6 @@ use crate::{kprintln, mem, Module};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use hypercalls::builder;
 use hypercalls::domain::ShutdownReason;
 use hypercalls::guest_mem::{write_gpa, PagingState};
 use hypercalls::{Domain, Host, VcpuContext};
@@ -79,7 +78,7 @@ pub fn build_domain<'a>(
             .find(|m| m.name == name)
             .ok_or_else(|| format!("{what} '{name}' is not among the boot modules"))
     };
-    let images = find(&cfg.kernel, "kernel").and_then(|k| {
+    let images = find(&cfg.kernel, image_key(&cfg)).and_then(|k| {
         let rd = match &cfg.ramdisk {
             Some(r) => Some(find(r, "ramdisk")?),
             None => None,
@@ -136,6 +135,7 @@ fn heap_budget(cfg: &domcfg::DomainConfig) -> hypercalls::budget::HeapBudget {
         + netswitch::PortConfig::large().queue_bytes as u64;
     hypercalls::budget::HeapBudget::for_domain(
         cfg.vcpus,
+        cfg.event_channels,
         p2m::DEFAULT_MAX_EXTENTS,
         crate::store::DOMAIN_HEAP_BYTES as u64,
         cfg.vifs.len() as u64 * vif,
@@ -154,7 +154,7 @@ fn build_reserved<'a>(
 ) -> Result<DomainRun<'a>, String> {
     let ram_bytes = cfg.memory_mib * MIB;
     let kernel = crate::guest_loader::parse_image(image.bytes(), ram_bytes)
-        .map_err(|e| format!("kernel '{}': {e}", cfg.kernel))?;
+        .map_err(|e| format!("{} '{}': {e}", image_key(cfg), cfg.kernel))?;
     let ram_pages = ram_bytes / 4096;
     let ram_hpa = mem::alloc_frames(ram_pages as usize, SUPERPAGE)
         .ok_or_else(|| format!("not enough host memory for {} MiB", cfg.memory_mib))?;
@@ -190,7 +190,7 @@ fn build_reserved<'a>(
     let mut run = DomainRun {
         dom,
         vcpus: Vec::new(),
-        devices: Devices::new(cfg.vcpus),
+        devices: Devices::new(cfg.vcpus, cfg.guest_type == domcfg::GuestType::Pvh),
         caps,
         exit_counts: [0; 80],
         ram_hpa,
@@ -200,6 +200,8 @@ fn build_reserved<'a>(
         cmdline: &cfg.cmdline,
         ramdisk: ramdisk.map(|m| m.bytes()),
         nr_vcpus: cfg.vcpus,
+        pvh_entry: cfg.firmware || cfg.guest_type == domcfg::GuestType::Pvh,
+        pvh_platform: cfg.guest_type == domcfg::GuestType::Pvh,
     };
     let populated = map_ram(&mut run.dom, ram_hpa, host).and_then(|()| {
         crate::guest_loader::load(&mut run.dom, &kernel, image.bytes(), &boot, host)
@@ -208,7 +210,7 @@ fn build_reserved<'a>(
         Ok(entry) => entry,
         Err(e) => {
             run.teardown_silently(host);
-            return Err(e);
+            return Err(format!("{} '{}': {e}", image_key(cfg), cfg.kernel));
         }
     };
     let vcfg = VmcsConfig {
@@ -217,7 +219,7 @@ fn build_reserved<'a>(
         pause_exiting: cfg.vcpus > 1 && caps.proc_may(vmx::PROC_PAUSE_EXITING),
     };
     for id in 0..cfg.vcpus {
-        match Vcpu::new(id, caps, &vcfg, entry, builder::BOOT_PARAMS_GPA) {
+        match Vcpu::new(id, caps, &vcfg, entry) {
             Some(v) => run.vcpus.push(v),
             None => {
                 run.teardown_silently(host);
@@ -231,16 +233,34 @@ fn build_reserved<'a>(
     // Vcpu::new leaves each new VMCS current; the scheduler loads the one it runs.
     run.dom.ept_dirty = false;
     log::info!(
-        "domain {domid} ({}): {} MiB, {} vCPU, iommu={}, kernel {} ({}) entry {entry:#x}, cmdline '{}'",
+        "domain {domid} ({}): {} {} MiB, {} vCPU, iommu={}, {} {} ({}) entry {}, cmdline '{}'",
         cfg.name,
+        match cfg.guest_type {
+            domcfg::GuestType::Hvm => "HVM",
+            domcfg::GuestType::Pvh => "PVH",
+        },
         cfg.memory_mib,
         cfg.vcpus,
         cfg.iommu as u8,
+        image_key(cfg),
         cfg.kernel,
         kernel.kind(),
+        match entry {
+            crate::vcpu::BootEntry::Long64 { rip, .. } => format!("{rip:#x} (64-bit)"),
+            crate::vcpu::BootEntry::Pvh32 { eip, .. } => format!("{eip:#x} (PVH, 32-bit)"),
+        },
         cfg.cmdline
     );
     Ok(run)
+}
+
+/// The config key that named the boot image, for messages.
+fn image_key(cfg: &domcfg::DomainConfig) -> &'static str {
+    if cfg.firmware {
+        "firmware"
+    } else {
+        "kernel"
+    }
 }
 
 /// Writes what a Xen toolstack writes into xenstore for a new domU and
@@ -823,26 +843,43 @@ impl DomainRun<'_> {
     }
 
     fn hypercall(&mut self, i: usize, host: &mut KernelHost) -> Next {
+        let long = vmx::guest_in_64bit_mode();
         let vcpu = VcpuContext {
             vcpu_id: i as u32,
             cpl: cpl(),
             paging: paging_state(),
+            compat: !long,
         };
+        // A 64-bit caller passes RDI, RSI, RDX, R10, R8; any other (32-bit
+        // protected mode, as a PVH kernel before it enters long mode) EBX, ECX,
+        // EDX, ESI, EDI, and gets the result in EAX (Xen's `hvm_hypercall`).
         let regs = &mut self.vcpus[i].regs;
-        ledger::set(Bucket::Hcall(self.dom.domid, regs.rax));
-        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
-        let nr = regs.rax;
+        let nr = if long {
+            regs.rax
+        } else {
+            regs.rax & 0xFFFF_FFFF
+        };
+        ledger::set(Bucket::Hcall(self.dom.domid, nr));
+        let args = if long {
+            [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8]
+        } else {
+            [regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi].map(|r| r & 0xFFFF_FFFF)
+        };
         let rax = hypercalls::dispatch(&mut self.dom, host, &vcpu, nr, args);
         let regs = &mut self.vcpus[i].regs;
         if let Some(next) = self.dom.vcpus[i].continuation.take() {
             if self.dom.shutdown.is_none() {
                 // Part done: the VMCALL runs again with the rest (RAX still
                 // holds its number), after the other vCPUs have had the CPU.
-                [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8] = next;
+                if long {
+                    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8] = next;
+                } else {
+                    [regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi] = next;
+                }
                 return Next::Yield;
             }
         }
-        regs.rax = rax;
+        regs.rax = if long { rax } else { rax & 0xFFFF_FFFF };
         vmx::skip_instruction();
         if let Some(r) = self.dom.shutdown {
             return Next::End(Outcome::Shutdown(r));

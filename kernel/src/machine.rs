@@ -11,6 +11,7 @@ use crate::vcpu::RunState;
 use crate::vmx::VmxCaps;
 use alloc::vec::Vec;
 use hypercalls::console::{InputAction, InputSwitch};
+use hypercalls::domain::ShutdownReason;
 
 /// All running domains and what they share.
 pub struct Machine<'a> {
@@ -105,9 +106,16 @@ impl<'a> Machine<'a> {
                 r.fire_timers(host, now);
                 r.wake_halted(host);
             }
+            // Xen's `hvm_vcpu_down`: a vCPU that halts with interrupts disabled is down;
+            // when none is left online (APs never started are down too), the domain has
+            // powered off. Linux, with no power-off method (a PVH domU has no ACPI S5),
+            // ends `poweroff` this way.
             if let Some(d) = self.doms.iter().position(|r| r.is_dead()) {
-                let why = "every vCPU halted with interrupts disabled".into();
-                self.end(d, Outcome::Crashed(why), host);
+                log::info!(
+                    "domain {}: all vCPUs offline -- powering off",
+                    self.doms[d].dom.domid
+                );
+                self.end(d, Outcome::Shutdown(ShutdownReason::Poweroff), host);
                 continue;
             }
             if now >= self.next_net_log {

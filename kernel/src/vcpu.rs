@@ -61,17 +61,31 @@ pub struct VmcsConfig {
     pub pause_exiting: bool,
 }
 
+/// How the boot processor starts.
+#[derive(Clone, Copy, Debug)]
+pub enum BootEntry {
+    /// 64-bit code at `rip` with the builder's identity map and RSI = `boot_params`
+    /// (docs/protocol.md, Linux's 64-bit boot protocol).
+    Long64 {
+        /// Guest-physical entry point.
+        rip: u64,
+        /// Guest-physical address of `boot_params`.
+        boot_params: u64,
+    },
+    /// Xen's PVH entry (`docs/misc/pvh.pandoc`): 32-bit flat protected mode, paging
+    /// off, at `eip` with EBX = `start_info`.
+    Pvh32 {
+        /// The image's `XEN_ELFNOTE_PHYS32_ENTRY`.
+        eip: u32,
+        /// Guest-physical address of `struct hvm_start_info`.
+        start_info: u32,
+    },
+}
+
 impl Vcpu {
     /// Creates vCPU `id` with a fresh VMCS (left current): the boot processor
-    /// enters 64-bit code at `entry` with RSI = `boot_params`; the others wait
-    /// for a startup IPI.
-    pub fn new(
-        id: u32,
-        caps: &VmxCaps,
-        cfg: &VmcsConfig,
-        entry: u64,
-        boot_params: u64,
-    ) -> Option<Vcpu> {
+    /// starts as `entry` says; the others wait for a startup IPI.
+    pub fn new(id: u32, caps: &VmxCaps, cfg: &VmcsConfig, entry: BootEntry) -> Option<Vcpu> {
         let ext = ExtendedState::new()?;
         let vpid = if caps.vpid_usable() { alloc_vpid()? } else { 0 };
         let Some(vmcs) = vmx::new_vmcs(caps) else {
@@ -81,8 +95,16 @@ impl Vcpu {
         setup_controls(caps, cfg, vpid);
         let mut regs = GuestRegs::default();
         let state = if id == 0 {
-            setup_bsp_state(caps, entry);
-            regs.rsi = boot_params;
+            match entry {
+                BootEntry::Long64 { rip, boot_params } => {
+                    setup_bsp_state(caps, rip);
+                    regs.rsi = boot_params;
+                }
+                BootEntry::Pvh32 { eip, start_info } => {
+                    setup_pvh_state(caps, eip);
+                    regs.rbx = start_info as u64;
+                }
+            }
             RunState::Runnable
         } else {
             setup_real_mode_state(caps, 0);
@@ -426,40 +448,94 @@ fn setup_bsp_state(caps: &VmxCaps, entry: u64) {
     vmwrite(guest::IDTR_LIMIT, 0);
 }
 
+/// Xen's PVH entry state (`docs/misc/pvh.pandoc`, and what Xen's toolstack loads through
+/// `vcpu_hvm_x86_32`): CR0 = PE | ET, paging off, CR4 = 0 and EFER = 0 as the guest sees
+/// them; CS a 32-bit execute/read segment and DS, ES, SS, FS, GS read/write segments, all
+/// with base 0 and a 4 GiB limit and selector 0 (as Xen loads them); TR a busy 32-bit TSS
+/// of limit 0x67; GDTR and IDTR empty; EFLAGS = 2 (IF and TF clear).
+fn setup_pvh_state(caps: &VmxCaps, eip: u32) {
+    const PE_ET: u64 = 0x11;
+    const PG: u64 = 1 << 31;
+    load_paging_off_state(
+        caps,
+        &PagingOffState {
+            cr0_shadow: PE_ET,
+            cr0: PE_ET | (caps.cr0_fixed.0 & !PG),
+            rip: eip as u64,
+            cs: (0, 0, 0xFFFF_FFFF, 0xC09B),
+            data: (0xFFFF_FFFF, 0xC093),
+            tr_limit: 0x67,
+            table_limit: 0,
+        },
+    );
+}
+
 /// The state after INIT and a startup IPI with `vector` (SDM vol. 3, 9.1.1 and
 /// 11.4.4.1): real mode, CS = vector << 8, IP = 0 (unrestricted guest runs it).
 fn setup_real_mode_state(caps: &VmxCaps, vector: u8) {
-    use vmx::vmwrite;
     const PE: u64 = 1;
     const PG: u64 = 1 << 31;
-    set_entry_controls(caps, false);
+    let cs = (vector as u16) << 8;
     // CD and NW as after INIT are shown to the guest; the real CR0 keeps the
     // bits VMX requires except PE and PG, which unrestricted guest frees.
-    vmwrite(control::CR0_READ_SHADOW, 0x6000_0010);
-    vmwrite(control::CR4_READ_SHADOW, 0);
-    vmwrite(
-        guest::CR0,
-        (0x10 | (caps.cr0_fixed.0 & !(PE | PG))) & caps.cr0_fixed.1,
+    load_paging_off_state(
+        caps,
+        &PagingOffState {
+            cr0_shadow: 0x6000_0010,
+            cr0: 0x10 | (caps.cr0_fixed.0 & !(PE | PG)),
+            rip: 0,
+            cs: (cs, (cs as u64) << 4, 0xFFFF, 0x9B),
+            data: (0xFFFF, 0x93),
+            tr_limit: 0xFFFF,
+            table_limit: 0xFFFF,
+        },
     );
+}
+
+/// A start with paging off (real mode or flat protected mode): CR3, CR4 (bar
+/// what VMX fixes), EFER, RSP and every selector but CS's zero.
+struct PagingOffState {
+    /// CR0 as the guest reads it.
+    cr0_shadow: u64,
+    /// CR0's bits before VMX's fixed bits are applied.
+    cr0: u64,
+    /// The entry point.
+    rip: u64,
+    /// CS: selector, base, limit, access rights.
+    cs: (u16, u64, u32, u32),
+    /// DS, ES, SS, FS and GS (base 0): limit and access rights.
+    data: (u32, u32),
+    /// TR's limit (a busy TSS at base 0).
+    tr_limit: u32,
+    /// GDTR's and IDTR's limit (base 0).
+    table_limit: u64,
+}
+
+fn load_paging_off_state(caps: &VmxCaps, st: &PagingOffState) {
+    use vmx::vmwrite;
+    set_entry_controls(caps, false);
+    vmwrite(control::CR0_READ_SHADOW, st.cr0_shadow);
+    vmwrite(control::CR4_READ_SHADOW, 0);
+    vmwrite(guest::CR0, st.cr0 & caps.cr0_fixed.1);
     vmwrite(guest::CR3, 0);
     vmwrite(guest::CR4, caps.cr4_fixed.0 & caps.cr4_fixed.1);
     vmwrite(guest::IA32_EFER_FULL, 0);
-    vmwrite(guest::RIP, 0);
+    vmwrite(guest::RIP, st.rip);
     vmwrite(guest::RSP, 0);
     common_guest_state();
-    let cs = (vector as u16) << 8;
+    let (sel, base, limit, ar) = st.cs;
     seg(
         guest::CS_SELECTOR,
         guest::CS_BASE,
         guest::CS_LIMIT,
         guest::CS_ACCESS_RIGHTS,
-        cs,
-        (cs as u64) << 4,
-        0xFFFF,
-        0x9B,
+        sel,
+        base,
+        limit,
+        ar,
     );
     for (s, b, l, a) in DATA_SEGS {
-        seg(s, b, l, a, 0, 0, 0xFFFF, 0x93);
+        seg(s, b, l, a, 0, 0, st.data.0, st.data.1);
     }
     seg(
         guest::TR_SELECTOR,
@@ -468,11 +544,11 @@ fn setup_real_mode_state(caps: &VmxCaps, vector: u8) {
         guest::TR_ACCESS_RIGHTS,
         0,
         0,
-        0xFFFF,
+        st.tr_limit,
         0x8B,
     );
     vmwrite(guest::GDTR_BASE, 0);
-    vmwrite(guest::GDTR_LIMIT, 0xFFFF);
+    vmwrite(guest::GDTR_LIMIT, st.table_limit);
     vmwrite(guest::IDTR_BASE, 0);
-    vmwrite(guest::IDTR_LIMIT, 0xFFFF);
+    vmwrite(guest::IDTR_LIMIT, st.table_limit);
 }

@@ -1,17 +1,34 @@
-//! ACPI tables for an HVM domain and the PM1 registers behind them.
+//! ACPI tables for an HVM or a PVH domain, and the PM1 registers behind the HVM set.
 //!
-//! The tables, at [`crate::layout::ACPI_TABLES_GPA`]: an RSDP (revision 2) pointing to both
-//! an RSDT and an XSDT; a FADT (revision 5, ACPI 5.0) with no SMI command port (the platform
-//! is already in ACPI mode), PM1a event and control blocks on I/O ports, no PM timer, no GPE
-//! blocks, the PIIX reset register 0xCF9, SCI_INT 9 and IAPC_BOOT_ARCH 0 (never both NO_VGA
-//! and NO_CMOS_RTC: Linux would take the guest for PVH); a FACS; a DSDT with
-//! `Name (_S5, Package () { 5, 5, 0, 0 })`, so that Linux registers ACPI power-off, and the
-//! PCI root bridge `\_SB.PCI0`; and a MADT (the "APIC" table) with one enabled local APIC per
-//! vCPU (ACPI processor UID = APIC id = Xen vcpu id; Linux takes the UID as the Xen vcpu id of
-//! an AP), no I/O APIC, and PCAT_COMPAT set for the 8259 pair of [`crate::pic`], through which
-//! Linux maps the SCI (without a legacy PIC ACPI cannot install its SCI handler and turns
-//! itself off, and with it power-off). Linux needs the MADT to start Xen's per-vCPU timers
+//! Both sets, at a base the caller chooses ([`crate::layout::ACPI_TABLES_GPA`]), share one
+//! layout: an RSDP (revision 2) pointing to both an RSDT and an XSDT (each listing the FADT
+//! and the MADT); a FACS; a FADT (revision 5, ACPI 5.0) with no SMI command port (the platform
+//! is already in ACPI mode), no PM timer, no GPE blocks and the PIIX reset register 0xCF9; a
+//! DSDT; and a MADT (the "APIC" table) with one enabled local APIC per vCPU (ACPI processor
+//! UID = APIC id = Xen vcpu id; Linux takes the UID as the Xen vcpu id of an AP; x2APIC entries
+//! above APIC id 254) and no I/O APIC. Linux needs the MADT to start Xen's per-vCPU timers
 //! (pitfall P1 of the Linux checklist).
+//!
+//! [`build_tables`], the HVM set: the FADT has PM1a event and control blocks on I/O ports,
+//! SCI_INT 9, RESET_REG_SUP and IAPC_BOOT_ARCH 0 (never both NO_VGA and NO_CMOS_RTC: Linux
+//! would take the guest for PVH); the DSDT has `Name (_S5, Package () { 5, 5, 0, 0 })`, so
+//! that Linux registers ACPI power-off through [`PmRegisters`], and the PCI root bridge
+//! `\_SB.PCI0`; the MADT sets PCAT_COMPAT for the 8259 pair of [`crate::pic`], through which
+//! Linux maps the SCI (without a legacy PIC ACPI cannot install its SCI handler and turns
+//! itself off, and with it power-off).
+//!
+//! [`build_pvh_tables`], the PVH set (`type = "pvh"`, RSDP in `hvm_start_info.rsdp_paddr`): a
+//! hardware-reduced FADT (HW_REDUCED_ACPI; no PM1 blocks, no SCI, no sleep registers) with
+//! IAPC_BOOT_ARCH NO_VGA | NO_CMOS_RTC and the other flags of libxl's PVH FADT
+//! (`tools/libacpi/static_tables.c`, `build.c`); a DSDT, like libxl's `dsdt_pvh`, with only a
+//! `Processor` object per vCPU in `\_SB` (no devices, no `_S5`); a MADT without PCAT_COMPAT.
+//! As on Xen, a PVH domain has no ACPI power-off: with no `_S5` Linux registers no power-off
+//! handler, so `poweroff` halts every vCPU with interrupts disabled, which Xen takes for a
+//! power-off (`hvm_hlt` in `xen/arch/x86/hvm/hvm.c`: "All CPUs offline -- powering off").
+//! Where the PVH set departs from libxl's: libxl's FADT is not hardware-reduced (it points at
+//! PM1a, GPE0 and SCI 9, which nothing backs for a PVH domU), its MADT sets PCAT_COMPAT and
+//! uses APIC id 2 × vcpu, its RSDT lists a separate ACPI 1.0 FADT, and its processor objects
+//! carry `_MAT`/`_STA`/`_EJ0` methods that read the MADT through an info page at 0xFC000000.
 
 use alloc::vec::Vec;
 
@@ -44,13 +61,43 @@ pub const RESET_VALUE: u8 = 0x06;
 pub const FADT_WBINVD: u32 = 1 << 0;
 /// FADT flags: C1 (HLT) is supported on all processors.
 pub const FADT_PROC_C1: u32 = 1 << 2;
+/// FADT flags: there is no fixed-feature power button.
+pub const FADT_PWR_BUTTON: u32 = 1 << 4;
 /// FADT flags: there is no fixed-feature sleep button.
 pub const FADT_SLP_BUTTON: u32 = 1 << 5;
+/// FADT flags: the RTC wake status is not in the fixed register space.
+pub const FADT_FIX_RTC: u32 = 1 << 6;
+/// FADT flags: the PM timer is 32 bits wide.
+pub const FADT_TMR_VAL_EXT: u32 = 1 << 8;
 /// FADT flags: the reset register is supported.
 pub const FADT_RESET_REG_SUP: u32 = 1 << 10;
+/// FADT flags: OSPM should use a platform clock rather than the CPU's.
+pub const FADT_USE_PLATFORM_CLOCK: u32 = 1 << 15;
+/// FADT flags: HW_REDUCED_ACPI, no fixed ACPI hardware (ACPI 5.0).
+pub const FADT_HW_REDUCED_ACPI: u32 = 1 << 20;
 /// The FADT's flags. PWR_BUTTON (bit 4) is clear: a fixed-feature power button exists, so
 /// Linux enables PWRBTN_EN; HW_REDUCED_ACPI (bit 20) is clear.
 pub const FADT_FLAGS: u32 = FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
+/// The PVH FADT's flags: libxl's for a PVH domU (WBINVD, PROC_C1, FIX_RTC, TMR_VAL_EXT,
+/// USE_PLATFORM_CLOCK, and PWR_BUTTON | SLP_BUTTON for want of `ACPI_HAS_BUTTONS`), plus
+/// HW_REDUCED_ACPI. RESET_REG_SUP is clear, as in libxl's FADT, though the reset register is
+/// filled in.
+pub const PVH_FADT_FLAGS: u32 = FADT_WBINVD
+    | FADT_PROC_C1
+    | FADT_PWR_BUTTON
+    | FADT_SLP_BUTTON
+    | FADT_FIX_RTC
+    | FADT_TMR_VAL_EXT
+    | FADT_USE_PLATFORM_CLOCK
+    | FADT_HW_REDUCED_ACPI;
+/// FADT IAPC_BOOT_ARCH: it is not safe to probe for VGA.
+pub const IAPC_NO_VGA: u16 = 1 << 2;
+/// FADT IAPC_BOOT_ARCH: there is no CMOS RTC (needs FADT revision 5).
+pub const IAPC_NO_CMOS_RTC: u16 = 1 << 5;
+/// The PVH FADT's IAPC_BOOT_ARCH, as libxl sets it for a PVH domU (no `ACPI_HAS_VGA`, no
+/// `ACPI_HAS_CMOS_RTC`, no `ACPI_HAS_8042`). Linux's `xen_hvm_guest_late_init` takes these two
+/// bits together for a PVH guest.
+pub const PVH_IAPC_BOOT_ARCH: u16 = IAPC_NO_VGA | IAPC_NO_CMOS_RTC;
 /// MADT flags: PCAT_COMPAT, a dual 8259 is present.
 pub const MADT_PCAT_COMPAT: u32 = 1;
 
@@ -128,6 +175,70 @@ fn gas_io(b: &mut [u8], off: usize, port: u16, bits: u8, access: u8) {
     put(b, off + 4, port as u64, 8);
 }
 
+/// The most `Processor` objects the PVH DSDT holds: one per vCPU with an xAPIC id (0..=254),
+/// as `Processor` takes a one-byte ProcessorID (libxl's PVH DSDT has at most 128).
+pub const PVH_DSDT_MAX_PROCESSORS: u32 = MAX_XAPIC_ID + 1;
+
+/// Appends an AML PkgLength for a package of `body` bytes after it (the PkgLength counts
+/// itself): one byte below 64 in all, else a lead byte with the low nibble and 1-3 more.
+fn aml_pkg_length(out: &mut Vec<u8>, body: usize) {
+    let n = if body + 1 < 1 << 6 {
+        1
+    } else if body + 2 < 1 << 12 {
+        2
+    } else if body + 3 < 1 << 20 {
+        3
+    } else {
+        4
+    };
+    let len = body + n;
+    if n == 1 {
+        out.push(len as u8);
+        return;
+    }
+    out.push(((n - 1) << 6) as u8 | (len & 0xF) as u8);
+    for i in 0..n - 1 {
+        out.push((len >> (4 + 8 * i)) as u8);
+    }
+}
+
+/// The PVH DSDT's AML for `nr_vcpus` vCPUs: `Scope (\_SB) { Processor (PRxx, id, 0, 0) {
+/// Name (_HID, "ACPI0007") Name (_UID, id) } ... }` for each vCPU id up to 254, named
+/// `PR%02X` as libxl's are, with no P_BLK (a hardware-reduced platform has none).
+fn pvh_dsdt_aml(nr_vcpus: u32) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut procs = Vec::new();
+    for id in 0..nr_vcpus.min(PVH_DSDT_MAX_PROCESSORS) as u8 {
+        let name = [
+            b'P',
+            b'R',
+            HEX[(id >> 4) as usize],
+            HEX[(id & 0xF) as usize],
+        ];
+        let mut body = Vec::with_capacity(32);
+        body.extend_from_slice(&name);
+        body.push(id); // ProcessorID = the MADT's ACPI processor UID
+        body.extend_from_slice(&[0; 5]); // PblkAddr 0, PblkLen 0
+        body.extend_from_slice(b"\x08_HID\x0DACPI0007\x00"); // NameOp, String
+        body.extend_from_slice(&[0x08, b'_', b'U', b'I', b'D', 0x0A, id]); // BytePrefix
+        procs.extend_from_slice(&[0x5B, 0x83]); // ProcessorOp
+        aml_pkg_length(&mut procs, body.len());
+        procs.extend(body);
+    }
+    let mut aml = alloc::vec![0x10]; // ScopeOp
+    aml_pkg_length(&mut aml, 5 + procs.len());
+    aml.extend_from_slice(b"\\_SB_");
+    aml.extend(procs);
+    aml
+}
+
+/// Which platform a set of tables describes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Hvm,
+    Pvh,
+}
+
 /// Where each table goes, as offsets from the base.
 struct Layout {
     rsdp: usize,
@@ -150,7 +261,7 @@ fn madt_len(nr_vcpus: u32) -> usize {
 }
 
 impl Layout {
-    fn new(nr_vcpus: u32) -> Self {
+    fn new(nr_vcpus: u32, dsdt_aml_len: usize) -> Self {
         let align = |x: usize, a: usize| x.next_multiple_of(a);
         let rsdp = 0;
         let facs = align(rsdp + RSDP_LEN, 64);
@@ -158,7 +269,7 @@ impl Layout {
         let xsdt = align(rsdt + HEADER_LEN + 4 * 2, 16);
         let fadt = align(xsdt + HEADER_LEN + 8 * 2, 16);
         let dsdt = align(fadt + FADT_LEN, 16);
-        let madt = align(dsdt + HEADER_LEN + DSDT_AML.len(), 16);
+        let madt = align(dsdt + HEADER_LEN + dsdt_aml_len, 16);
         let madt_len = madt_len(nr_vcpus);
         Layout {
             rsdp,
@@ -174,19 +285,42 @@ impl Layout {
     }
 }
 
-/// The most vCPUs whose tables fit in [`crate::layout::ACPI_TABLES_MAX`] bytes.
+/// The most vCPUs whose tables (either set) fit in [`crate::layout::ACPI_TABLES_MAX`] bytes.
 pub const MAX_VCPUS: u32 = 3000;
 
-/// Builds the tables for `nr_vcpus` vCPUs (APIC ids `0..nr_vcpus`) at guest-physical `base`.
+/// Builds the HVM tables for `nr_vcpus` vCPUs (APIC ids `0..nr_vcpus`) at guest-physical
+/// `base`.
 ///
 /// # Panics
 /// If `nr_vcpus` exceeds [`MAX_VCPUS`].
 pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
+    build(Kind::Hvm, base, nr_vcpus)
+}
+
+/// Builds the PVH tables for `nr_vcpus` vCPUs (APIC ids `0..nr_vcpus`) at guest-physical
+/// `base`: hardware-reduced, no PIC, no power-off (see the module documentation). The RSDP is
+/// at `base` (`rsdp_gpa`), for `hvm_start_info.rsdp_paddr`.
+///
+/// # Panics
+/// If `nr_vcpus` exceeds [`MAX_VCPUS`].
+pub fn build_pvh_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
+    build(Kind::Pvh, base, nr_vcpus)
+}
+
+fn build(kind: Kind, base: u64, nr_vcpus: u32) -> AcpiTables {
     assert!(
         nr_vcpus <= MAX_VCPUS,
         "{nr_vcpus} vCPUs do not fit the ACPI area"
     );
-    let l = Layout::new(nr_vcpus);
+    let pvh_aml;
+    let aml: &[u8] = match kind {
+        Kind::Hvm => &DSDT_AML,
+        Kind::Pvh => {
+            pvh_aml = pvh_dsdt_aml(nr_vcpus);
+            &pvh_aml
+        }
+    };
+    let l = Layout::new(nr_vcpus, aml.len());
     debug_assert!(l.end <= crate::layout::ACPI_TABLES_MAX);
     let mut b = alloc::vec![0u8; l.end];
     let gpa = |off: usize| base + off as u64;
@@ -195,7 +329,9 @@ pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
     let m = l.madt;
     header(&mut b, m, b"APIC", l.madt_len, 4);
     put(&mut b, m + 36, crate::layout::LAPIC_GPA, 4);
-    put(&mut b, m + 40, MADT_PCAT_COMPAT as u64, 4);
+    if kind == Kind::Hvm {
+        put(&mut b, m + 40, MADT_PCAT_COMPAT as u64, 4);
+    }
     let mut e = m + MADT_FIXED_LEN;
     for id in 0..nr_vcpus {
         if id <= MAX_XAPIC_ID {
@@ -216,10 +352,11 @@ pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
     }
     seal(&mut b, m, l.madt_len);
 
-    // DSDT.
-    let dsdt_len = HEADER_LEN + DSDT_AML.len();
-    header(&mut b, l.dsdt, b"DSDT", dsdt_len, 2);
-    b[l.dsdt + HEADER_LEN..l.dsdt + dsdt_len].copy_from_slice(&DSDT_AML);
+    // DSDT: revision 2 or more for 64-bit integers; libxl's PVH DSDT has revision 5.
+    let dsdt_len = HEADER_LEN + aml.len();
+    let dsdt_rev = if kind == Kind::Hvm { 2 } else { 5 };
+    header(&mut b, l.dsdt, b"DSDT", dsdt_len, dsdt_rev);
+    b[l.dsdt + HEADER_LEN..l.dsdt + dsdt_len].copy_from_slice(aml);
     seal(&mut b, l.dsdt, dsdt_len);
 
     // FACS (no checksum).
@@ -232,22 +369,31 @@ pub fn build_tables(base: u64, nr_vcpus: u32) -> AcpiTables {
     header(&mut b, f, b"FACP", FADT_LEN, 5);
     put(&mut b, f + 36, gpa(l.facs), 4); // FIRMWARE_CTRL (X_FIRMWARE_CTRL stays 0)
     put(&mut b, f + 40, gpa(l.dsdt), 4);
-    put(&mut b, f + 46, SCI_IRQ as u64, 2);
     // SMI_CMD (48) = 0: no transition needed, the platform is in ACPI mode.
-    put(&mut b, f + 56, PM1A_EVT_PORT as u64, 4);
-    put(&mut b, f + 64, PM1A_CNT_PORT as u64, 4);
     // PM_TMR_BLK (76) and its length stay 0: no PM timer (optional since ACPI 5.0A).
-    b[f + 88] = PM1A_EVT_LEN;
-    b[f + 89] = PM1A_CNT_LEN;
+    if kind == Kind::Hvm {
+        put(&mut b, f + 46, SCI_IRQ as u64, 2);
+        put(&mut b, f + 56, PM1A_EVT_PORT as u64, 4);
+        put(&mut b, f + 64, PM1A_CNT_PORT as u64, 4);
+        b[f + 88] = PM1A_EVT_LEN;
+        b[f + 89] = PM1A_CNT_LEN;
+        gas_io(&mut b, f + 148, PM1A_EVT_PORT, PM1A_EVT_LEN * 8, 2);
+        gas_io(&mut b, f + 172, PM1A_CNT_PORT, PM1A_CNT_LEN * 8, 2);
+    }
+    // PVH: SCI_INT 0 and no PM1 blocks; SLEEP_CONTROL_REG (244) and SLEEP_STATUS_REG (256)
+    // stay 0, as in libxl's FADT.
     put(&mut b, f + 96, 101, 2); // P_LVL2_LAT > 100: no C2
     put(&mut b, f + 98, 1001, 2); // P_LVL3_LAT > 1000: no C3
-                                  // IAPC_BOOT_ARCH (109) = 0: neither NO_VGA nor NO_CMOS_RTC (pitfall P8); no 8042.
-    put(&mut b, f + 112, FADT_FLAGS as u64, 4);
+    let (flags, boot_arch) = match kind {
+        // IAPC_BOOT_ARCH 0: neither NO_VGA nor NO_CMOS_RTC (pitfall P8); no 8042.
+        Kind::Hvm => (FADT_FLAGS, 0),
+        Kind::Pvh => (PVH_FADT_FLAGS, PVH_IAPC_BOOT_ARCH),
+    };
+    put(&mut b, f + 109, boot_arch as u64, 2);
+    put(&mut b, f + 112, flags as u64, 4);
     gas_io(&mut b, f + 116, RESET_REG_PORT, 8, 1);
     b[f + 128] = RESET_VALUE;
     put(&mut b, f + 140, gpa(l.dsdt), 8); // X_DSDT
-    gas_io(&mut b, f + 148, PM1A_EVT_PORT, PM1A_EVT_LEN * 8, 2);
-    gas_io(&mut b, f + 172, PM1A_CNT_PORT, PM1A_CNT_LEN * 8, 2);
     seal(&mut b, f, FADT_LEN);
 
     // RSDT and XSDT.
@@ -542,6 +688,224 @@ mod tests {
             u32::from_le_bytes([DSDT_AML[34], DSDT_AML[35], DSDT_AML[36], DSDT_AML[37]]),
             0x030A_D041
         );
+    }
+
+    /// FNV-1a of `b`.
+    fn fnv(b: &[u8]) -> u64 {
+        b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+            (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
+        })
+    }
+
+    #[test]
+    fn hvm_tables_are_byte_for_byte_those_before_pvh() {
+        // Digests of `build_tables` taken before the PVH set shared its builder.
+        for (base, n, len, digest) in [
+            (0xE0000, 1, 660, 0x5dbc_8374_58ab_4a6c),
+            (0xE0000, 2, 668, 0x514f_60c5_8a86_904a),
+            (0x1234_0000, 300, 3412, 0x03e1_2cd7_a83e_f2ca),
+            (0xE0000, MAX_VCPUS, 46612, 0x5e41_99eb_6db0_a7e2),
+        ] {
+            let t = build_tables(base, n);
+            assert_eq!((t.bytes.len(), fnv(&t.bytes)), (len, digest), "{n} vCPUs");
+            assert_eq!(t.rsdp_gpa, base);
+        }
+    }
+
+    /// The guest-physical addresses the PVH tables point to, each checked to lie in the ACPI
+    /// area.
+    fn pvh_addresses_in_area(t: &AcpiTables, base: u64) {
+        let max = crate::layout::ACPI_TABLES_MAX as u64;
+        assert!(t.bytes.len() as u64 <= max);
+        let b = &t.bytes;
+        let rsdp = (t.rsdp_gpa - base) as usize;
+        let xsdt = rd(b, rsdp + 24, 8);
+        let fadt = rd(b, (xsdt - base) as usize + 36, 8);
+        let pointers = [
+            t.rsdp_gpa,
+            rd(b, rsdp + 16, 4),
+            xsdt,
+            fadt,
+            rd(b, (xsdt - base) as usize + 44, 8),
+            rd(b, (fadt - base) as usize + 36, 4),
+            rd(b, (fadt - base) as usize + 140, 8),
+        ];
+        for (i, gpa) in pointers.into_iter().enumerate() {
+            assert!(
+                base <= gpa && gpa < base + max,
+                "{gpa:#x} outside the ACPI area"
+            );
+            let off = (gpa - base) as usize;
+            // The RSDP's length is at 20, every other table's (the FACS's too) at 4.
+            let len = if i == 0 {
+                rd(b, off + 20, 4)
+            } else {
+                rd(b, off + 4, 4)
+            };
+            assert!(gpa + len <= base + b.len() as u64);
+        }
+    }
+
+    #[test]
+    fn pvh_tables_chain_from_rsdp_with_valid_checksums() {
+        let base = crate::layout::ACPI_TABLES_GPA;
+        for n in [1, 2, 255, 300, MAX_VCPUS] {
+            let t = build_pvh_tables(base, n);
+            assert_eq!(t.rsdp_gpa, base);
+            assert_eq!(t.rsdp_gpa % 16, 0);
+            let p = parse(&t, base);
+            assert_eq!(&p.facs[..4], b"FACS");
+            assert_eq!(rd(p.facs, 4, 4), 64);
+            pvh_addresses_in_area(&t, base);
+        }
+    }
+
+    #[test]
+    fn pvh_fadt_is_hardware_reduced() {
+        let base = 0xFC00_0000;
+        let t = build_pvh_tables(base, 2);
+        let f = parse(&t, base).fadt;
+        assert_eq!(f.len(), 268, "ACPI 5.0 FADT, with the sleep registers");
+        assert_eq!(f[8], 5, "revision");
+        assert_eq!(f[131], 0, "minor revision");
+        let flags = rd(f, 112, 4) as u32;
+        assert_eq!(flags, PVH_FADT_FLAGS);
+        assert_ne!(flags & (1 << 20), 0, "HW_REDUCED_ACPI");
+        assert_eq!(flags & 0x30, 0x30, "no fixed power or sleep button");
+        assert_eq!(flags & FADT_RESET_REG_SUP, 0, "as libxl's");
+        assert_eq!(rd(f, 109, 2), 0x24, "IAPC_BOOT_ARCH: NO_VGA | NO_CMOS_RTC");
+        assert_eq!(rd(f, 46, 2), 0, "no SCI");
+        assert_eq!(rd(f, 48, 4), 0, "no SMI_CMD");
+        assert_eq!(&f[52..54], &[0, 0], "ACPI_ENABLE, ACPI_DISABLE");
+        // PM1a/b event and control, PM2, PM timer, GPE0/1 blocks and their lengths.
+        assert!(
+            f[56..96].iter().all(|&x| x == 0),
+            "no fixed hardware blocks"
+        );
+        assert_eq!(&f[116..120], &[1, 8, 0, 1], "reset register, system I/O");
+        assert_eq!(rd(f, 120, 8), 0xCF9);
+        assert_eq!(f[128], 0x06);
+        assert_eq!(rd(f, 140, 8), rd(f, 40, 4), "X_DSDT");
+        // X_PM1a_EVT .. X_GPE1 and SLEEP_CONTROL_REG / SLEEP_STATUS_REG: all absent.
+        assert!(f[148..268].iter().all(|&x| x == 0));
+    }
+
+    /// The MADT's entries as (type, bytes).
+    fn madt_entry_list(m: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut off = 44;
+        while off < m.len() {
+            let len = m[off + 1] as usize;
+            assert!(len >= 2 && off + len <= m.len());
+            out.push(&m[off..off + len]);
+            off += len;
+        }
+        out
+    }
+
+    #[test]
+    fn pvh_madt_entries() {
+        let base = crate::layout::ACPI_TABLES_GPA;
+        for n in [1u32, 2, 255, 300] {
+            let t = build_pvh_tables(base, n);
+            let m = parse(&t, base).madt;
+            assert_eq!(rd(m, 36, 4), 0xFEE0_0000, "local APIC address");
+            assert_eq!(rd(m, 40, 4), 0, "no PCAT_COMPAT: no 8259");
+            let entries = madt_entry_list(m);
+            assert_eq!(entries.len(), n as usize);
+            for (id, e) in entries.iter().enumerate() {
+                if id <= 254 {
+                    assert_eq!(*e, [0, 8, id as u8, id as u8, 1, 0, 0, 0]);
+                } else {
+                    assert_eq!((e[0], e[1]), (9, 16));
+                    assert_eq!(rd(e, 4, 4), id as u64, "x2APIC id");
+                    assert_eq!(rd(e, 8, 4), 1, "enabled");
+                    assert_eq!(rd(e, 12, 4), id as u64, "UID");
+                }
+            }
+            assert!(
+                entries.iter().all(|e| e[0] == 0 || e[0] == 9),
+                "no I/O APIC"
+            );
+            // The same entries as the HVM MADT's.
+            let hvm = build_tables(base, n);
+            assert_eq!(&m[44..], &parse(&hvm, base).madt[44..]);
+        }
+    }
+
+    /// Decodes an AML PkgLength: (value, bytes it takes).
+    fn pkg_len(b: &[u8]) -> (usize, usize) {
+        let n = (b[0] >> 6) as usize;
+        if n == 0 {
+            return ((b[0] & 0x3F) as usize, 1);
+        }
+        let v = (1..=n).fold((b[0] & 0xF) as usize, |v, i| {
+            v | (b[i] as usize) << (4 + 8 * (i - 1))
+        });
+        (v, n + 1)
+    }
+
+    #[test]
+    fn aml_pkg_lengths() {
+        for body in [
+            0,
+            1,
+            61,
+            62,
+            63,
+            100,
+            4093,
+            4094,
+            4095,
+            8930,
+            1 << 20,
+            (1 << 20) - 3,
+        ] {
+            let mut out = Vec::new();
+            aml_pkg_length(&mut out, body);
+            let (v, used) = pkg_len(&out);
+            assert_eq!(used, out.len());
+            assert_eq!(v, body + used, "body {body}");
+            assert!(used == 1 || v >= 1 << 6, "shortest encoding");
+            assert!(used <= 2 || v >= 1 << 12, "shortest encoding");
+        }
+    }
+
+    #[test]
+    fn pvh_dsdt_holds_one_processor_per_vcpu() {
+        let base = crate::layout::ACPI_TABLES_GPA;
+        for n in [1u32, 2, 255, 300] {
+            let t = build_pvh_tables(base, n);
+            let d = parse(&t, base).dsdt;
+            assert_eq!(d[8], 5, "revision 5, as libxl's dsdt_pvh");
+            let aml = &d[36..];
+            assert_eq!(aml, &pvh_dsdt_aml(n)[..]);
+            // Scope (\_SB) runs to the end of the table.
+            assert_eq!(aml[0], 0x10, "ScopeOp");
+            let (len, used) = pkg_len(&aml[1..]);
+            assert_eq!(1 + len, aml.len());
+            let mut off = 1 + used;
+            assert_eq!(&aml[off..off + 5], b"\\_SB_");
+            off += 5;
+            let mut ids = Vec::new();
+            while off < aml.len() {
+                assert_eq!(&aml[off..off + 2], &[0x5B, 0x83], "ProcessorOp");
+                let (len, used) = pkg_len(&aml[off + 2..]);
+                let end = off + 2 + len;
+                let p = &aml[off + 2 + used..end];
+                let id = p[4];
+                assert_eq!(&p[..4], alloc::format!("PR{id:02X}").as_bytes());
+                assert_eq!(&p[5..10], &[0; 5], "no P_BLK");
+                assert_eq!(&p[10..25], b"\x08_HID\x0DACPI0007\x00");
+                assert_eq!(&p[25..], &[0x08, b'_', b'U', b'I', b'D', 0x0A, id]);
+                ids.push(id as u32);
+                off = end;
+            }
+            assert_eq!(off, aml.len());
+            assert_eq!(ids, (0..n.min(255)).collect::<Vec<_>>());
+            assert!(!aml.windows(4).any(|w| w == b"_S5_"), "no ACPI power-off");
+            assert!(!aml.windows(4).any(|w| w == b"PCI0"), "no devices");
+        }
     }
 
     #[test]

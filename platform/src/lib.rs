@@ -67,6 +67,10 @@ pub mod layout {
     pub const SPECIAL_PAGES: (u64, u64) = (0xFEFF_8000, 0xFEFF_A000);
     /// The local APIC's (unused, x2APIC mode) MMIO base, as IA32_APIC_BASE reports it.
     pub const LAPIC_GPA: u64 = 0xFEE0_0000;
+    /// The range a PVH domain's memory map reserves for the Xen special pages: Xen's eight
+    /// (`X86_HVM_NR_SPECIAL_PAGES` below `X86_HVM_END_SPECIAL_REGION`, frame 0xFF000, as
+    /// libxl's `domain_construct_memmap` reserves them), holding [`SPECIAL_PAGES`].
+    pub const PVH_SPECIAL_REGION: (u64, u64) = (0xFEFF_8000, 0xFF00_0000);
 
     // The layout's invariants, checked at compile time.
     const _: () = {
@@ -84,6 +88,9 @@ pub mod layout {
         assert!(SPECIAL_PAGES.0 >> 12 == XEN_CONSOLE_GFN);
         assert!(SPECIAL_PAGES.1 >> 12 == XEN_STORE_GFN + 1);
         assert!(SPECIAL_PAGES.0 >= LAPIC_GPA + 0x1000 && SPECIAL_PAGES.1 <= PCI_HOLE_END);
+        let pvh = PVH_SPECIAL_REGION;
+        assert!(pvh.0 <= SPECIAL_PAGES.0 && SPECIAL_PAGES.1 <= pvh.1);
+        assert!(pvh.0 >= LAPIC_GPA + 0x1000 && pvh.1 <= PCI_HOLE_END);
         assert!(ACPI_TABLES_GPA >= LOW_RESERVED_START);
         assert!(ACPI_TABLES_GPA + ACPI_TABLES_MAX as u64 <= LOW_RESERVED_END);
     };

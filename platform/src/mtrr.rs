@@ -70,6 +70,13 @@ pub fn mtrr_layout(phys_bits: u32) -> [(u32, u64); 14] {
     ]
 }
 
+/// The MTRRs a PVH domain starts with, as Xen sets them when no firmware will
+/// (`hvm_vcpu_cacheattr_init` for a PVH domain): MTRRs enabled, default type WB, fixed
+/// ranges off, no variable range.
+pub fn pvh_mtrr_layout() -> [(u32, u64); 1] {
+    [(MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_E | MTRR_TYPE_WB as u64)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +144,10 @@ mod tests {
         assert_eq!(mask(52), 0xF_FFFF_F000_0800);
         assert_eq!(mask(20), mask(36), "clamped");
         assert_eq!(mask(64), mask(52), "clamped");
+    }
+
+    #[test]
+    fn pvh_is_write_back_by_default() {
+        assert_eq!(pvh_mtrr_layout(), [(MSR_MTRR_DEF_TYPE, 0x806)]);
     }
 }

@@ -113,6 +113,17 @@ pub unsafe fn read_phys_u8(gpa: u64) -> u8 {
     unsafe { core::ptr::read_volatile(gpa as *const u8) }
 }
 
+/// Writes `bytes` one at a time to I/O port `port` (`out dx, al`).
+pub fn out_bytes(port: u16, bytes: &[u8]) {
+    for &b in bytes {
+        // SAFETY: an `out` to a port touches no guest memory; callers name debug ports
+        // (0xE9, 0x12), which only print.
+        unsafe {
+            asm!("out dx, al", in("dx") port, in("al") b, options(nomem, nostack, preserves_flags))
+        };
+    }
+}
+
 /// Halts forever with interrupts disabled.
 pub fn halt_forever() -> ! {
     loop {

@@ -1,4 +1,5 @@
-//! The kernel command line, read from the Linux `boot_params` page the domain builder made.
+//! The kernel command line, read from the Linux `boot_params` page the domain builder made (the
+//! 64-bit direct boot) or from `hvm_start_info.cmdline_paddr` (the PVH entry, `pvh.rs`).
 
 use crate::arch;
 
@@ -18,21 +19,27 @@ pub struct CmdLine {
 impl CmdLine {
     /// Copies the command line that `boot_params` (a GPA) points at; empty if either is 0.
     pub fn from_boot_params(boot_params: u64) -> Self {
-        let mut line = Self {
-            buf: [0; CMDLINE_CAP],
-            len: 0,
-        };
         if boot_params == 0 {
-            return line;
+            return Self::from_phys(0);
         }
         // SAFETY: boot_params is the page the domain builder filled (identity-mapped guest
         // RAM that no Rust object occupies); the read is bounds-checked below 4 GiB.
         let ptr = u64::from(unsafe { arch::read_phys_u32(boot_params + BOOT_PARAMS_CMD_LINE_PTR) });
+        Self::from_phys(ptr)
+    }
+
+    /// Copies the NUL-terminated command line at guest-physical address `ptr`; empty if it is 0.
+    pub fn from_phys(ptr: u64) -> Self {
+        let mut line = Self {
+            buf: [0; CMDLINE_CAP],
+            len: 0,
+        };
         if ptr == 0 {
             return line;
         }
         while line.len < CMDLINE_CAP {
-            // SAFETY: as above: the builder-written command line in identity-mapped guest RAM.
+            // SAFETY: the builder-written command line in identity-mapped guest RAM that no
+            // Rust object occupies; `read_phys_u8` checks the 4 GiB bound.
             let b = unsafe { arch::read_phys_u8(ptr + line.len as u64) };
             if b == 0 {
                 break;

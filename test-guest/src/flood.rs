@@ -11,7 +11,6 @@
 //! a rate limiter lets its report through), prints one line per case, forges the final line
 //! and prints `GUEST console-flood done`.
 
-use core::arch::asm;
 use core::cell::UnsafeCell;
 
 use guest_abi::hypercall as nr;
@@ -74,14 +73,6 @@ fn write_raw(count: u64, buf: u64) -> i64 {
     unsafe { hypercall(nr::CONSOLE_IO, [xen::CONSOLEIO_WRITE, count, buf, 0, 0]) }
 }
 
-/// Writes `bytes` to port 0xE9.
-fn outb_e9(bytes: &[u8]) {
-    for &b in bytes {
-        // SAFETY: an `out` to the debug port has no effect on guest memory.
-        unsafe { asm!("out 0xe9, al", in("al") b, options(nomem, nostack, preserves_flags)) };
-    }
-}
-
 /// The report: a name and a return value per case.
 struct Report {
     /// The cases so far.
@@ -100,9 +91,9 @@ impl Report {
     }
 }
 
-/// Runs the flood and powers the domain off.
-pub fn run(boot_params: u64) -> ! {
-    let ram_end = hostile::ram_end(boot_params);
+/// Runs the flood and powers the domain off; `ram_end` is the end of the highest RAM range in
+/// the builder's memory map.
+pub fn run(ram_end: u64) -> ! {
     // SAFETY: the only borrow of the static buffer (single vCPU, `run` never returns).
     let buf = unsafe { &mut *BUF.0.get() };
     let mut report = Report {
@@ -142,7 +133,7 @@ pub fn run(boot_params: u64) -> ! {
     let n = 256 + FORGED_LINE.len();
     buf[256..n].copy_from_slice(FORGED_LINE);
     report.add("long-line-then-forged", xen::console_write(&buf[..n]));
-    outb_e9(FORGED_E9);
+    crate::arch::out_bytes(0xE9, FORGED_E9);
 
     for chunk in buf.chunks_mut(FORGED_LINE.len()) {
         chunk.copy_from_slice(&FORGED_LINE[..chunk.len()]);

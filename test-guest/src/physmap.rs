@@ -20,9 +20,10 @@ const MAX_MOVES: u64 = 20_000;
 /// Step through the slots: a prime, so it visits every slot unless their count is a multiple of it.
 const STRIDE: u64 = 7919;
 
-/// Runs the moves and powers the domain off.
-pub fn run(boot_params: u64) -> ! {
-    let end_gpfn = hostile::ram_end(boot_params) >> 12;
+/// Runs the moves and powers the domain off; `ram_end` is the end of the highest RAM range in
+/// the builder's memory map.
+pub fn run(ram_end: u64) -> ! {
+    let end_gpfn = ram_end >> 12;
     let first = FIRST_GPFN.max((hostile::image_end() >> 12) + 1);
     // Every other frame, so that each hole is its own p2m extent between two RAM pages.
     let slots = end_gpfn.saturating_sub(first) / 2;

@@ -125,6 +125,22 @@ impl DomainSpec {
         }
     }
 
+    /// [`DomainSpec::test_guest`] as a PVH domain (`type = "pvh"`): the same ELF entered
+    /// through its `XEN_ELFNOTE_PHYS32_ENTRY` in 32-bit protected mode with `hvm_start_info`.
+    pub fn test_guest_pvh(name: &str, mode: &str) -> Self {
+        let mut d = Self::test_guest(name, mode, false);
+        d.config = d.config.replace("type = \"hvm\"", "type = \"pvh\"");
+        d
+    }
+
+    /// [`DomainSpec::test_guest`] on the HVM platform entered as firmware: `firmware_override`
+    /// names the test guest's ELF, which Xen enters through its PVH note.
+    pub fn test_guest_firmware(name: &str, mode: &str) -> Self {
+        let mut d = Self::test_guest(name, mode, false);
+        d.config = d.config.replace("kernel = ", "firmware_override = ");
+        d
+    }
+
     /// [`DomainSpec::test_guest`] (without `iommu`) with one vif on the switch (MAC
     /// 00:16:3e:00:<domid>:00) that may send from IPv4 address `ip` only (`vif = [
     /// "bridge=xenbr0,ip=<ip>" ]`, the backend's antispoofing rule). `mode` may carry further
@@ -142,13 +158,31 @@ impl DomainSpec {
     /// initramfs and one vif on the switch (the toolstack gives it MAC 00:16:3e:00:<domid>:00);
     /// `extra` is appended to the kernel command line.
     pub fn linux(name: &str, memory_mib: u32, vcpus: u32, bzimage: bool, extra: &str) -> Self {
-        let (kernel, file) = if bzimage {
+        let image = if bzimage {
             ("vmlinuz", GuestFile::BzImage)
         } else {
             ("vmlinux", GuestFile::Vmlinux)
         };
+        Self::linux_as("hvm", image, name, memory_mib, vcpus, extra)
+    }
+
+    /// [`DomainSpec::linux`] as a PVH domain (`type = "pvh"`): Debian's `vmlinux` entered
+    /// through its `XEN_ELFNOTE_PHYS32_ENTRY` with `hvm_start_info`.
+    pub fn linux_pvh(name: &str, memory_mib: u32, vcpus: u32, extra: &str) -> Self {
+        let image = ("vmlinux", GuestFile::Vmlinux);
+        Self::linux_as("pvh", image, name, memory_mib, vcpus, extra)
+    }
+
+    fn linux_as(
+        guest_type: &str,
+        (kernel, file): (&str, GuestFile),
+        name: &str,
+        memory_mib: u32,
+        vcpus: u32,
+        extra: &str,
+    ) -> Self {
         let config = format!(
-            "name = \"{name}\"\ntype = \"hvm\"\nmemory = {memory_mib}\nvcpus = {vcpus}\n\
+            "name = \"{name}\"\ntype = \"{guest_type}\"\nmemory = {memory_mib}\nvcpus = {vcpus}\n\
              iommu = 1\nkernel = \"{kernel}\"\nramdisk = \"initramfs.cpio\"\n\
              extra = \"console=hvc0 quiet cryptomgr.notests rodata=off {extra}\"\n\
              vif = [ \"bridge=xenbr0\" ]\n"

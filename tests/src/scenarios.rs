@@ -20,6 +20,7 @@ pub fn all() -> Vec<Scenario> {
         hostile_triple_fault(),
         hostile_bad_args(),
         linux_hvm(),
+        linux_pvh(),
         netfront_pair(),
         linux_bzimage(),
         hostile_xenstore_txn(),
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Scenario> {
         hostile_physmap(),
         hostile_heap(),
         console_input(),
+        pvh_test_guest(),
     ]
 }
 
@@ -180,11 +182,91 @@ pub fn linux_hvm() -> Scenario {
                 r"GUEST dmesg: xen:events: Xen HVM callback vector for event delivery is enabled",
             ),
             guest(1, r"GUEST dmesg: xen:grant_table: Grant tables using version 1 layout"),
+            guest(1, r"GUEST dmesg: Booting (paravirtualized )?kernel on Xen HVM$"),
+            fifo_events(1),
             guest(1, r"GUEST init done"),
             domain_end(1, "linux-hvm", "shut down: poweroff"),
             // shared_info, console ring, xenstore ring and one grant frame.
             audit_with(1, 4),
         ])
+}
+
+/// Domain `d`'s dmesg line saying Linux uses the FIFO event-channel ABI.
+fn fifo_events(d: u32) -> Expectation {
+    guest(d, r"GUEST dmesg: xen:events: Using FIFO-based ABI$")
+}
+
+/// Bytes the `linux-pvh` scenario moves each way (4 MiB).
+pub const PVH_NETFRONT_BYTES: u64 = 4 << 20;
+
+/// Debian's stock kernel (its `vmlinux`) as a PVH domain with two vCPUs: entered through its
+/// `XEN_ELFNOTE_PHYS32_ENTRY` with `hvm_start_info`, on the PVH platform (hardware-reduced
+/// ACPI, no PCI, PIC, PIT or RTC). Its own `dmesg` says it booted on Xen PVH and uses FIFO
+/// event channels; `/init` reports both CPUs and the Xen clocksource, then runs the netfront
+/// transfer ([`PVH_NETFRONT_BYTES`] each way) through the grant table Linux mapped where it
+/// chose.
+pub fn linux_pvh() -> Scenario {
+    Scenario::new("linux-pvh")
+        .domain(DomainSpec::linux_pvh(
+            "linux-pvh",
+            256,
+            2,
+            &format!("xenolith.test=netfront xenolith.bytes={PVH_NETFRONT_BYTES}"),
+        ))
+        .timeout(std::time::Duration::from_secs(1200))
+        .expect_all([
+            guest_uname(1),
+            guest(
+                1,
+                r"GUEST dmesg: Booting (paravirtualized )?kernel on Xen PVH$",
+            ),
+            guest(1, r"GUEST hypervisor=xen$"),
+            guest(1, r"GUEST cpus=2$"),
+            guest(1, r"GUEST clocksource=xen$"),
+            fifo_events(1),
+            guest(
+                1,
+                r"GUEST dmesg: xen:grant_table: Grant tables using version 1 layout",
+            ),
+            eth0_up(1, "10.0.0.2"),
+            ping_ok(1, "10.0.0.1"),
+            guest(
+                1,
+                r"NETFRONT tx_bytes=(\d+) tx_mbit=(\d+)\.\d+ rx_bytes=(\d+) rx_mbit=(\d+)\.\d+$",
+            )
+            .with(NumCheck::Eq(1, PVH_NETFRONT_BYTES))
+            .with(NumCheck::Eq(3, PVH_NETFRONT_BYTES)),
+            guest(1, r"GUEST init done"),
+            domain_end(1, "linux-pvh", "shut down: poweroff"),
+            audit_clean(1),
+        ])
+}
+
+/// The test guest entered through its PVH note twice: as a PVH domain (d1) and as the firmware
+/// of an HVM domain (d2, `firmware_override`). Each makes hypercalls from 32-bit protected mode
+/// through the hypercall page it set up by MSR, checks `hvm_start_info`, switches itself to long
+/// mode and passes its identity checks.
+pub fn pvh_test_guest() -> Scenario {
+    let pvh_lines = |d: u32| {
+        [
+            guest(d, r"GUEST pvh entry32 magic=0x336ec578 ok$"),
+            guest(d, r"GUEST pvh xen_version32 4\.\d+$"),
+            guest(
+                d,
+                r"GUEST pvh start_info version=1 memmap_entries=[1-9]\d* modules=0 cmdline=test=identity$",
+            ),
+            guest(d, r"GUEST pvh debug port 0xe9$"),
+            guest(d, r"GUEST pvh debug port 0x12$"),
+        ]
+    };
+    Scenario::new("pvh-test-guest")
+        .domain(DomainSpec::test_guest_pvh("pvh-guest", "identity"))
+        .domain(DomainSpec::test_guest_firmware("hvm-firmware", "identity"))
+        .expect(Expectation::line(r"^xenolith: VMX caps:"))
+        .expect_all(pvh_lines(1))
+        .expect_all(identity_lines(1, "pvh-guest"))
+        .expect_all(pvh_lines(2))
+        .expect_all(identity_lines(2, "hvm-firmware"))
 }
 
 /// The same kernel booted from Debian's bzImage as shipped: its own decompressor unpacks the XZ
@@ -198,6 +280,7 @@ pub fn linux_bzimage() -> Scenario {
             guest(1, r"GUEST hypervisor=xen$"),
             guest(1, r"GUEST cpus=1$"),
             guest(1, r"GUEST clocksource=xen$"),
+            fifo_events(1),
             guest(1, r"GUEST init done"),
             domain_end(1, "linux-bzimage", "shut down: poweroff"),
             audit_with(1, 4),
@@ -271,6 +354,7 @@ pub fn netfront() -> Scenario {
         ))
         .timeout(std::time::Duration::from_secs(1800))
         .expect_all([
+            fifo_events(1),
             eth0_up(1, "10.0.0.2"),
             guest(1, r"GUEST vif backend=/local/domain/0/backend/vif/1/0 state=4$"),
             guest(1, r#"GUEST xenstore-ls: +backend = "/local/domain/0/backend/vif/1/0"$"#),

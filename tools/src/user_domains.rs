@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 /// The name of the scenario (and `build/<name>/`) that boots the user's domains.
 pub const SCENARIO_NAME: &str = "user";
 /// The keys whose values are host files, in the order their modules are listed.
+/// (`kernel` stands for the boot image: `firmware_override` or `firmware` when one is given.)
 pub const FILE_KEYS: &[&str] = &["kernel", "ramdisk"];
 /// How long `run` lets the user's domains run (a day: they end when they power off).
 pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -27,11 +28,21 @@ pub fn is_config_arg(arg: &str) -> bool {
 
 /// Why the hypervisor could not boot `bytes` as a kernel: `None` for an ELF image or a
 /// bzImage its loader takes (the same `loader::parse_bzimage` the hypervisor runs).
-fn kernel_problem(bytes: &[u8]) -> Option<String> {
+fn kernel_problem(bytes: &[u8], pvh_entry: bool) -> Option<String> {
     if bytes.starts_with(b"\x7fELF") {
-        return None;
+        // A PVH domain or a firmware is entered through the image's PVH note, which the
+        // hypervisor reads as this does.
+        return pvh_entry
+            .then(|| hypercalls::pvh::pvh_entry(bytes).err())
+            .flatten()
+            .map(|e| format!("has no usable PVH entry: {e}"));
     }
     match loader::parse_bzimage(bytes) {
+        Ok(_) if pvh_entry => Some(
+            "is a bzImage: a PVH domain or firmware needs an ELF image with a PVH entry note \
+             (for Linux, its vmlinux)"
+                .to_string(),
+        ),
         Ok(_) => None,
         Err(loader::BzImageError::NotBzImage) => {
             Some("is neither an ELF image nor a bzImage".to_string())
@@ -87,10 +98,17 @@ pub fn domain_from_config(
     }
     config.push_str("# xenolith-tools: the boot modules holding the files named above\n");
     let mut modules = Vec::new();
+    // A firmware (`firmware_override`, else `firmware`) names the boot image instead of `kernel`.
+    let image_key = match (cfg.firmware, domcfg::key_line(&text, "firmware_override")) {
+        (false, _) => "kernel",
+        (true, Some(_)) => "firmware_override",
+        (true, None) => "firmware",
+    };
+    let pvh_entry = cfg.firmware || cfg.guest_type == domcfg::GuestType::Pvh;
     for &key in FILE_KEYS {
-        let value = match key {
-            "kernel" => Some(cfg.kernel.as_str()),
-            _ => cfg.ramdisk.as_deref(),
+        let (key, value) = match key {
+            "kernel" => (image_key, Some(cfg.kernel.as_str())),
+            _ => (key, cfg.ramdisk.as_deref()),
         };
         let Some(value) = value else { continue };
         let at = format!(
@@ -99,7 +117,10 @@ pub fn domain_from_config(
         );
         let file = dir.join(value);
         let bytes = std::fs::read(&file).with_context(|| format!("{at}: {}", file.display()))?;
-        if let Some(problem) = (key == "kernel").then(|| kernel_problem(&bytes)).flatten() {
+        if let Some(problem) = (key == image_key)
+            .then(|| kernel_problem(&bytes, pvh_entry))
+            .flatten()
+        {
             bail!("{at}: {} {problem}", file.display());
         }
         let file = std::fs::canonicalize(&file).unwrap_or(file);
@@ -256,6 +277,20 @@ mod tests {
             e.starts_with(&format!("{show}: line 4, key 'ramdisk': ")),
             "{e}"
         );
+        // A PVH domain or a firmware needs the PVH entry note.
+        let e = err("name = 'a'\ntype = 'pvh'\nkernel = 'k'\n");
+        assert!(
+            e.starts_with(&format!("{show}: line 3, key 'kernel': ")),
+            "{e}"
+        );
+        assert!(e.contains("has no usable PVH entry"), "{e}");
+        std::fs::write(d.join("bz"), fake_bzimage()).unwrap();
+        let e = err("name = 'a'\ntype = 'hvm'\nfirmware_override = 'bz'\n");
+        assert!(
+            e.starts_with(&format!("{show}: line 3, key 'firmware_override': ")),
+            "{e}"
+        );
+        assert!(e.contains("is a bzImage: a PVH domain or firmware"), "{e}");
         let e = format!(
             "{:#}",
             scenario_from_configs(&[d.join("absent.cfg")]).unwrap_err()
