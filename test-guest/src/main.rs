@@ -17,7 +17,7 @@
 //! `console_io(CONSOLEIO_write)`, one `GUEST ...` line per call; the tests behave the same after
 //! either entry.
 //!
-//! Modes: `identity`, `triple-fault`, `bad-args`, and the hostile `xs-txn`, `watch-flood`,
+//! Modes: `identity`, `pv-io`, `triple-fault`, `bad-args`, and the hostile `xs-txn`, `watch-flood`,
 //! `mac-spoof`, `gso`, `console-flood`, `xmm-victim`, `xmm-probe`, `physmap-moves`, `heap`
 //! (see `docs/protocol.md`, "Test guest lines").
 //!
@@ -64,6 +64,8 @@ mod netif;
 mod physmap;
 #[cfg(target_os = "none")]
 mod pvh;
+#[cfg(target_os = "none")]
+mod pvio;
 #[cfg(target_os = "none")]
 mod shmem;
 #[cfg(target_os = "none")]
@@ -197,6 +199,7 @@ pub extern "C" fn main(
         Some(b"xmm-probe") => xmm::probe(),
         Some(b"physmap-moves") => physmap::run(boot.ram_end()),
         Some(b"heap") => heap::run(),
+        Some(b"pv-io") => pvio::run(),
         other => {
             let mode = other.unwrap_or(b"");
             say!("unknown test mode '{}'", console::Bytes(mode));

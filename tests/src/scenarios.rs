@@ -242,10 +242,13 @@ pub fn linux_pvh() -> Scenario {
         ])
 }
 
-/// The test guest entered through its PVH note twice: as a PVH domain (d1) and as the firmware
-/// of an HVM domain (d2, `firmware_override`). Each makes hypercalls from 32-bit protected mode
-/// through the hypercall page it set up by MSR, checks `hvm_start_info`, switches itself to long
-/// mode and passes its identity checks.
+/// The test guest entered through its PVH note: as a PVH domain (d1) and as the firmware of an
+/// HVM domain (d2, `firmware_override`), each making hypercalls from 32-bit protected mode
+/// through the hypercall page it set up by MSR, checking `hvm_start_info`, writing to the debug
+/// ports, switching itself to long mode and passing its identity checks; as a PVH domain (d3)
+/// whose hypercalls with bad arguments each get Xen's errno on the PVH platform; and as a PVH
+/// domain (d4) that finds its console ring and xenstore through its HVM params, as a unikernel
+/// does, writes a line into the ring and reads and writes its own xenstore nodes.
 pub fn pvh_test_guest() -> Scenario {
     let pvh_lines = |d: u32| {
         [
@@ -262,11 +265,27 @@ pub fn pvh_test_guest() -> Scenario {
     Scenario::new("pvh-test-guest")
         .domain(DomainSpec::test_guest_pvh("pvh-guest", "identity"))
         .domain(DomainSpec::test_guest_firmware("hvm-firmware", "identity"))
+        .domain(DomainSpec::test_guest_pvh("pvh-bad-args", "bad-args"))
+        .domain(DomainSpec::test_guest_pvh("pvh-pv-io", "pv-io"))
         .expect(Expectation::line(r"^xenolith: VMX caps:"))
         .expect_all(pvh_lines(1))
         .expect_all(identity_lines(1, "pvh-guest"))
         .expect_all(pvh_lines(2))
         .expect_all(identity_lines(2, "hvm-firmware"))
+        .expect(
+            guest_line(3, r"GUEST badargs (\d+)/(\d+) ok")
+                .with(NumCheck::Gt(1, 0))
+                .with(NumCheck::GroupsEqual(1, 2)),
+        )
+        .expect(domain_end(3, "pvh-bad-args", "shut down: poweroff"))
+        .expect(audit(3, false))
+        .expect_all([
+            guest_line(4, r"GUEST pv-io console ring ok$"),
+            guest_line(4, r"GUEST pv-io xenstore domid=4 name=pvh-pv-io$"),
+            guest_line(4, r"GUEST pv-io xenstore write-read ok$"),
+            domain_end(4, "pvh-pv-io", "shut down: poweroff"),
+            audit(4, false),
+        ])
 }
 
 /// The same kernel booted from Debian's bzImage as shipped: its own decompressor unpacks the XZ
