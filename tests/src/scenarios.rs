@@ -427,6 +427,8 @@ pub fn netfront_pair() -> Scenario {
         ))
         .timeout(std::time::Duration::from_secs(900))
         .expect_all([
+            fifo_events(1),
+            fifo_events(2),
             eth0_up(1, "10.0.0.2"),
             eth0_up(2, "10.0.0.3"),
             ping_ok(2, "10.0.0.2"),
@@ -465,6 +467,7 @@ fn linux_victim(name: &str) -> DomainSpec {
 /// [`HOSTILE_BYTES`] each way, a clean power-off and a clean audit.
 fn victim_lines(d: u32, name: &str) -> Vec<Expectation> {
     vec![
+        fifo_events(d),
         eth0_up(d, "10.0.0.2"),
         ping_ok(d, "10.0.0.1"),
         guest(d, r"GUEST victim sent (\d+) received (\d+) bytes$")
@@ -1266,7 +1269,8 @@ mod hostile_tests {
         )
     }
 
-    const VICTIM_LINUX: &str = "(d1) GUEST eth0 mac=00:16:3e:00:01:00 ip=10.0.0.2\n\
+    const VICTIM_LINUX: &str = "(d1) GUEST dmesg: xen:events: Using FIFO-based ABI\n\
+        (d1) GUEST eth0 mac=00:16:3e:00:01:00 ip=10.0.0.2\n\
         (d1) GUEST ping 10.0.0.1: 3 packets transmitted, 3 packets received, 0% packet loss\n\
         (d1) GUEST victim sent 1048576 received 1048576 bytes\n\
         (d1) GUEST init done\n\

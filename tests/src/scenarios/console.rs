@@ -64,6 +64,8 @@ pub fn console_input() -> Scenario {
             Expectation::line(
                 r"^xenolith: console input to d1 \(shell-a\); Ctrl-A three times switches$",
             ),
+            fifo_events(1),
+            fifo_events(2),
             guest_line(1, r"GUEST shell ready"),
             guest_line(1, r"one-42$"),
             guest_line(1, r"xen$"),
