@@ -139,6 +139,38 @@ pub struct XenAddToPhysmap {
 }
 assert_size!(XenAddToPhysmap, 24);
 
+/// `struct compat_add_to_physmap` (16 bytes): [`XenAddToPhysmap`] as a 32-bit guest lays it
+/// out (`xen_ulong_t` and `xen_pfn_t` are 32-bit there).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct CompatAddToPhysmap {
+    /// Domain whose physmap changes.
+    pub domid: DomId,
+    /// Number of pages for `XENMAPSPACE_gmfn_range`.
+    pub size: u16,
+    /// `XENMAPSPACE_*`.
+    pub space: u32,
+    /// Index into the space.
+    pub idx: u32,
+    /// The guest frame number to map it at.
+    pub gpfn: u32,
+}
+assert_size!(CompatAddToPhysmap, 16);
+
+impl From<CompatAddToPhysmap> for XenAddToPhysmap {
+    fn from(c: CompatAddToPhysmap) -> Self {
+        XenAddToPhysmap {
+            domid: c.domid,
+            size: c.size,
+            space: c.space,
+            idx: c.idx as u64,
+            gpfn: c.gpfn as u64,
+        }
+    }
+}
+
 /// `struct xen_remove_from_physmap` (16 bytes).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
@@ -168,6 +200,19 @@ pub struct XenMemoryMap {
     pub buffer: u64,
 }
 assert_size!(XenMemoryMap, 16);
+
+/// `struct compat_memory_map` (8 bytes): [`XenMemoryMap`] with a 32-bit handle.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct CompatMemoryMap {
+    /// In: capacity of `buffer` in entries; out: entries written.
+    pub nr_entries: u32,
+    /// Guest handle (32-bit linear address) of an array of [`E820Entry`].
+    pub buffer: u32,
+}
+assert_size!(CompatMemoryMap, 8);
 
 /// One e820 entry as `XENMEM_memory_map` writes it (20 bytes, packed like the BIOS format).
 #[derive(

@@ -78,6 +78,32 @@ pub struct SchedPoll {
 }
 assert_size!(SchedPoll, 24);
 
+/// `struct compat_sched_poll` (16 bytes): [`SchedPoll`] with a 32-bit handle.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct CompatSchedPoll {
+    /// Guest handle (32-bit linear address) of an array of `evtchn_port_t`.
+    pub ports: u32,
+    /// Number of ports in the array.
+    pub nr_ports: u32,
+    /// Absolute system-time timeout in ns (0 = none).
+    pub timeout: u64,
+}
+assert_size!(CompatSchedPoll, 16);
+
+impl From<CompatSchedPoll> for SchedPoll {
+    fn from(c: CompatSchedPoll) -> Self {
+        SchedPoll {
+            ports: c.ports as u64,
+            nr_ports: c.nr_ports,
+            _pad: 0,
+            timeout: c.timeout,
+        }
+    }
+}
+
 /// `struct sched_remote_shutdown` (8 bytes).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,

@@ -119,6 +119,29 @@ pub struct VcpuSetSingleshotTimer {
 }
 assert_size!(VcpuSetSingleshotTimer, 16);
 
+/// `struct compat_vcpu_set_singleshot_timer` (12 bytes: a 32-bit guest aligns `uint64_t` to 4).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C, packed(4))]
+pub struct CompatVcpuSetSingleshotTimer {
+    /// Absolute system time (pvclock ns) of the deadline.
+    pub timeout_abs_ns: u64,
+    /// `VCPU_SSHOTTMR_*`.
+    pub flags: u32,
+}
+assert_size!(CompatVcpuSetSingleshotTimer, 12);
+
+impl From<CompatVcpuSetSingleshotTimer> for VcpuSetSingleshotTimer {
+    fn from(c: CompatVcpuSetSingleshotTimer) -> Self {
+        VcpuSetSingleshotTimer {
+            timeout_abs_ns: c.timeout_abs_ns,
+            flags: c.flags,
+            _pad: 0,
+        }
+    }
+}
+
 /// `struct vcpu_register_vcpu_info` (16 bytes).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,

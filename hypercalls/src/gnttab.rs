@@ -354,6 +354,12 @@ pub fn grant_table_op(
         | gt::GNTTABOP_SWAP_GRANT_REF => {}
         _ => return Err(Errno::ENOSYS),
     }
+    // `gnttab_setup_table` (a 32-bit handle of 32-bit frames) and `gnttab_copy` (32-bit
+    // `xen_pfn_t`) have other layouts for a 32-bit guest, which are not translated here; the
+    // other sub-ops are laid out alike.
+    if ctx.compat && matches!(cmd, gt::GNTTABOP_SETUP_TABLE | gt::GNTTABOP_COPY) {
+        return Err(Errno::ENOSYS);
+    }
     if (count as i32) < 0 {
         return Err(Errno::EINVAL);
     }

@@ -22,7 +22,11 @@ pub fn memory_op(
     let arg = args[1];
     match cmd as u32 {
         mem::XENMEM_ADD_TO_PHYSMAP => {
-            let xatp: XenAddToPhysmap = read_arg(dom, host, ctx, arg)?;
+            let xatp: XenAddToPhysmap = if ctx.compat {
+                read_arg::<mem::CompatAddToPhysmap>(dom, host, ctx, arg)?.into()
+            } else {
+                read_arg(dom, host, ctx, arg)?
+            };
             add_to_physmap(dom, host, &xatp)
         }
         mem::XENMEM_CURRENT_RESERVATION
@@ -37,24 +41,28 @@ pub fn memory_op(
             }
         }
         mem::XENMEM_MEMORY_MAP => {
-            let mut map: XenMemoryMap = read_arg(dom, host, ctx, arg)?;
+            let (capacity, buffer) = if ctx.compat {
+                let m: mem::CompatMemoryMap = read_arg(dom, host, ctx, arg)?;
+                (m.nr_entries, m.buffer as u64)
+            } else {
+                let m: XenMemoryMap = read_arg(dom, host, ctx, arg)?;
+                (m.nr_entries, m.buffer)
+            };
             if dom.e820.is_empty() {
                 return Err(Errno::ENOSYS);
             }
-            let n = (map.nr_entries as usize).min(dom.e820.len());
+            let n = (capacity as usize).min(dom.e820.len());
             for (i, &(addr, size, ty)) in dom.e820[..n].iter().enumerate() {
                 let e = E820Entry {
                     addr,
                     size,
                     r#type: ty,
                 };
-                let gva = map
-                    .buffer
-                    .wrapping_add((i * core::mem::size_of::<E820Entry>()) as u64);
+                let gva = buffer.wrapping_add((i * core::mem::size_of::<E820Entry>()) as u64);
                 write_arg(dom, host, ctx, gva, e.as_bytes())?;
             }
-            map.nr_entries = n as u32;
-            write_arg(dom, host, ctx, arg, map.as_bytes())?;
+            // `nr_entries` comes first in both layouts.
+            write_arg(dom, host, ctx, arg, &(n as u32).to_le_bytes())?;
             Ok(0)
         }
         _ => Err(Errno::ENOSYS),

@@ -67,7 +67,11 @@ pub fn sched_op(
             Ok(0)
         }
         sc::SCHEDOP_POLL => {
-            let p: SchedPoll = read_arg(dom, host, ctx, arg)?;
+            let p: SchedPoll = if ctx.compat {
+                read_arg::<sc::CompatSchedPoll>(dom, host, ctx, arg)?.into()
+            } else {
+                read_arg(dom, host, ctx, arg)?
+            };
             poll(dom, host, ctx, &p)
         }
         sc::SCHEDOP_REMOTE_SHUTDOWN => {

@@ -365,6 +365,11 @@ pub fn vcpu_op(
         vc::VCPUOP_IS_UP => {
             Ok((dom.vcpus[id as usize].runstate.state != vc::RUNSTATE_OFFLINE) as u64)
         }
+        // `vcpu_runstate_info` is laid out differently for a 32-bit guest (no padding before
+        // its `uint64_t`s), which is not translated here.
+        vc::VCPUOP_GET_RUNSTATE_INFO | vc::VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA if ctx.compat => {
+            Err(Errno::ENOSYS)
+        }
         vc::VCPUOP_GET_RUNSTATE_INFO => {
             let now = dom.system_time_ns(host);
             let r = dom.vcpus[id as usize].runstate_at(now);
@@ -390,7 +395,11 @@ pub fn vcpu_op(
             if !is_current {
                 return Err(Errno::EINVAL);
             }
-            let t: vc::VcpuSetSingleshotTimer = read(dom, host, ctx, arg)?;
+            let t: vc::VcpuSetSingleshotTimer = if ctx.compat {
+                read::<vc::CompatVcpuSetSingleshotTimer>(dom, host, ctx, arg)?.into()
+            } else {
+                read(dom, host, ctx, arg)?
+            };
             if t.flags & vc::VCPU_SSHOTTMR_FUTURE != 0
                 && t.timeout_abs_ns < dom.system_time_ns(host)
             {
