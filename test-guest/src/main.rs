@@ -18,8 +18,8 @@
 //! either entry.
 //!
 //! Modes: `identity`, `pv-io`, `triple-fault`, `bad-args`, and the hostile `xs-txn`, `watch-flood`,
-//! `mac-spoof`, `gso`, `console-flood`, `xmm-victim`, `xmm-probe`, `physmap-moves`, `heap`
-//! (see `docs/protocol.md`, "Test guest lines").
+//! `mac-spoof`, `gso`, `console-flood`, `xmm-victim`, `xmm-probe`, `physmap-moves`, `heap`,
+//! `fifo-hostile` (see `docs/protocol.md`, "Test guest lines").
 //!
 //! On a host target (a plain `cargo build --workspace`) only a stub `main` is compiled; the
 //! real guest is built with `cargo build --release -p test-guest --target x86_64-unknown-none`.
@@ -48,6 +48,8 @@ mod gnttab;
 mod heap;
 #[cfg(target_os = "none")]
 mod hostile;
+#[cfg(target_os = "none")]
+mod hostile_fifo;
 #[cfg(target_os = "none")]
 mod hostile_net;
 #[cfg(target_os = "none")]
@@ -199,6 +201,7 @@ pub extern "C" fn main(
         Some(b"xmm-probe") => xmm::probe(),
         Some(b"physmap-moves") => physmap::run(boot.ram_end()),
         Some(b"heap") => heap::run(),
+        Some(b"fifo-hostile") => hostile_fifo::run(boot.ram_end()),
         Some(b"pv-io") => pvio::run(),
         other => {
             let mode = other.unwrap_or(b"");

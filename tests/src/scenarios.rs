@@ -29,6 +29,7 @@ pub fn all() -> Vec<Scenario> {
         hostile_xmm_probe(),
         hostile_physmap(),
         hostile_heap(),
+        hostile_fifo(),
         console_input(),
         pvh_test_guest(),
     ]
@@ -785,6 +786,68 @@ pub fn hostile_heap() -> Scenario {
         .expect_all(identity_lines_at_start(2, "victim"))
         .expect_all(hostile_forbidden())
 }
+
+/// vCPUs of the `fifo-hostile` attacker: vCPU 1 is never started, but has its own FIFO
+/// control block and queues.
+pub const FIFO_HOSTILE_VCPUS: u32 = 2;
+
+/// A test guest with [`FIFO_HOSTILE_VCPUS`] (d1) switches itself to FIFO event channels (control
+/// blocks and event-array pages in its own RAM), then for many rounds rewrites its event words
+/// and control blocks with garbage (LINK loops, LINKED everywhere, BUSY held, links to ports
+/// never bound) while binding, sending to, unmasking, re-prioritising and moving ports between
+/// its vCPUs, makes every FIFO call a guest can get wrong (each gets Xen 4.17's errno), moves
+/// shared_info over an event-array page the hypervisor holds, and resets itself to 2-level and
+/// back. Afterwards it is a well-behaved FIFO guest again: its events arrive through its own
+/// queues, in priority order and on the right vCPU, in the old session and the new one. The
+/// victim test guest (d2) passes its identity checks.
+pub fn hostile_fifo() -> Scenario {
+    let line = |rest: &str| guest_line(1, &format!("GUEST fifo-hostile {rest}$"));
+    let mut attacker = DomainSpec::test_guest("fifo-hostile", "fifo-hostile", false);
+    attacker.config = attacker
+        .config
+        .replace("vcpus = 1\n", &format!("vcpus = {FIFO_HOSTILE_VCPUS}\n"));
+    Scenario::new("hostile-fifo")
+        .domain(attacker)
+        .domain(DomainSpec::test_guest("victim", "identity", true))
+        .timeout(std::time::Duration::from_secs(240))
+        .expect(Expectation::line(r"^xenolith: VMX caps:"))
+        .expect(line(r"errno init_control vcpu 0: rc=0 want=0 ok"))
+        .expect(line(r"expand_array: 128 of 128 pages added"))
+        .expect(line(
+            r"errno expand_array past the limit: rc=-28 want=-28 ok",
+        ))
+        .expect(line(
+            r"vcpu 1: event dropped without its control block, queued on HEAD\[7\] with it",
+        ))
+        .expect(
+            line(r"rounds=(\d+) sends=(\d+)")
+                .with(NumCheck::Gt(1, 0))
+                .with(NumCheck::Gt(2, 0)),
+        )
+        .expect(line(r"after garbage: event on port \d+ delivered"))
+        .expect(line(
+            r"after garbage: port \d+ \(priority 2\) came before port \d+ \(priority 7\)",
+        ))
+        .expect(line(
+            r"after garbage: event on port \d+ delivered on vcpu 1's queue",
+        ))
+        .expect(line(r"errno reset: rc=0 want=0 ok"))
+        .expect(line(r"after reset: event on port \d+ delivered"))
+        .expect(line(
+            r"after reset: port \d+, pending since the 2-level ABI, delivered on unmask",
+        ))
+        .expect(
+            line(r"errnos (\d+)/(\d+) ok")
+                .with(NumCheck::Gt(1, 0))
+                .with(NumCheck::GroupsEqual(1, 2)),
+        )
+        .expect(line(r"done, shutting down"))
+        .expect(domain_end(1, "fifo-hostile", "shut down: poweroff"))
+        .expect(audit(1, true))
+        .expect_all(identity_lines_at_start(2, "victim"))
+        .expect_all(hostile_forbidden())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
