@@ -299,6 +299,7 @@ pub fn parse_iperf(log: &str) -> Vec<IperfRun> {
 pub fn iperf_scenario(runs: u32, setup: IperfSetup) -> Scenario {
     let profile_us = std::env::var(crate::guest_profile::PROFILE_ENV).ok();
     let profiling = profile_us.as_deref().is_some_and(|v| !v.is_empty());
+    let guest_args = std::env::var(GUEST_ARGS_ENV).unwrap_or_default();
     let domain = |name: &str, mode: &str, ip: &str, extra: &str| {
         let nokaslr = if profiling { " nokaslr" } else { "" };
         DomainSpec::linux(
@@ -306,7 +307,8 @@ pub fn iperf_scenario(runs: u32, setup: IperfSetup) -> Scenario {
             IPERF_MEMORY_MIB,
             setup.vcpus,
             false,
-            &format!("xenolith.test={mode} xenolith.ip={ip}{extra}{nokaslr}"),
+            format!("xenolith.test={mode} xenolith.ip={ip}{extra}{nokaslr} {guest_args}")
+                .trim_end(),
         )
     };
     let (name, streams) = match setup.streams {
@@ -358,6 +360,9 @@ pub fn iperf_scenario(runs: u32, setup: IperfSetup) -> Scenario {
 /// Environment variable: extra hypervisor command-line words for the iperf3 boots (e.g.
 /// `sched_ratelimit_us=0`).
 pub const HV_ARGS_ENV: &str = "XENOLITH_HV_ARGS";
+/// Environment variable: words appended to the iperf3 guests' kernel command lines (an
+/// experiment, e.g. `xen_fifo_events=0` for Linux's 2-level event channels).
+pub const GUEST_ARGS_ENV: &str = "XENOLITH_GUEST_ARGS";
 /// Environment variable: a suffix for the iperf3 boots' names and directories.
 pub const BENCH_TAG_ENV: &str = "XENOLITH_BENCH_TAG";
 
