@@ -9,12 +9,14 @@
 //! |---|---|
 //! | [`xenstore_wire`] | the bytes and indices of its xenstore ring page, reconnects, requests of every type |
 //! | [`netback_rings`] | its netfront: TX and RX ring slots and indices, grant entries, xenstore keys and states |
-//! | [`hypercall_dispatch`] | hypercall numbers and arguments, its memory (page tables included), CR3 and paging mode |
+//! | [`hypercall_dispatch`] | hypercall numbers and arguments, its memory (page tables included), CR3 and paging mode, FIFO control blocks and event arrays |
 //! | [`domcfg_parse`] | (the toolstack's) `xl.cfg` text |
+//! | [`elf_notes`] | (the user's) kernel image: its ELF headers and Xen notes; the PVH boot-info specification |
 
 extern crate alloc;
 
 pub mod domcfg_parse;
+pub mod elf_notes;
 pub mod hypercall_dispatch;
 pub mod netback_rings;
 pub mod xenstore_wire;

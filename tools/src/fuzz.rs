@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, usize)] = &[
     ("netback_rings", 512),
     ("hypercall_dispatch", 512),
     ("domcfg_parse", 4096),
+    ("elf_notes", 4096),
 ];
 
 /// The rustc flags of the fuzz build: SanitizerCoverage as libFuzzer wants it, on stable, and
