@@ -111,22 +111,7 @@ const EDGES: &[u64] = &[
     u64::MAX - 11,
 ];
 
-/// One ELF note: `name` (NUL added unless empty), payload `desc`, both padded to 4 bytes.
-fn note(name: &[u8], ty: u32, desc: &[u8]) -> Vec<u8> {
-    let namesz = if name.is_empty() { 0 } else { name.len() + 1 };
-    let mut v = Vec::new();
-    v.extend_from_slice(&(namesz as u32).to_le_bytes());
-    v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-    v.extend_from_slice(&ty.to_le_bytes());
-    v.extend_from_slice(name);
-    if namesz > 0 {
-        v.push(0);
-    }
-    v.resize(v.len().next_multiple_of(4), 0);
-    v.extend_from_slice(desc);
-    v.resize(v.len().next_multiple_of(4), 0);
-    v
-}
+use hypercalls::pvh::encode_note as note;
 
 /// One program header of an image to build.
 #[derive(Clone, Debug)]
@@ -984,14 +969,7 @@ mod tests {
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         let mut entries = 0;
         for _ in 0..2000 {
-            let data: Vec<u8> = (0..256)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let data = crate::xorshift_bytes(&mut x, 256);
             let data = [&[1u8][..], &data].concat();
             run(&data);
             let mut u = Input::new(&data[1..]);

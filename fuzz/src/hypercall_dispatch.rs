@@ -692,14 +692,7 @@ mod tests {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut best = super::Reached::default();
         for _ in 0..400 {
-            let data: alloc::vec::Vec<u8> = (0..512)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let data = crate::xorshift_bytes(&mut x, 512);
             let r = super::exec(&data);
             best.control_blocks = best.control_blocks.max(r.control_blocks);
             best.array_pages = best.array_pages.max(r.array_pages);

@@ -70,6 +70,20 @@ impl<'a> Input<'a> {
     }
 }
 
+/// `n` pseudo-random bytes from the xorshift64 state `x` (advanced): inputs for the sample
+/// tests that check how far random programs reach.
+#[cfg(test)]
+pub(crate) fn xorshift_bytes(x: &mut u64, n: usize) -> alloc::vec::Vec<u8> {
+    (0..n)
+        .map(|_| {
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            *x as u8
+        })
+        .collect()
+}
+
 /// Runs a harness on a few fixed inputs (empty, zeros, every byte value, a repeated byte): what
 /// `cargo test` here checks of the binary-input targets.
 #[cfg(test)]

@@ -408,6 +408,25 @@ fn walk_notes<'a>(
     Ok(found)
 }
 
+/// The bytes of one ELF note as a PT_NOTE segment holds it: `namesz`, `descsz`, `type`, then
+/// `name` with its NUL (none when `name` is empty) and `desc`, each padded to 4 bytes. The
+/// inverse of what [`xen_notes`] reads, for building test images.
+pub fn encode_note(name: &[u8], ty: u32, desc: &[u8]) -> Vec<u8> {
+    let namesz = if name.is_empty() { 0 } else { name.len() + 1 };
+    let mut v = Vec::new();
+    v.extend_from_slice(&(namesz as u32).to_le_bytes());
+    v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+    v.extend_from_slice(&ty.to_le_bytes());
+    v.extend_from_slice(name);
+    if namesz > 0 {
+        v.push(0);
+    }
+    v.resize(v.len().next_multiple_of(4), 0);
+    v.extend_from_slice(desc);
+    v.resize(v.len().next_multiple_of(4), 0);
+    v
+}
+
 /// Reads the Xen ELF notes of an ELF32 i386 or ELF64 x86-64 image, as libelf's
 /// `elf_xen_parse` does for an HVM guest: the notes of every PT_NOTE segment
 /// (those with `p_offset` 0 skipped, as libelf does for old binutils), and
@@ -741,22 +760,7 @@ mod tests {
 
     const LOAD: u64 = 0x10_0000;
 
-    /// One ELF note: `name` (NUL added unless empty), payload `desc`, 4-byte padding.
-    fn note(name: &[u8], ty: u32, desc: &[u8]) -> Vec<u8> {
-        let namesz = if name.is_empty() { 0 } else { name.len() + 1 };
-        let mut v = Vec::new();
-        v.extend_from_slice(&(namesz as u32).to_le_bytes());
-        v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-        v.extend_from_slice(&ty.to_le_bytes());
-        v.extend_from_slice(name);
-        if namesz > 0 {
-            v.push(0);
-        }
-        v.resize(v.len().next_multiple_of(4), 0);
-        v.extend_from_slice(desc);
-        v.resize(v.len().next_multiple_of(4), 0);
-        v
-    }
+    use super::encode_note as note;
 
     fn xen(ty: u32, desc: &[u8]) -> Vec<u8> {
         note(b"Xen", ty, desc)
