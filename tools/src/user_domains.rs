@@ -38,11 +38,6 @@ fn kernel_problem(bytes: &[u8], pvh_entry: bool) -> Option<String> {
             .map(|e| format!("has no usable PVH entry: {e}"));
     }
     match loader::parse_bzimage(bytes) {
-        Ok(_) if pvh_entry => Some(
-            "is a bzImage: a PVH domain or firmware needs an ELF image with a PVH entry note \
-             (for Linux, its vmlinux)"
-                .to_string(),
-        ),
         Ok(_) => None,
         Err(loader::BzImageError::NotBzImage) => {
             Some("is neither an ELF image nor a bzImage".to_string())
@@ -78,6 +73,29 @@ fn module_name(path: &Path, domain: usize, taken: &[(String, PathBuf)]) -> Strin
     } else {
         base
     }
+}
+
+/// Where the ELF taken out of bzImage `bzimage` goes: `build/user-images/<name>.elf`, the name
+/// made of the bzImage's canonical path so that two images never share a file.
+fn extracted_elf_path(bzimage: &Path) -> Result<PathBuf> {
+    let dir = crate::paths::Paths::discover()?
+        .build_dir()
+        .join("user-images");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let canonical = std::fs::canonicalize(bzimage).unwrap_or_else(|_| bzimage.to_path_buf());
+    let name: String = canonical
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(dir.join(format!("{name}.elf")))
 }
 
 /// The domain of configuration file `cfg_path` (the `domain`-th, 0-based): its text checked,
@@ -117,6 +135,24 @@ pub fn domain_from_config(
         );
         let file = dir.join(value);
         let bytes = std::fs::read(&file).with_context(|| format!("{at}: {}", file.display()))?;
+        // A PVH domain or a firmware is entered through an ELF's PVH note: given a bzImage,
+        // take the ELF out of it, as Xen's toolstack does (libxenguest's bzImage loader).
+        let (file, bytes) =
+            if key == image_key && pvh_entry && loader::parse_bzimage(&bytes).is_ok() {
+                let elf = crate::guest_image::vmlinux_from_bzimage(&bytes)
+                    .and_then(|elf| crate::guest_image::trim_elf(&elf))
+                    .with_context(|| {
+                        format!(
+                            "{at}: {}: taking the ELF out of the bzImage",
+                            file.display()
+                        )
+                    })?;
+                let out = extracted_elf_path(&file)?;
+                std::fs::write(&out, &elf).with_context(|| format!("writing {}", out.display()))?;
+                (out, elf)
+            } else {
+                (file, bytes)
+            };
         if let Some(problem) = (key == image_key)
             .then(|| kernel_problem(&bytes, pvh_entry))
             .flatten()
@@ -236,6 +272,116 @@ mod tests {
         assert_eq!(names, ["vmlinux", "d2-vmlinux", "vmlinux"]);
     }
 
+    /// A minimal x86-64 ELF64: one PT_LOAD at 1 MiB holding a PT_NOTE with Xen's
+    /// `XEN_ELFNOTE_PHYS32_ENTRY` = `entry`.
+    fn pvh_elf(entry: u32) -> Vec<u8> {
+        let note = hypercalls::pvh::encode_note(b"Xen", 18, &entry.to_le_bytes());
+        let (phoff, phnum) = (64usize, 2usize);
+        let note_off = phoff + 56 * phnum;
+        let len = note_off + note.len() + 16;
+        let mut e = vec![0u8; len];
+        e[..4].copy_from_slice(b"\x7fELF");
+        e[4] = 2; // ELFCLASS64
+        e[5] = 1; // little-endian
+        e[6] = 1;
+        e[16] = 2; // ET_EXEC
+        e[18] = 62; // EM_X86_64
+        e[20] = 1;
+        e[24..32].copy_from_slice(&0x10_0000u64.to_le_bytes());
+        e[32..40].copy_from_slice(&(phoff as u64).to_le_bytes());
+        e[52] = 64;
+        e[54] = 56;
+        e[56] = phnum as u8;
+        let ph = |e: &mut Vec<u8>, i: usize, ty: u32, off: u64, addr: u64, size: u64| {
+            let p = phoff + 56 * i;
+            e[p..p + 4].copy_from_slice(&ty.to_le_bytes());
+            e[p + 8..p + 16].copy_from_slice(&off.to_le_bytes());
+            e[p + 16..p + 24].copy_from_slice(&(0xFFFF_FFFF_8000_0000 + addr).to_le_bytes());
+            e[p + 24..p + 32].copy_from_slice(&addr.to_le_bytes());
+            e[p + 32..p + 40].copy_from_slice(&size.to_le_bytes());
+            e[p + 40..p + 48].copy_from_slice(&size.to_le_bytes());
+        };
+        ph(&mut e, 0, 1, 0, 0x10_0000, len as u64);
+        ph(
+            &mut e,
+            1,
+            4,
+            note_off as u64,
+            0x10_0000 + note_off as u64,
+            note.len() as u64,
+        );
+        e[note_off..note_off + note.len()].copy_from_slice(&note);
+        e[len - 16..].fill(0x90);
+        e
+    }
+
+    /// [`fake_bzimage`] carrying `elf`, gzip-compressed, as its payload (boot protocol 2.08+:
+    /// `payload_offset` from the protected-mode part, the uncompressed size appended).
+    fn bzimage_of(elf: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(elf).unwrap();
+        let mut payload = gz.finish().unwrap();
+        payload.extend_from_slice(&(elf.len() as u32).to_le_bytes());
+        let mut bz = fake_bzimage();
+        bz.truncate(2 * 512 + 0x40);
+        bz[0x248..0x24C].copy_from_slice(&0x40u32.to_le_bytes());
+        bz[0x24C..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        bz.extend_from_slice(&payload);
+        bz
+    }
+
+    /// As Xen's toolstack does, a PVH domain given a bzImage boots the ELF inside it.
+    #[test]
+    fn a_pvh_bzimage_becomes_the_elf_inside_it() {
+        let d = scratch("pvh-bz");
+        let elf = pvh_elf(0x10_0080);
+        std::fs::write(d.join("vmlinuz"), bzimage_of(&elf)).unwrap();
+        std::fs::write(
+            d.join("p.cfg"),
+            "name = 'p'\ntype = 'pvh'\nkernel = 'vmlinuz'\n",
+        )
+        .unwrap();
+        let s = scenario_from_configs(&[d.join("p.cfg")]).unwrap();
+        let m = &s.domains[0].modules[0];
+        let ModuleSource::File(path) = &m.source else {
+            panic!("{m:?}")
+        };
+        assert!(m.name.ends_with("vmlinuz.elf"), "{}", m.name);
+        let extracted = std::fs::read(path).unwrap();
+        assert_eq!(hypercalls::pvh::pvh_entry(&extracted), Ok(0x10_0080));
+        assert!(s.domains[0]
+            .config
+            .contains(&format!("kernel = \"{}\"", m.name)));
+        // The same bzImage for an HVM domain stays a bzImage.
+        std::fs::write(
+            d.join("h.cfg"),
+            "name = 'h'\ntype = 'hvm'\nkernel = 'vmlinuz'\n",
+        )
+        .unwrap();
+        let s = scenario_from_configs(&[d.join("h.cfg")]).unwrap();
+        assert_eq!(s.domains[0].modules[0].name, "vmlinuz");
+        // An ELF inside without the note is refused, naming the key.
+        std::fs::write(
+            d.join("nonote"),
+            bzimage_of(&crate::guest_image::rdtsc_elf()),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("n.cfg"),
+            "name = 'n'\ntype = 'pvh'\nkernel = 'nonote'\n",
+        )
+        .unwrap();
+        let e = format!(
+            "{:#}",
+            scenario_from_configs(&[d.join("n.cfg")]).unwrap_err()
+        );
+        assert!(
+            e.contains("line 3, key 'kernel'") && e.contains("has no usable PVH entry"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn errors_name_the_file_the_line_and_the_key() {
         let d = scratch("err");
@@ -284,13 +430,14 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("has no usable PVH entry"), "{e}");
+        // A bzImage whose payload is not a kernel ELF: the extraction's error, at the key.
         std::fs::write(d.join("bz"), fake_bzimage()).unwrap();
         let e = err("name = 'a'\ntype = 'hvm'\nfirmware_override = 'bz'\n");
         assert!(
             e.starts_with(&format!("{show}: line 3, key 'firmware_override': ")),
             "{e}"
         );
-        assert!(e.contains("is a bzImage: a PVH domain or firmware"), "{e}");
+        assert!(e.contains("taking the ELF out of the bzImage"), "{e}");
         let e = format!(
             "{:#}",
             scenario_from_configs(&[d.join("absent.cfg")]).unwrap_err()
