@@ -245,6 +245,7 @@ impl World {
             cpl: if u.ratio(1, 16) { 3 } else { 0 },
             paging: self.paging,
             compat: u.ratio(1, 16),
+            interrupts_blocked: u.ratio(1, 4),
         };
         self.hypercall(&ctx, nr, args);
     }
@@ -429,6 +430,7 @@ impl World {
             cpl: 0,
             paging: self.paging,
             compat: u.ratio(1, 16),
+            interrupts_blocked: u.ratio(1, 4),
         };
         let r = self.hypercall(&ctx, hc::EVENT_CHANNEL_OP, [u64::from(cmd), at, 0, 0, 0]);
         if r == 0 {

@@ -110,6 +110,10 @@ pub struct VcpuContext {
     /// EBX, ECX, EDX, ESI, EDI, and structures whose layout differs for 32-bit guests use
     /// the compat layout.
     pub compat: bool,
+    /// The caller runs with interrupts blocked (RFLAGS.IF clear): an upcall pending cannot be
+    /// taken, so it does not end a `SCHEDOP_poll` before its ports are checked (Xen's
+    /// `local_events_need_delivery` for an HVM vCPU).
+    pub interrupts_blocked: bool,
 }
 
 /// Reads a little-endian `u64` of host-physical memory.

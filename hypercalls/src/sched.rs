@@ -7,6 +7,7 @@
 
 use crate::dispatch::read_arg;
 use crate::domain::{Domain, ShutdownReason};
+use crate::evtchn::PortState;
 use crate::guest_mem::copy_from_guest;
 use crate::{Errno, Host, HypercallResult, VcpuContext};
 use alloc::vec::Vec;
@@ -109,7 +110,10 @@ fn poll(
     }
     let mut raw = alloc::vec![0u8; p.nr_ports as usize * 4];
     copy_from_guest(&dom.p2m, host, &ctx.paging, p.ports, &mut raw)?;
-    if dom.upcall_pending(host, id) {
+    // Xen's `do_poll`: an upcall the vCPU can take ends the poll at once; otherwise each
+    // port must be in use (`evtchn_port_poll`: -EINVAL for one out of range, free or
+    // reserved), and a pending one ends it.
+    if !ctx.interrupts_blocked && dom.upcall_pending(host, id) {
         return Ok(0);
     }
     let ports: Vec<u32> = raw
@@ -117,7 +121,12 @@ fn poll(
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     for &port in &ports {
-        if port >= dom.evtchn_max_channels() {
+        let in_use = port < dom.evtchn_max_channels()
+            && dom
+                .evtchn
+                .get(port)
+                .is_some_and(|p| !matches!(p.state, PortState::Free | PortState::Reserved));
+        if !in_use {
             return Err(Errno::EINVAL);
         }
         if dom.port_is_pending(host, port) {

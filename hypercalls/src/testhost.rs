@@ -172,6 +172,7 @@ pub fn test_domain_with_extents(
             efer: 0x500,
         },
         compat: false,
+        interrupts_blocked: false,
     };
     (dom, host, ctx)
 }

@@ -416,6 +416,32 @@ fn poll(g: &mut Guest, ports: &[u32], timeout: u64) -> i64 {
     g.op(hc::SCHED_OP, 3, p).0
 }
 
+/// Xen's `do_poll`: a port not in use (reserved port 0, a free port, one past the limit) is
+/// -EINVAL; a pending upcall ends the poll at once only if the vCPU can take it (IF set), else
+/// the ports are checked first.
+#[test]
+fn poll_answers_as_xens_do_poll() {
+    let mut g = Guest::new(false, 1);
+    let kick = bind_ipi(&mut g, 0);
+    g.mask(kick);
+    assert_eq!(poll(&mut g, &[0], 0), err(Errno::EINVAL));
+    assert_eq!(poll(&mut g, &[kick + 1], 0), err(Errno::EINVAL));
+    assert_eq!(poll(&mut g, &[kick, 1023], 0), err(Errno::EINVAL));
+    assert!(!g.dom.vcpus[0].polling);
+    // An upcall pending (another port fired).
+    let other = bind_ipi(&mut g, 0);
+    assert_eq!(send(&mut g, other), 0);
+    assert!(g.dom.upcall_pending(&g.host, 0));
+    // With interrupts on it ends the poll, whatever the ports.
+    assert_eq!(poll(&mut g, &[0], 0), 0);
+    assert!(!g.dom.vcpus[0].polling);
+    // With interrupts off the ports are checked: a bad one is -EINVAL, a quiet one polls.
+    g.ctx.interrupts_blocked = true;
+    assert_eq!(poll(&mut g, &[0], 0), err(Errno::EINVAL));
+    assert_eq!(poll(&mut g, &[kick], 0), 0);
+    assert!(g.dom.vcpus[0].polling);
+}
+
 #[test]
 fn poll_and_block() {
     let mut g = Guest::new(false, 1);

@@ -849,6 +849,7 @@ impl DomainRun<'_> {
             cpl: cpl(),
             paging: paging_state(),
             compat: !long,
+            interrupts_blocked: vmx::vmread(guest::RFLAGS) & (1 << 9) == 0,
         };
         // A 64-bit caller passes RDI, RSI, RDX, R10, R8; any other (32-bit
         // protected mode, as a PVH kernel before it enters long mode) EBX, ECX,

@@ -881,12 +881,12 @@ pub fn run(ram_end: u64) -> ! {
     t.check("poll ipi 1 ms", poll_us(&[ipis[0]], 1000), 0);
     t.check("reset domain 0", reset(0), EPERM);
     t.check("reset no such domain", reset(NO_SUCH_DOMID), ESRCH);
-    // Where the hypervisor answers otherwise than Xen 4.17: every port up to the limit counts
-    // as allocated (Xen: only its buckets of 64 so far, the rest -EINVAL), SCHEDOP_poll takes
-    // ports not in use (Xen 4.17: -EINVAL) and returns at once while the upcall flag is set
-    // (Xen: not for an HVM vCPU with interrupts off, which has its ports checked first), and
-    // other domains are invisible (Xen: -EPERM to reset one that exists, -EINVAL to bind a
-    // port of one that is not unbound for this domain).
+    // Cases where the hypervisor has answered otherwise than Xen 4.17, compared rather than
+    // counted: every port up to the limit counts as allocated (Xen: only its buckets of 64 so
+    // far, the rest -EINVAL); other domains are invisible (Xen: -EPERM to reset one that
+    // exists, -EINVAL to bind a port of one that is not unbound for this domain). SCHEDOP_poll
+    // now answers as Xen's `do_poll` does (-EINVAL for a port not in use; with interrupts off
+    // an upcall does not end it before the ports are checked).
     t.vs_xen("poll port 0", poll_us(&[0], 1000), EINVAL);
     t.vs_xen("poll free port", poll_us(&[free], 1000), EINVAL);
     t.vs_xen(
