@@ -78,6 +78,13 @@ pub fn load(
     host: &mut KernelHost,
 ) -> Result<BootEntry, String> {
     let pvh_eip = match (spec.pvh_entry, image) {
+        (false, KernelImage::Elf(elf)) if elf.class == builder::ElfClass::Elf32 => {
+            return Err(
+                "a 32-bit ELF has no 64-bit entry: boot it through its PVH note \
+                 (type = \"pvh\" or firmware_override)"
+                    .into(),
+            )
+        }
         (false, _) => None,
         (true, KernelImage::Elf(_)) => {
             Some(hypercalls::pvh::pvh_entry(bytes).map_err(|e| format!("{e}"))?)

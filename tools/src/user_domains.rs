@@ -31,10 +31,17 @@ pub fn is_config_arg(arg: &str) -> bool {
 fn kernel_problem(bytes: &[u8], pvh_entry: bool) -> Option<String> {
     if bytes.starts_with(b"\x7fELF") {
         // A PVH domain or a firmware is entered through the image's PVH note, which the
-        // hypervisor reads as this does.
-        return pvh_entry
-            .then(|| hypercalls::pvh::pvh_entry(bytes).err())
-            .flatten()
+        // hypervisor reads as this does; otherwise the ELF must be 64-bit (its entry is
+        // entered in long mode).
+        if !pvh_entry {
+            return (bytes.get(4) == Some(&1)).then(|| {
+                "is a 32-bit ELF: boot it through its PVH note (type = \"pvh\" or \
+                 firmware_override)"
+                    .to_string()
+            });
+        }
+        return hypercalls::pvh::pvh_entry(bytes)
+            .err()
             .map(|e| format!("has no usable PVH entry: {e}"));
     }
     match loader::parse_bzimage(bytes) {
@@ -423,6 +430,10 @@ mod tests {
             e.starts_with(&format!("{show}: line 4, key 'ramdisk': ")),
             "{e}"
         );
+        // A 32-bit ELF has no 64-bit entry for an HVM direct boot.
+        std::fs::write(d.join("k32"), b"\x7fELF\x01\x01\x01").unwrap();
+        let e = err("name = 'a'\ntype = 'hvm'\nkernel = 'k32'\n");
+        assert!(e.ends_with("is a 32-bit ELF: boot it through its PVH note (type = \"pvh\" or firmware_override)"), "{e}");
         // A PVH domain or a firmware needs the PVH entry note.
         let e = err("name = 'a'\ntype = 'pvh'\nkernel = 'k'\n");
         assert!(
