@@ -184,6 +184,17 @@ impl DomainConfig {
     pub fn max_memory_mib(&self) -> u64 {
         self.maxmem_mib.unwrap_or(self.memory_mib)
     }
+
+    /// Whether the domain has the PVH platform (`type = "pvh"`).
+    pub fn is_pvh(&self) -> bool {
+        self.guest_type == GuestType::Pvh
+    }
+
+    /// Whether the boot image is entered through Xen's PVH entry note: a PVH domain's
+    /// kernel, or a firmware on either platform.
+    pub fn pvh_entry(&self) -> bool {
+        self.firmware || self.is_pvh()
+    }
 }
 
 /// The keys [`parse`] interprets.

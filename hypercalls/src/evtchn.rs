@@ -175,7 +175,7 @@ impl EvtchnTable {
         self.ports
             .iter()
             .enumerate()
-            .filter(|(_, p)| !matches!(p.state, PortState::Free | PortState::Reserved))
+            .filter(|(_, p)| usable(**p))
             .map(|(i, p)| (i as u32, *p))
     }
 

@@ -7,7 +7,7 @@
 
 use crate::dispatch::read_arg;
 use crate::domain::{Domain, ShutdownReason};
-use crate::evtchn::PortState;
+use crate::evtchn::usable;
 use crate::guest_mem::copy_from_guest;
 use crate::{Errno, Host, HypercallResult, VcpuContext};
 use alloc::vec::Vec;
@@ -121,11 +121,7 @@ fn poll(
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     for &port in &ports {
-        let in_use = port < dom.evtchn_max_channels()
-            && dom
-                .evtchn
-                .get(port)
-                .is_some_and(|p| !matches!(p.state, PortState::Free | PortState::Reserved));
+        let in_use = port < dom.evtchn_max_channels() && dom.evtchn.get(port).is_some_and(usable);
         if !in_use {
             return Err(Errno::EINVAL);
         }

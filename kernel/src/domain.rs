@@ -190,7 +190,7 @@ fn build_reserved<'a>(
     let mut run = DomainRun {
         dom,
         vcpus: Vec::new(),
-        devices: Devices::new(cfg.vcpus, cfg.guest_type == domcfg::GuestType::Pvh),
+        devices: Devices::new(cfg.vcpus, cfg.is_pvh()),
         caps,
         exit_counts: [0; 80],
         ram_hpa,
@@ -200,8 +200,8 @@ fn build_reserved<'a>(
         cmdline: &cfg.cmdline,
         ramdisk: ramdisk.map(|m| m.bytes()),
         nr_vcpus: cfg.vcpus,
-        pvh_entry: cfg.firmware || cfg.guest_type == domcfg::GuestType::Pvh,
-        pvh_platform: cfg.guest_type == domcfg::GuestType::Pvh,
+        pvh_entry: cfg.pvh_entry(),
+        pvh_platform: cfg.is_pvh(),
     };
     let populated = map_ram(&mut run.dom, ram_hpa, host).and_then(|()| {
         crate::guest_loader::load(&mut run.dom, &kernel, image.bytes(), &boot, host)

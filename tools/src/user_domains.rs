@@ -129,7 +129,7 @@ pub fn domain_from_config(
         (true, Some(_)) => "firmware_override",
         (true, None) => "firmware",
     };
-    let pvh_entry = cfg.firmware || cfg.guest_type == domcfg::GuestType::Pvh;
+    let pvh_entry = cfg.pvh_entry();
     for &key in FILE_KEYS {
         let (key, value) = match key {
             "kernel" => (image_key, Some(cfg.kernel.as_str())),
