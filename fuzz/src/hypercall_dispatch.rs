@@ -693,7 +693,7 @@ mod tests {
     fn random_inputs_reach_the_fifo_abi() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut best = super::Reached::default();
-        for _ in 0..400 {
+        for _ in 0..2000 {
             let data = crate::xorshift_bytes(&mut x, 512);
             let r = super::exec(&data);
             best.control_blocks = best.control_blocks.max(r.control_blocks);

@@ -369,8 +369,32 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<bool> {
     Ok(clean)
 }
 
+/// The fuzz workspace's own tests (`cargo test` in `fuzz/`, sharing its target directory):
+/// each target's fixed samples and the checks that random programs reach what the target is
+/// for, which the timed runs do not assert. A build failure counts as one failed test.
+pub fn sample_tests(paths: &Paths) -> Counts {
+    let mut cmd = cargo();
+    cmd.args(["test", "--no-fail-fast", "--target-dir"])
+        .arg(fuzz_dir(paths).join("target"))
+        .current_dir(paths.root.join("fuzz"))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("RUSTFLAGS");
+    match run_echoing(cmd) {
+        Ok((out, status)) => crate::hosttests::count(&out, status.success()),
+        Err(e) => {
+            println!("fuzz sample tests: could not run: {e:#}");
+            Counts {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
+}
+
 /// The smoke run of `xenolith-tools test`: every target for [`SMOKE_SECONDS`], one test each
-/// (passed: it ran and nothing crashed). A build failure fails them all.
+/// (passed: it ran and nothing crashed), after the workspace's [`sample_tests`], counted one
+/// by one. A build failure fails every target.
 pub fn smoke(paths: &Paths) -> Counts {
     let mut c = Counts::default();
     let bins = match build(paths) {
@@ -381,6 +405,7 @@ pub fn smoke(paths: &Paths) -> Counts {
             return c;
         }
     };
+    c += sample_tests(paths);
     let budget = Budget {
         seconds: Some(SMOKE_SECONDS),
         runs: None,
